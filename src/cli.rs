@@ -1,0 +1,88 @@
+//! Command-line flags. Each subcommand's flags become one input struct for its command.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Emergency ("break glass") access to Kubernetes: pre-scoped, short-lived, recorded, revocable.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-breakglass", bin_name = "kubectl breakglass", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command understands, with kubectl's meaning.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Where tokens are cached
+    #[arg(long, global = true, env = "BREAKGLASS_TOKEN_CACHE", value_enum, default_value_t = TokenCacheKind::Keyring)]
+    pub token_cache: TokenCacheKind,
+}
+
+/// Token cache backends; `keyring` picks the OS keyring for this platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenCacheKind {
+    /// The OS keyring: Keychain, Credential Manager, Secret Service, else the kernel keyring
+    Keyring,
+    /// The Linux kernel keyring (keyutils), shared by all of this user's sessions
+    Keyutils,
+    /// Secret Service over D-Bus (GNOME Keyring, KWallet)
+    SecretService,
+    /// A 0600 file in a 0700 directory; opt-in, for machines without a keyring
+    File,
+    /// No cache: every call logs in or requests anew
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in with your organisation's identity provider (OAuth 2.0 device code)
+    Login(LoginArgs),
+    /// Remove your cached tokens from the token cache
+    Logout(LogoutArgs),
+    /// Exec credential provider for kubeconfig `exec` entries (called by kubectl, not by people)
+    Credential(CredentialArgs),
+}
+
+/// Where the identity provider is; read from the context's exec entry when absent.
+#[derive(Debug, Clone, Args, Default)]
+pub struct IdpArgs {
+    /// OIDC issuer URL
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// OIDC client id
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// CA certificate (PEM) to trust for the issuer, for a private CA
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub idp: IdpArgs,
+    /// Print the URL and code but do not open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub idp: IdpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    #[command(flatten)]
+    pub idp: IdpArgs,
+}

@@ -1,0 +1,27 @@
+//! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
+
+mod cli;
+mod commands;
+mod secret;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The one place errors reach the person: `error: ...` and each cause once, on stderr.
+fn report(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
