@@ -1,0 +1,5 @@
+//! The kubectl-breakglass test bed: a real OpenID provider, a faithful
+//! Kubernetes API double and the playground that ties them together.
+//! Never shipped to users.
+
+pub mod tls;
