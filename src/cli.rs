@@ -50,6 +50,12 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Exec credential provider for kubeconfig `exec` entries (called by kubectl, not by people)
     Credential(CredentialArgs),
+    /// Break the glass: get a short-lived, pre-scoped, recorded elevated token
+    Request(RequestArgs),
+    /// Show live break-glass grants (yours; all of them for admins)
+    Status(StatusArgs),
+    /// Revoke a grant and confirm the cluster rejects its token
+    Revoke(RevokeArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -85,4 +91,64 @@ pub struct LogoutArgs {
 pub struct CredentialArgs {
     #[command(flatten)]
     pub idp: IdpArgs,
+    /// Serve the elevated break-glass token instead of the person's identity
+    #[arg(long, requires_all = ["server", "role", "account", "origin_context"])]
+    pub elevated: bool,
+    /// API server URL the elevated token is for (elevated mode)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Break-glass role of the grant (elevated mode)
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// The person the grant belongs to (elevated mode)
+    #[arg(long, value_name = "EMAIL")]
+    pub account: Option<String>,
+    /// The person's own context the grant was requested through (elevated mode)
+    #[arg(long, value_name = "NAME")]
+    pub origin_context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Why you are breaking the glass (recorded in the cluster)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Incident or ticket id (required when the cluster's policy says so)
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+    /// Break-glass role to assume (default: the policy's default role)
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// How long the grant lasts, e.g. 30m or 1h (default: the role's maximum)
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Do not write the `<context>-breakglass` kubeconfig context
+    #[arg(long)]
+    pub no_kubeconfig: bool,
+}
+
+/// Machine-readable output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format (default: a table for people)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Show every live grant, not only yours (admins)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Name of the grant to revoke (default: your live grant on this context)
+    pub grant: Option<String>,
+    /// Revoke every live grant in the cluster (admins)
+    #[arg(long, conflicts_with = "grant")]
+    pub all: bool,
 }

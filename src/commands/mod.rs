@@ -1,12 +1,23 @@
 //! One function per subcommand; each takes its input struct and returns `anyhow::Result`.
 
+mod credential;
+mod login;
+mod logout;
+mod request;
+mod revoke;
+mod status;
+
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = &cli.global;
     match cli.command {
-        Command::Login(_) | Command::Logout(_) | Command::Credential(_) => {
-            anyhow::bail!("not built yet")
-        }
+        Command::Login(args) => login::run(global, args),
+        Command::Logout(args) => logout::run(global, args),
+        Command::Credential(args) => credential::run(global, args),
+        Command::Request(args) => request::run(global, args),
+        Command::Status(args) => status::run(global, args),
+        Command::Revoke(args) => revoke::run(global, args),
     }
 }
