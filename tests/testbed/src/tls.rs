@@ -45,8 +45,7 @@ impl Ca {
 
     /// Writes the CA certificate to `path`.
     pub fn write_cert(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, &self.cert_pem)
-            .with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, &self.cert_pem).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Issues a server certificate for `localhost`, `127.0.0.1` and `::1`.
@@ -72,8 +71,8 @@ impl ServerCert {
     /// A rustls server config serving this certificate (HTTP/2 and HTTP/1.1 via ALPN).
     pub fn rustls_server_config(&self) -> Result<Arc<tokio_rustls::rustls::ServerConfig>> {
         use tokio_rustls::rustls;
-        let certs = rustls_pemfile::certs(&mut self.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()?;
+        let certs =
+            rustls_pemfile::certs(&mut self.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
         let key = rustls_pemfile::private_key(&mut self.key_pem.as_bytes())?
             .context("no private key in PEM")?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
