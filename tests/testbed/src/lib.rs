@@ -2,4 +2,5 @@
 //! Kubernetes API double and the playground that ties them together.
 //! Never shipped to users.
 
+pub mod idp;
 pub mod tls;

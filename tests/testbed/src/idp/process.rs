@@ -1,0 +1,174 @@
+//! Starting and stopping `node idp.mjs`.
+
+use super::IdpConfig;
+use crate::tls::ServerCert;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// Where idp.mjs and its package.json live.
+pub(crate) const IDP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/idp");
+
+/// The command that installs the provider's npm packages.
+pub const NPM_INSTALL_HINT: &str = "npm ci --prefix tests/testbed/idp";
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct Ready {
+    issuer: String,
+}
+
+pub(super) struct NodeProcess {
+    child: Child,
+    // Kept open so that node never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+    issuer: String,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Checks that Node.js and the provider's npm packages are installed, with the command to fix it if not.
+pub fn check_node_install() -> Result<()> {
+    match std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "Node.js is not installed (no `node` on PATH); the test bed's identity provider runs \
+             under it. Install Node.js 20 or later with npm (e.g. `apt-get install nodejs npm`), \
+             then run `{NPM_INSTALL_HINT}` (scripts/test does both)"
+        ),
+        Err(e) => return Err(e).context("running `node --version`"),
+        Ok(status) if !status.success() => bail!("`node --version` failed ({status})"),
+        Ok(_) => {}
+    }
+    let package = Path::new(IDP_DIR).join("node_modules/oidc-provider/package.json");
+    if !package.exists() {
+        bail!(
+            "the identity provider's npm packages are not installed ({} is missing): run \
+             `{NPM_INSTALL_HINT}` from the repository root (scripts/test does it for you)",
+            package.display()
+        );
+    }
+    Ok(())
+}
+
+impl NodeProcess {
+    pub(super) async fn start(config: &IdpConfig, cert: &ServerCert) -> Result<NodeProcess> {
+        check_node_install()?;
+        let dir = tempfile::Builder::new()
+            .prefix("breakglass-idp-")
+            .tempdir()
+            .context("creating a directory for the identity provider's config")?;
+        let config_path = dir.path().join("idp-config.json");
+        let json = serde_json::json!({
+            "port": 0,
+            "tls_cert_pem": cert.cert_pem,
+            "tls_key_pem": cert.key_pem,
+            "client_id": config.client_id,
+            "users": config.users.iter().map(|u| serde_json::json!({
+                "name": u.name, "email": u.email, "groups": u.groups,
+            })).collect::<Vec<_>>(),
+            "ttl": {
+                "id_token": config.id_token_ttl.as_secs().max(1),
+                "access_token": config.access_token_ttl.as_secs().max(1),
+                "refresh_token": config.refresh_token_ttl.as_secs().max(1),
+                "device_code": config.device_code_ttl.as_secs().max(1),
+            },
+            "poll_interval": config.poll_interval.as_secs().max(1),
+        });
+        write_private(&config_path, &serde_json::to_vec_pretty(&json)?)?;
+
+        let log_path = config
+            .log_file
+            .clone()
+            .unwrap_or_else(|| dir.path().join("idp.log"));
+        let log = std::fs::File::create(&log_path).with_context(|| {
+            format!(
+                "creating the identity provider's log {}",
+                log_path.display()
+            )
+        })?;
+
+        let mut child = Command::new("node")
+            .arg(Path::new(IDP_DIR).join("idp.mjs"))
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(IDP_DIR)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting `node idp.mjs`")?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+
+        let mut line = String::new();
+        let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line)).await;
+        let failure = match read {
+            Ok(Ok(n)) if n > 0 => match serde_json::from_str::<Ready>(&line) {
+                Ok(ready) => {
+                    return Ok(NodeProcess {
+                        child,
+                        _stdout: stdout,
+                        issuer: ready.issuer,
+                        log_path,
+                        _dir: dir,
+                    })
+                }
+                Err(e) => format!("it printed something other than its JSON ready line ({e})"),
+            },
+            Ok(Ok(_)) => "it exited before it was ready".to_string(),
+            Ok(Err(e)) => format!("reading its stdout failed: {e}"),
+            Err(_) => format!("it was not ready within {START_TIMEOUT:?}"),
+        };
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        bail!(
+            "the identity provider (node idp.mjs) did not start: {failure}; its stderr:\n{}",
+            tail(&log, 40)
+        )
+    }
+
+    pub(super) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(super) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Writes a file only the owner can read (it holds a TLS key).
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
