@@ -1,8 +1,15 @@
 //! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
 
+mod browser;
 mod cli;
+mod clock;
 mod commands;
+mod exec_credential;
+mod identity;
+mod kubeconfig;
+mod oidc;
 mod secret;
+mod token_cache;
 
 use clap::Parser;
 use std::process::ExitCode;

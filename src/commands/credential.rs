@@ -1,8 +1,57 @@
-//! `kubectl breakglass credential`.
+//! `kubectl breakglass credential`: the exec credential provider.
+//!
+//! Identity mode serves the person's own ID token. The cache hit is the hot
+//! path — kubectl runs us before every command — so it reads
+//! `KUBERNETES_EXEC_INFO`, makes two keyring reads (the current-account
+//! pointer, then the entry), checks the expiry and prints: no kubeconfig, no
+//! network, no async runtime. Only a miss builds a current-thread runtime.
 
 use crate::cli::{CredentialArgs, GlobalArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::exec_credential;
+use crate::identity::{self, IdpSettings};
+use crate::secret::Secret;
+use anyhow::Context as _;
 
 /// Runs `credential`.
-pub fn run(_global: &GlobalArgs, _args: CredentialArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`credential` is not built yet")
+pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
+    if args.elevated {
+        anyhow::bail!("elevated credentials are not built yet");
+    }
+    let info = exec_credential::read_exec_info()?;
+    // The exec entry carries the IdP; only a hand-made entry without it costs a kubeconfig read.
+    let settings = match (&args.idp.issuer, &args.idp.client_id) {
+        (Some(issuer), Some(client_id)) => IdpSettings {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            ca_file: args.idp.ca_file.clone(),
+        },
+        _ => identity::idp_settings(global, &args.idp)?,
+    };
+    let store = crate::token_cache::open(global.token_cache)?;
+    if let Some(entry) = identity::cached_fresh(&settings, store.as_ref(), SystemClock.now())? {
+        let expires = entry.refresh_at();
+        return write(&info, &Secret::new(entry.id_token), expires);
+    }
+    let context_name = global.context.clone().unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let id = runtime.block_on(identity::person_identity(
+        &settings,
+        store.as_ref(),
+        info.interactive,
+        &context_name,
+    ))?;
+    write(&info, &id.id_token, id.expires_at)
+}
+
+fn write(
+    info: &exec_credential::ExecInfo,
+    token: &Secret<String>,
+    expires: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    exec_credential::write(info, token, expires)
+        .context("cannot write the ExecCredential to stdout")
 }

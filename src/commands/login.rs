@@ -1,8 +1,41 @@
-//! `kubectl breakglass login`.
+//! `kubectl breakglass login`: device-code login, verified and cached.
 
 use crate::cli::{GlobalArgs, LoginArgs};
+use crate::identity::{self, Browser};
+use anyhow::Context as _;
 
 /// Runs `login`.
-pub fn run(_global: &GlobalArgs, _args: LoginArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`login` is not built yet")
+pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
+    let settings = identity::idp_settings(global, &args.idp)?;
+    let store = crate::token_cache::open(global.token_cache)?;
+    eprintln!(
+        "Tokens will be cached in {}.",
+        crate::token_cache::describe(store.as_ref())
+    );
+    let browser = if args.no_browser {
+        Browser::Never
+    } else {
+        Browser::IfPossible
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let who = runtime
+        .block_on(identity::login(&settings, store.as_ref(), browser))
+        .with_context(|| format!("login to {} failed", settings.issuer))?;
+    let groups = if who.groups.is_empty() {
+        "(none)".to_string()
+    } else {
+        who.groups.join(", ")
+    };
+    let left = who.expires_at - chrono::Utc::now();
+    eprintln!(
+        "Logged in to {} as {}\n  groups: {groups}\n  ID token valid until {} ({} from now); it is refreshed automatically.",
+        settings.issuer,
+        who.email,
+        who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        humantime::format_duration(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
+    );
+    Ok(())
 }

@@ -1,0 +1,256 @@
+//! The person's own identity: which IdP, the cached login, and how to get a
+//! valid ID token (cache → refresh under a lock → device flow).
+
+mod device_login;
+pub mod entry;
+
+pub use device_login::Browser;
+
+use crate::cli::{GlobalArgs, IdpArgs};
+use crate::oidc::{self, OidcError, Provider, TokenResponse};
+use crate::secret::Secret;
+use crate::token_cache::{self, CacheKey, TokenStore};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use entry::Entry;
+use std::path::PathBuf;
+
+/// Where the person logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpSettings {
+    /// OIDC issuer URL.
+    pub issuer: String,
+    /// OIDC client id.
+    pub client_id: String,
+    /// A private CA for the issuer.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A valid ID token and who it says the person is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The ID token, to present to the API server as a bearer token.
+    pub id_token: Secret<String>,
+    /// `email`, else `sub`.
+    pub email: String,
+    /// `groups`.
+    pub groups: Vec<String>,
+    /// Stop using the token at this time (its `exp` minus a safety margin).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why there is no identity to serve without asking the person.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Nothing usable cached, and we may not ask.
+    #[error("not logged in to {issuer} ({why}) — run: {hint}")]
+    NotLoggedIn {
+        issuer: String,
+        why: String,
+        hint: String,
+    },
+}
+
+/// The IdP for a command: flags win, else the context's exec entry.
+pub fn idp_settings(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+    if let (Some(issuer), Some(client_id)) = (&flags.issuer, &flags.client_id) {
+        return Ok(IdpSettings {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            ca_file: flags.ca_file.clone(),
+        });
+    }
+    let loaded = crate::kubeconfig::load(global)?;
+    let ctx = loaded.context(global.context.as_deref())?;
+    let from_ctx = ctx.idp.clone().unwrap_or_default();
+    let missing = |what: &str| {
+        anyhow::anyhow!(
+            "no OIDC {what} for context {:?}: its user {:?} does not run `kubectl-breakglass credential --issuer URL --client-id ID`; \
+             pass --issuer URL --client-id ID (and --ca-file PATH for a private CA), or choose a break-glass context with --context",
+            ctx.name,
+            ctx.user_name
+        )
+    };
+    Ok(IdpSettings {
+        issuer: flags
+            .issuer
+            .clone()
+            .or(from_ctx.issuer)
+            .ok_or_else(|| missing("issuer"))?,
+        client_id: flags
+            .client_id
+            .clone()
+            .or(from_ctx.client_id)
+            .ok_or_else(|| missing("client id"))?,
+        ca_file: flags.ca_file.clone().or(from_ctx.ca_file),
+    })
+}
+
+/// The command that logs in again, for error messages.
+pub fn login_hint(settings: &IdpSettings, context_name: &str) -> String {
+    if !context_name.is_empty() {
+        return format!("kubectl breakglass login --context {context_name}");
+    }
+    let mut hint = format!(
+        "kubectl breakglass login --issuer {} --client-id {}",
+        settings.issuer, settings.client_id
+    );
+    if let Some(ca) = &settings.ca_file {
+        hint.push_str(&format!(" --ca-file {}", ca.display()));
+    }
+    hint
+}
+
+/// The hot path: the cached entry if its ID token may still be served.
+/// No network, no async runtime.
+pub fn cached_fresh(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Entry>> {
+    let entry = entry::load(store, &settings.issuer, &settings.client_id)?;
+    Ok(entry.filter(|e| e.is_fresh(now)))
+}
+
+/// A valid ID token: cached, else refreshed (one refresh for all concurrent
+/// callers), else — only when `interactive` — a device-flow login on stderr.
+pub async fn person_identity(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    interactive: bool,
+    context_name: &str,
+) -> anyhow::Result<Identity> {
+    if let Some(e) = cached_fresh(settings, store, Utc::now())? {
+        return Ok(identity(&e));
+    }
+    let _lock = token_cache::lock(&CacheKey::current_account(
+        &settings.issuer,
+        &settings.client_id,
+    ))?;
+    // Whoever held the lock before us may have refreshed already.
+    let cached = entry::load(store, &settings.issuer, &settings.client_id)?;
+    if let Some(e) = cached.as_ref().filter(|e| e.is_fresh(Utc::now())) {
+        return Ok(identity(e));
+    }
+    let http = oidc::client(settings.ca_file.as_deref())?;
+    let mut provider: Option<Provider> = None;
+    let why = match cached
+        .as_ref()
+        .and_then(|e| e.refresh_token.clone().map(|rt| (e, rt)))
+    {
+        None if cached.is_some() => {
+            "the cached login has expired and has no refresh token".to_string()
+        }
+        None => "no cached login".to_string(),
+        Some((old, refresh_token)) => {
+            let p = discover(&http, settings).await?;
+            match oidc::refresh(&http, &p, &settings.client_id, &Secret::new(refresh_token)).await {
+                Ok(tokens) => {
+                    let fresh = verified_entry(&p, settings, tokens, old.refresh_token.clone())?;
+                    entry::save(store, &settings.issuer, &settings.client_id, &fresh)?;
+                    return Ok(identity(&fresh));
+                }
+                Err(OidcError::RefreshRejected { .. }) => {
+                    provider = Some(p);
+                    "refresh token expired or revoked".to_string()
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot refresh your login to {} (the cached ID token expired at {}); try again, or run: {}",
+                        settings.issuer,
+                        old.expires().to_rfc3339(),
+                        login_hint(settings, context_name)
+                    )))
+                }
+            }
+        }
+    };
+    if !interactive {
+        return Err(IdentityError::NotLoggedIn {
+            issuer: settings.issuer.clone(),
+            why,
+            hint: login_hint(settings, context_name),
+        }
+        .into());
+    }
+    let provider = match provider {
+        Some(p) => p,
+        None => discover(&http, settings).await?,
+    };
+    eprintln!(
+        "kubectl-breakglass: not logged in to {} ({why}); starting a device login.",
+        settings.issuer
+    );
+    let tokens = device_login::run(&http, &provider, &settings.client_id, Browser::Never).await?;
+    let fresh = verified_entry(&provider, settings, tokens, None)?;
+    entry::save(store, &settings.issuer, &settings.client_id, &fresh)?;
+    Ok(identity(&fresh))
+}
+
+/// A fresh login through the device flow (`kubectl breakglass login`), cached on success.
+pub async fn login(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    browser: Browser,
+) -> anyhow::Result<Identity> {
+    let http = oidc::client(settings.ca_file.as_deref())?;
+    let provider = discover(&http, settings).await?;
+    let tokens = device_login::run(&http, &provider, &settings.client_id, browser).await?;
+    let fresh = verified_entry(&provider, settings, tokens, None)?;
+    let _lock = token_cache::lock(&CacheKey::current_account(
+        &settings.issuer,
+        &settings.client_id,
+    ))?;
+    entry::save(store, &settings.issuer, &settings.client_id, &fresh).with_context(|| {
+        format!(
+            "logged in, but cannot cache the tokens in {}",
+            token_cache::describe(store)
+        )
+    })?;
+    Ok(identity(&fresh))
+}
+
+async fn discover(http: &reqwest::Client, settings: &IdpSettings) -> anyhow::Result<Provider> {
+    Ok(oidc::discover(http, &settings.issuer).await?)
+}
+
+/// Verifies the ID token and makes the cache entry; nothing is stored on failure.
+fn verified_entry(
+    provider: &Provider,
+    settings: &IdpSettings,
+    tokens: TokenResponse,
+    previous_refresh_token: Option<String>,
+) -> Result<Entry, OidcError> {
+    let claims = oidc::verify_id_token(
+        provider,
+        &settings.client_id,
+        tokens.id_token.expose(),
+        Utc::now(),
+    )?;
+    Ok(Entry {
+        v: 1,
+        account: claims
+            .email
+            .clone()
+            .unwrap_or_else(|| claims.subject.clone()),
+        email: claims.email,
+        groups: claims.groups,
+        id_token: tokens.id_token.into_inner(),
+        issued_at: claims.issued_at.timestamp(),
+        expires_at: claims.expires_at.timestamp(),
+        // An IdP that does not rotate refresh tokens omits it on refresh.
+        refresh_token: tokens
+            .refresh_token
+            .map(Secret::into_inner)
+            .or(previous_refresh_token),
+    })
+}
+
+fn identity(e: &Entry) -> Identity {
+    Identity {
+        id_token: Secret::new(e.id_token.clone()),
+        email: e.account.clone(),
+        groups: e.groups.clone(),
+        expires_at: e.refresh_at(),
+    }
+}

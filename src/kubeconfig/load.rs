@@ -1,0 +1,282 @@
+//! Loading and resolving a context: its cluster, its user, and — when the
+//! user's exec entry runs `kubectl-breakglass credential` — its IdP.
+
+use crate::cli::{GlobalArgs, IdpArgs};
+use anyhow::{bail, Context as _};
+use base64::Engine as _;
+use kube::config::{ExecConfig, Kubeconfig};
+use std::path::{Path, PathBuf};
+
+/// The merged kubeconfig and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    config: Kubeconfig,
+    paths: Vec<PathBuf>,
+}
+
+/// One context, resolved.
+#[allow(dead_code)] // cluster fields: read by the grant commands
+#[derive(Debug, Clone)]
+pub struct ContextInfo {
+    /// The context's name.
+    pub name: String,
+    /// Its cluster's name.
+    pub cluster_name: String,
+    /// The API server URL.
+    pub server: String,
+    /// The cluster CA (PEM), from `certificate-authority-data` or the file.
+    pub ca_pem: Option<Vec<u8>>,
+    /// `insecure-skip-tls-verify`.
+    pub insecure_skip_tls_verify: bool,
+    /// Its user's name.
+    pub user_name: String,
+    /// The IdP, when the user's exec entry is `kubectl-breakglass credential --issuer ... --client-id ...`.
+    pub idp: Option<IdpArgs>,
+}
+
+/// Loads the kubeconfig: `--kubeconfig`, else `KUBECONFIG` (merged, first wins), else `~/.kube/config`.
+pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
+    let paths: Vec<PathBuf> = if let Some(p) = &global.kubeconfig {
+        vec![p.clone()]
+    } else if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
+    } else {
+        let home = dirs::home_dir().context(
+            "cannot find your home directory for ~/.kube/config; pass --kubeconfig PATH",
+        )?;
+        vec![home.join(".kube").join("config")]
+    };
+    let explicit = global.kubeconfig.is_some();
+    let mut merged: Option<Kubeconfig> = None;
+    let mut used = Vec::new();
+    for path in &paths {
+        // kubectl skips missing files in KUBECONFIG, but not an explicit --kubeconfig.
+        if !explicit && !path.exists() && paths.len() > 1 {
+            continue;
+        }
+        let config = Kubeconfig::read_from(path).with_context(|| {
+            format!(
+                "cannot read kubeconfig {}; check the file or pass --kubeconfig PATH",
+                path.display()
+            )
+        })?;
+        merged = Some(match merged {
+            None => config,
+            Some(m) => m
+                .merge(config)
+                .with_context(|| format!("cannot merge kubeconfig {}", path.display()))?,
+        });
+        used.push(path.clone());
+    }
+    let Some(config) = merged else {
+        bail!("none of the kubeconfig files in KUBECONFIG exist; set KUBECONFIG or pass --kubeconfig PATH")
+    };
+    Ok(Loaded {
+        config,
+        paths: used,
+    })
+}
+
+#[allow(dead_code)] // paths/config: for the kubeconfig writer and messages
+impl Loaded {
+    /// The kubeconfig files read, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// The merged configuration.
+    pub fn config(&self) -> &Kubeconfig {
+        &self.config
+    }
+
+    /// Resolves `name`, or the current context when `None`.
+    pub fn context(&self, name: Option<&str>) -> anyhow::Result<ContextInfo> {
+        self.resolve(name, 0)
+    }
+
+    fn resolve(&self, name: Option<&str>, depth: u8) -> anyhow::Result<ContextInfo> {
+        let files = self
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.config.current_context.clone().filter(|c| !c.is_empty()).with_context(|| {
+                format!("no current context in {files}; pass --context NAME (see `kubectl config get-contexts`)")
+            })?,
+        };
+        let named = self
+            .config
+            .contexts
+            .iter()
+            .find(|c| c.name == name)
+            .with_context(|| {
+                format!("context {name:?} is not in {files}; see `kubectl config get-contexts`")
+            })?;
+        let ctx = named
+            .context
+            .as_ref()
+            .with_context(|| format!("context {name:?} is empty in {files}"))?;
+        let cluster_name = ctx.cluster.clone();
+        let cluster = self
+            .config
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster_name)
+            .and_then(|c| c.cluster.as_ref())
+            .with_context(|| {
+                format!("context {name:?} names cluster {cluster_name:?}, which is not in {files}")
+            })?;
+        let server = cluster
+            .server
+            .clone()
+            .with_context(|| format!("cluster {cluster_name:?} has no server URL in {files}"))?;
+        let ca_pem = if let Some(data) = &cluster.certificate_authority_data {
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data.trim())
+                    .with_context(|| {
+                        format!(
+                            "cluster {cluster_name:?}: certificate-authority-data is not base64"
+                        )
+                    })?,
+            )
+        } else if let Some(file) = &cluster.certificate_authority {
+            Some(std::fs::read(file).with_context(|| {
+                format!("cluster {cluster_name:?}: cannot read certificate-authority {file}")
+            })?)
+        } else {
+            None
+        };
+        let user_name = ctx.user.clone().unwrap_or_default();
+        let exec = self
+            .config
+            .auth_infos
+            .iter()
+            .find(|u| u.name == user_name)
+            .and_then(|u| u.auth_info.as_ref())
+            .and_then(|a| a.exec.as_ref());
+        let idp = match exec.and_then(breakglass_args) {
+            Some(args) if has_flag(&args, "--elevated") && depth == 0 => {
+                // An elevated context: the person's IdP is that of the context it came from.
+                match flag_value(&args, "--origin-context") {
+                    Some(origin) => self
+                        .resolve(Some(&origin), depth + 1)
+                        .ok()
+                        .and_then(|c| c.idp),
+                    None => None,
+                }
+            }
+            Some(args) => idp_from_args(&args),
+            None => None,
+        };
+        Ok(ContextInfo {
+            name,
+            cluster_name,
+            server,
+            ca_pem,
+            insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
+            user_name,
+            idp,
+        })
+    }
+}
+
+/// The arguments after `credential` when `exec` runs our credential command.
+fn breakglass_args(exec: &ExecConfig) -> Option<Vec<String>> {
+    let command = exec.command.as_deref()?;
+    let base = Path::new(command).file_name()?.to_str()?;
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    let args = exec.args.clone().unwrap_or_default();
+    let rest: &[String] = match base {
+        "kubectl-breakglass" => &args,
+        "kubectl" if args.first().map(String::as_str) == Some("breakglass") => &args[1..],
+        _ => return None,
+    };
+    let at = rest.iter().position(|a| a == "credential")?;
+    Some(rest[at + 1..].to_vec())
+}
+
+fn has_flag(args: &[String], flag: &str) -> bool {
+    args.iter().any(|a| a == flag)
+}
+
+/// `--flag value` or `--flag=value`.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let prefix = format!("{flag}=");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == flag {
+            return it.next().cloned();
+        }
+        if let Some(v) = a.strip_prefix(&prefix) {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn idp_from_args(args: &[String]) -> Option<IdpArgs> {
+    let idp = IdpArgs {
+        issuer: flag_value(args, "--issuer"),
+        client_id: flag_value(args, "--client-id"),
+        ca_file: flag_value(args, "--ca-file").map(PathBuf::from),
+    };
+    (idp.issuer.is_some() || idp.client_id.is_some()).then_some(idp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(command: &str, args: &[&str]) -> ExecConfig {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": command,
+            "args": args,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_the_idp_in_both_exec_forms() {
+        let a = exec(
+            "/opt/bin/kubectl-breakglass",
+            &[
+                "credential",
+                "--issuer",
+                "https://i",
+                "--client-id=c",
+                "--ca-file",
+                "/ca",
+            ],
+        );
+        let idp = idp_from_args(&breakglass_args(&a).unwrap()).unwrap();
+        assert_eq!(idp.issuer.as_deref(), Some("https://i"));
+        assert_eq!(idp.client_id.as_deref(), Some("c"));
+        assert_eq!(idp.ca_file, Some(PathBuf::from("/ca")));
+        let b = exec(
+            "kubectl",
+            &[
+                "breakglass",
+                "credential",
+                "--issuer=https://j",
+                "--client-id",
+                "d",
+            ],
+        );
+        assert_eq!(
+            idp_from_args(&breakglass_args(&b).unwrap())
+                .unwrap()
+                .issuer
+                .as_deref(),
+            Some("https://j")
+        );
+        assert!(breakglass_args(&exec("kubelogin", &["get-token", "--issuer", "x"])).is_none());
+        assert!(breakglass_args(&exec("kubectl", &["oidc-login", "credential"])).is_none());
+    }
+}

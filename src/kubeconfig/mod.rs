@@ -1,0 +1,7 @@
+//! Reading kubeconfig like kubectl does (`--kubeconfig`, `KUBECONFIG` merged
+//! lists, `~/.kube/config`), with kube's `Kubeconfig` types.
+
+mod load;
+
+#[allow(unused_imports)] // the grant commands name these types
+pub use load::{load, ContextInfo, Loaded};

@@ -1,0 +1,56 @@
+//! What can go wrong talking to the IdP; every message says what to do next.
+
+/// An error from the identity provider or on the way to it. Never holds a token.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The CA file given with --ca-file is unusable.
+    #[error("cannot use the CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    /// No answer (connection refused, DNS, TLS, timeout).
+    #[error("cannot reach the identity provider at {url}: {reason} (check the issuer URL, your network, and --ca-file for a private CA)")]
+    Unreachable { url: String, reason: String },
+    /// An answer that is not what the protocol says (HTML, garbage, 5xx).
+    #[error("the identity provider at {url} gave an unusable answer: {what} (is the issuer URL right? it must be the OIDC issuer, not a login page)")]
+    BadResponse { url: String, what: String },
+    /// The discovery document names a different issuer.
+    #[error("wrong issuer: {configured} publishes issuer {published}; use exactly --issuer {published} if you trust it")]
+    IssuerMismatch {
+        configured: String,
+        published: String,
+    },
+    /// The IdP does not offer the device flow.
+    #[error("the identity provider {issuer} does not offer the device authorization grant (no device_authorization_endpoint); ask its admins to enable it for client {client_id}")]
+    NoDeviceFlow { issuer: String, client_id: String },
+    /// The person (or the IdP) refused the login.
+    #[error("the login was denied at the identity provider (access_denied); nothing was cached — run `kubectl breakglass login` to try again")]
+    AccessDenied,
+    /// The code was not approved in time.
+    #[error("the code {user_code} expired before it was approved; run `kubectl breakglass login` again and approve the new code within {minutes} min")]
+    CodeExpired { user_code: String, minutes: u64 },
+    /// The refresh token is no longer accepted.
+    #[error("the refresh token was rejected ({reason})")]
+    RefreshRejected { reason: String },
+    /// Any other OAuth error from the token or device endpoint.
+    #[error("the identity provider refused: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Refused {
+        error: String,
+        description: Option<String>,
+    },
+    /// The ID token failed verification and was not stored.
+    #[error("the ID token from {issuer} failed verification ({reason}); nothing was cached — check --issuer/--client-id and the clocks, then run `kubectl breakglass login`")]
+    InvalidIdToken { issuer: String, reason: String },
+    /// The token answer lacks something we need.
+    #[error("the identity provider's token answer has no {what}; nothing was cached — check that client {client_id} may use the `openid` scope")]
+    Missing {
+        what: &'static str,
+        client_id: String,
+    },
+}
+
+impl OidcError {
+    /// True for failures that may pass if tried again (network, 5xx).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OidcError::Unreachable { .. })
+            || matches!(self, OidcError::BadResponse { what, .. } if what.starts_with("HTTP 5"))
+    }
+}

@@ -1,0 +1,43 @@
+//! The refresh token grant.
+
+use super::http::{describe, json_body};
+use super::tokens::{self, TokenResponse};
+use super::{OidcError, Provider};
+use crate::secret::Secret;
+
+/// Exchanges a refresh token for a new ID token (and maybe a new refresh token).
+pub async fn refresh(
+    http: &reqwest::Client,
+    provider: &Provider,
+    client_id: &str,
+    refresh_token: &Secret<String>,
+) -> Result<TokenResponse, OidcError> {
+    let url = provider.token_endpoint.as_str();
+    let resp = http
+        .post(url)
+        .header("accept", "application/json")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose().as_str()),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| OidcError::Unreachable {
+            url: url.to_string(),
+            reason: describe(&e),
+        })?;
+    let (status, body) = json_body(url, resp).await?;
+    match tokens::parse(url, client_id, status, body)? {
+        Ok(tokens) => Ok(tokens),
+        Err(oauth) if oauth.error == "invalid_grant" => Err(OidcError::RefreshRejected {
+            reason: oauth
+                .description
+                .unwrap_or_else(|| "expired or revoked".into()),
+        }),
+        Err(oauth) => Err(OidcError::Refused {
+            error: oauth.error,
+            description: oauth.description,
+        }),
+    }
+}

@@ -1,0 +1,50 @@
+//! Token endpoint answers.
+
+use super::OidcError;
+use crate::secret::Secret;
+
+/// A successful token answer (device code or refresh grant).
+#[derive(Debug)]
+pub struct TokenResponse {
+    /// The ID token (verified by the caller before use).
+    pub id_token: Secret<String>,
+    /// A refresh token, when the IdP issued one.
+    pub refresh_token: Option<Secret<String>>,
+}
+
+/// An OAuth error answer: `error` and `error_description`.
+pub(crate) struct OAuthError {
+    pub error: String,
+    pub description: Option<String>,
+}
+
+/// Reads a token endpoint answer: tokens on 200, an OAuth error on 4xx.
+pub(crate) fn parse(
+    url: &str,
+    client_id: &str,
+    status: u16,
+    body: serde_json::Value,
+) -> Result<Result<TokenResponse, OAuthError>, OidcError> {
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    if status == 200 {
+        let id_token = field("id_token").ok_or_else(|| OidcError::Missing {
+            what: "id_token",
+            client_id: client_id.into(),
+        })?;
+        return Ok(Ok(TokenResponse {
+            id_token: Secret::new(id_token),
+            refresh_token: field("refresh_token").map(Secret::new),
+        }));
+    }
+    match field("error") {
+        Some(error) if (400..500).contains(&status) => {
+            // error_description is free text from the IdP; keep it short.
+            let description = field("error_description").map(|d| d.chars().take(200).collect());
+            Ok(Err(OAuthError { error, description }))
+        }
+        _ => Err(OidcError::BadResponse {
+            url: url.to_string(),
+            what: format!("HTTP {status}"),
+        }),
+    }
+}

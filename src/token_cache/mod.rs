@@ -1,0 +1,146 @@
+//! Where tokens live between invocations: the OS keyring, the kernel keyring,
+//! an opt-in file, or nowhere. One small trait, one backend per file.
+
+mod chunked;
+mod file;
+mod key;
+mod keyring_core_store;
+#[cfg(target_os = "linux")]
+mod keyutils;
+mod lock;
+mod none;
+
+pub use key::CacheKey;
+#[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
+pub use lock::{lock, CacheLock};
+
+use crate::cli::TokenCacheKind;
+use crate::secret::Secret;
+
+/// What can go wrong with a token cache; each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The backend cannot be used on this machine at all.
+    #[error("the {backend} token cache is not available here: {reason} (choose another with --token-cache or BREAKGLASS_TOKEN_CACHE=keyutils|secret-service|file|none)")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The backend exists but refused or failed an operation.
+    #[error("the {backend} token cache failed to {op}: {reason}")]
+    Backend {
+        backend: &'static str,
+        op: &'static str,
+        reason: String,
+    },
+    /// The lock that serialises refreshes could not be taken.
+    #[error("cannot lock the token cache ({path}): {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A place to keep secrets by key.
+pub trait TokenStore {
+    /// The stored value, or `None` when nothing is stored under `key`.
+    fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError>;
+    /// Stores `value` under `key`, replacing what was there.
+    fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError>;
+    /// Removes `key`; `true` when something was removed.
+    fn delete(&self, key: &CacheKey) -> Result<bool, CacheError>;
+    /// The backend's name as shown to people.
+    fn name(&self) -> &'static str;
+}
+
+/// Opens the token cache the person chose (`keyring` picks the OS keyring).
+pub fn open(kind: TokenCacheKind) -> Result<Box<dyn TokenStore>, CacheError> {
+    match kind {
+        TokenCacheKind::Keyring => open_os_keyring(),
+        TokenCacheKind::Keyutils => open_keyutils(),
+        TokenCacheKind::SecretService => open_secret_service(),
+        TokenCacheKind::File => Ok(Box::new(file::FileStore::open_default()?)),
+        TokenCacheKind::None => Ok(Box::new(none::NoStore)),
+    }
+}
+
+/// A one-line description of where `store` keeps tokens, for people.
+pub fn describe(store: &dyn TokenStore) -> String {
+    match store.name() {
+        "keyutils" => "the Linux kernel keyring (keyutils, your user keyring @u)".to_string(),
+        "secret-service" => "the Secret Service (D-Bus; GNOME Keyring / KWallet)".to_string(),
+        "macos-keychain" => "the macOS Keychain".to_string(),
+        "windows-credential-manager" => "the Windows Credential Manager".to_string(),
+        "file" => format!(
+            "a file, {} (0600 in a 0700 directory; chosen with --token-cache file)",
+            file::FileStore::default_path().map_or_else(|| "?".into(), |p| p.display().to_string())
+        ),
+        "none" => "nowhere (--token-cache none): you will log in on every call".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_keyutils() -> Result<Box<dyn TokenStore>, CacheError> {
+    Ok(Box::new(chunked::Chunked::new(
+        keyutils::KeyutilsStore::open()?,
+        keyutils::MAX_PAYLOAD,
+    )))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_keyutils() -> Result<Box<dyn TokenStore>, CacheError> {
+    Err(CacheError::Unavailable {
+        backend: "keyutils",
+        reason: "the kernel keyring exists only on Linux".into(),
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn open_secret_service() -> Result<Box<dyn TokenStore>, CacheError> {
+    Ok(Box::new(keyring_core_store::secret_service()?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_secret_service() -> Result<Box<dyn TokenStore>, CacheError> {
+    Err(CacheError::Unavailable {
+        backend: "secret-service",
+        reason: "this build supports Secret Service only on Linux".into(),
+    })
+}
+
+/// Linux: Secret Service when a session bus with a secret service answers
+/// quickly, else the kernel keyring (headless machines, containers, WSL).
+#[cfg(target_os = "linux")]
+fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
+        if let Some(store) = keyring_core_store::secret_service_if_quick() {
+            return Ok(Box::new(store));
+        }
+    }
+    open_keyutils()
+}
+
+#[cfg(target_os = "macos")]
+fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+    Ok(Box::new(chunked::Chunked::new(
+        keyring_core_store::macos()?,
+        4000,
+    )))
+}
+
+#[cfg(target_os = "windows")]
+fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+    Ok(Box::new(chunked::Chunked::new(
+        keyring_core_store::windows()?,
+        2400,
+    )))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+    Err(CacheError::Unavailable {
+        backend: "keyring",
+        reason: "no OS keyring is supported on this platform".into(),
+    })
+}
