@@ -3,4 +3,5 @@
 //! Never shipped to users.
 
 pub mod idp;
+pub mod kubeconfig;
 pub mod tls;

@@ -301,3 +301,26 @@ async fn approving_an_unknown_code_fails_clearly() {
     let err = idp.approve("BCDF-GHJK", "alice").await.unwrap_err();
     assert!(format!("{err:#}").contains("not found"), "{err:#}");
 }
+
+#[tokio::test]
+async fn the_provider_refuses_to_sign_in_an_unknown_user() {
+    let (ca, idp) = start(IdpConfig::default()).await;
+    // A client that does not know the user list, like `breakglass-testbed approve`.
+    let outside =
+        breakglass_testbed::idp::IdpClient::connect(idp.issuer(), idp.client_id(), ca.cert_pem())
+            .unwrap();
+    let authorization = outside.device_authorization(SCOPE).await.unwrap();
+    let err = outside
+        .approve(&authorization.user_code, "mallory")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("Unknown user"),
+        "unexpected: {err:#}"
+    );
+    let pending = outside
+        .poll_device_code(&authorization.device_code)
+        .await
+        .unwrap_err();
+    assert_eq!(pending.error, "authorization_pending");
+}

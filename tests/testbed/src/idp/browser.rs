@@ -46,6 +46,9 @@ impl Browser {
             if page.title() == Some("Signed in") {
                 return Ok(());
             }
+            if let Some(message) = page.error_message() {
+                bail!("the provider said: {message}");
+            }
             if let Some(action) = page.form_action_ending("/login") {
                 page = self
                     .post(&action, &[("login", user), ("password", "")])

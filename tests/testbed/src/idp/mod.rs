@@ -9,6 +9,7 @@ mod client;
 mod process;
 
 pub use client::{DeviceAuthorization, IdpClient, IdpStats, OAuthError, Tokens};
+pub use process::{check_node_install, NPM_INSTALL_HINT};
 
 use crate::tls::Ca;
 use anyhow::{bail, Result};
