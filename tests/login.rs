@@ -1,0 +1,214 @@
+//! `login` and `logout` against the real IdP (oidc-provider under node):
+//! approval, denial, code expiry, bad IdPs — and nothing cached on failure.
+
+mod common;
+
+use breakglass_testbed::idp::IdpConfig;
+use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_shows_the_code_verifies_and_caches_who_you_are() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+
+    let out = sb.login(&idp, "alice").await;
+    let err = stderr(&out);
+    assert!(out.stdout.is_empty(), "login writes nothing to stdout");
+    assert!(
+        err.contains("Tokens will be cached in the Linux kernel keyring"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}/device", idp.issuer())),
+        "verification URL shown:\n{err}"
+    );
+    assert!(err.contains("enter the code"), "{err}");
+    assert!(err.contains("Logged in to"), "{err}");
+    assert!(err.contains("as alice@example.com"), "{err}");
+    assert!(err.contains("groups: sre"), "{err}");
+    assert_no_jwt(&err);
+    assert_eq!(idp.stats().await.unwrap().device_authorizations, 1);
+
+    // The cached ID token is served, in the version asked for, without the IdP.
+    let before = idp.stats().await.unwrap().total_token_requests();
+    let (version, token, expires) = exec_credential(&sb.credential(V1BETA1, false));
+    assert_eq!(version, V1BETA1);
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["iss"], idp.issuer());
+    assert_eq!(claims["aud"], idp.client_id());
+    // expirationTimestamp is exp minus the safety margin (60 s for a 300 s token).
+    assert_eq!(expires.timestamp(), claims["exp"].as_i64().unwrap() - 60);
+    let (version, token2, _) = exec_credential(&sb.credential(V1, false));
+    assert_eq!(version, V1);
+    assert_eq!(token, token2);
+    assert_eq!(
+        idp.stats().await.unwrap().total_token_requests(),
+        before,
+        "cache hits never ask the IdP"
+    );
+
+    // logout removes exactly this login; a second logout finds nothing.
+    let out = sb.plugin(&["logout"]).args(sb.idp_args()).output().unwrap();
+    assert_ok(&out, "logout");
+    assert!(
+        stderr(&out).contains("Logged out alice@example.com"),
+        "{}",
+        stderr(&out)
+    );
+    assert_fails_with(
+        &sb.credential(V1, false),
+        &["not logged in to", "run: kubectl breakglass login --issuer"],
+    );
+    let out = sb.plugin(&["logout"]).args(sb.idp_args()).output().unwrap();
+    assert_ok(&out, "second logout");
+    assert!(stderr(&out).contains("Not logged in"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_do_not_collide_and_logout_removes_only_the_current_one() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    sb.login(&idp, "alice").await;
+    sb.login(&idp, "bob").await;
+    let (_, token, _) = exec_credential(&sb.credential(V1, false));
+    assert_eq!(
+        jwt_claims(&token)["email"],
+        "bob@example.com",
+        "the last login is the current account"
+    );
+    let out = sb.plugin(&["logout"]).args(sb.idp_args()).output().unwrap();
+    assert!(
+        stderr(&out).contains("Logged out bob@example.com"),
+        "{}",
+        stderr(&out)
+    );
+    assert_fails_with(&sb.credential(V1, false), &["not logged in"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_login_says_so_and_caches_nothing() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    let child = sb.spawn_login(&[]);
+    let code = idp
+        .wait_for_pending_user_code(Duration::from_secs(20))
+        .await
+        .unwrap();
+    idp.deny(&code).await.unwrap();
+    let out = wait(child).await;
+    assert_fails_with(
+        &out,
+        &["denied", "run `kubectl breakglass login` to try again"],
+    );
+    assert_fails_with(
+        &sb.credential(V1, false),
+        &["not logged in", "no cached login"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_code_says_how_to_retry() {
+    let (ca, idp) = start_idp(IdpConfig {
+        device_code_ttl: Duration::from_secs(3),
+        ..IdpConfig::default()
+    })
+    .await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(
+        &out,
+        &[
+            "expired before it was approved",
+            "run `kubectl breakglass login` again",
+        ],
+    );
+    assert_fails_with(&sb.credential(V1, false), &["not logged in"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_idp_is_named_with_what_to_check() {
+    let ca = breakglass_testbed::tls::Ca::generate().unwrap();
+    let sb = Sandbox::new(
+        &format!("https://127.0.0.1:{}", dead_port()),
+        "kubectl-breakglass",
+        &ca,
+    );
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(
+        &out,
+        &[
+            "cannot reach the identity provider",
+            "Connection refused",
+            "check the issuer URL",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_issuer_and_wrong_client_are_refused() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    // The provider publishes its issuer without a trailing slash.
+    let sb = Sandbox::new(&format!("{}/", idp.issuer()), idp.client_id(), &ca);
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(
+        &out,
+        &["wrong issuer", &format!("--issuer {}", idp.issuer())],
+    );
+
+    let sb = Sandbox::new(idp.issuer(), "no-such-client", &ca);
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(&out, &["invalid_client"]);
+
+    // Without our CA the IdP's certificate is not trusted, and the message says where to look.
+    let mut sb = Sandbox::for_idp(&idp, &ca);
+    std::fs::write(
+        &sb.ca_file,
+        breakglass_testbed::tls::Ca::generate().unwrap().cert_pem(),
+    )
+    .unwrap();
+    sb.cache = "none".into();
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(&out, &["cannot reach the identity provider", "--ca-file"]);
+}
+
+/// A plain-HTTP server that answers every request with `body` (like a login page or a proxy).
+fn serve_garbage(body: &'static str, content_type: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_answering_html_or_garbage_is_named() {
+    let ca = breakglass_testbed::tls::Ca::generate().unwrap();
+    let port = serve_garbage(
+        "<!DOCTYPE html><html><body>Sign in</body></html>",
+        "text/html",
+    );
+    let sb = Sandbox::new(&format!("http://127.0.0.1:{port}"), "c", &ca);
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(
+        &out,
+        &["an HTML page instead of JSON", "is the issuer URL right?"],
+    );
+
+    let port = serve_garbage("\u{1}\u{2}garbage", "application/octet-stream");
+    let sb = Sandbox::new(&format!("http://127.0.0.1:{port}"), "c", &ca);
+    let out = wait(sb.spawn_login(&[])).await;
+    assert_fails_with(&out, &["not a JSON object"]);
+}
