@@ -125,6 +125,12 @@ pub struct RequestArgs {
     /// Do not write the `<context>-breakglass` kubeconfig context
     #[arg(long)]
     pub no_kubeconfig: bool,
+    /// Allow a second live grant while you already hold one
+    #[arg(long)]
+    pub additional: bool,
+    /// Also print the grant as JSON or YAML on stdout (never the token)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
 }
 
 /// Machine-readable output formats.
@@ -151,4 +157,7 @@ pub struct RevokeArgs {
     /// Revoke every live grant in the cluster (admins)
     #[arg(long, conflicts_with = "grant")]
     pub all: bool,
+    /// Also print the outcome as JSON or YAML on stdout
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
 }

@@ -5,6 +5,7 @@ mod cli;
 mod clock;
 mod commands;
 mod exec_credential;
+mod grant;
 mod identity;
 mod kubeconfig;
 mod oidc;

@@ -16,7 +16,7 @@ use anyhow::Context as _;
 /// Runs `credential`.
 pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
     if args.elevated {
-        anyhow::bail!("elevated credentials are not built yet");
+        return crate::grant::elevated_credential::run(global, &args);
     }
     let info = exec_credential::read_exec_info()?;
     // The exec entry carries the IdP; only a hand-made entry without it costs a kubeconfig read.

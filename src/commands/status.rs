@@ -1,8 +1,30 @@
-//! `kubectl breakglass status`.
+//! `kubectl breakglass status`: live grants — yours, or everyone's with `--all`.
 
 use crate::cli::{GlobalArgs, StatusArgs};
+use crate::grant::{chain, cluster, output, protocol, status};
 
 /// Runs `status`.
-pub fn run(_global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`status` is not built yet")
+pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
+    output::runtime()?.block_on(async {
+        let cluster = cluster::connect(global, false).await?;
+        let me = cluster.whoami().await?;
+        let records = protocol::list_records(&cluster).await?;
+        let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
+        for problem in chain::verify(&records) {
+            eprintln!("warning: grant record chain: {problem}");
+        }
+        match args.output {
+            Some(format) => output::print(format, &rows),
+            None if rows.is_empty() => {
+                let whose = if args.all {
+                    "No live break-glass grants".to_string()
+                } else {
+                    format!("{} holds no live break-glass grant", me.username)
+                };
+                eprintln!("{whose} on {}.", cluster.context);
+                Ok(())
+            }
+            None => output::text_out(&status::table(&rows, args.all)),
+        }
+    })
 }

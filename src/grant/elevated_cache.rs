@@ -1,0 +1,92 @@
+//! The cached elevated token: one entry per API server + role + account.
+
+use crate::secret::Secret;
+use crate::token_cache::{CacheKey, TokenStore};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What `request` stores and the elevated `credential` serves.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The grant record's name.
+    pub grant: String,
+    pub jti: String,
+    pub server: String,
+    pub role: String,
+    pub account: String,
+    /// The person's own context the grant was requested through.
+    pub origin_context: String,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("token", &"REDACTED")
+            .field("expires_at", &self.expires_at)
+            .field("grant", &self.grant)
+            .field("server", &self.server)
+            .field("role", &self.role)
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
+impl Entry {
+    pub fn key(&self) -> CacheKey {
+        CacheKey::elevated(&self.server, &self.role, &self.account)
+    }
+
+    /// Whether the entry is for exactly this server, role and account.
+    pub fn is_for(&self, server: &str, role: &str, account: &str) -> bool {
+        self.server == server && self.role == role && self.account == account
+    }
+}
+
+/// Stores `entry` under its key.
+pub fn store(store: &dyn TokenStore, entry: &Entry) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(entry)?;
+    store.set(&entry.key(), &Secret::new(bytes))?;
+    Ok(())
+}
+
+/// Why a cached entry cannot be served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Miss {
+    Absent,
+    Unreadable,
+    /// Stored under this key but for another server, role or account.
+    Foreign,
+    Expired(DateTime<Utc>),
+}
+
+/// The entry under `key` if it is readable, for this server/role/account, and live past `now`.
+pub fn load(
+    store: &dyn TokenStore,
+    server: &str,
+    role: &str,
+    account: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<Entry, Miss>> {
+    let key = CacheKey::elevated(server, role, account);
+    let Some(bytes) = store.get(&key)? else {
+        return Ok(Err(Miss::Absent));
+    };
+    let Ok(entry) = serde_json::from_slice::<Entry>(bytes.expose()) else {
+        return Ok(Err(Miss::Unreadable));
+    };
+    if !entry.is_for(server, role, account) {
+        return Ok(Err(Miss::Foreign));
+    }
+    if entry.expires_at <= now {
+        return Ok(Err(Miss::Expired(entry.expires_at)));
+    }
+    Ok(Ok(entry))
+}
+
+/// The token of an entry, wrapped so it cannot be printed by accident.
+pub fn token(entry: &Entry) -> Secret<String> {
+    Secret::new(entry.token.clone())
+}

@@ -1,0 +1,30 @@
+//! Break-glass grants: the cluster-side protocol (record → seal → token → annotate),
+//! the elevated credential, status and confirmed revocation.
+
+pub mod chain;
+pub mod cluster;
+pub mod duration;
+pub mod elevated_cache;
+pub mod elevated_credential;
+pub mod events;
+pub mod jwt;
+pub mod output;
+pub mod policy;
+pub mod protocol;
+pub mod record;
+pub mod revoke;
+pub mod seal;
+pub mod status;
+
+/// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
+pub const NAMESPACE: &str = "breakglass";
+/// The API group of the grant record CRD.
+pub const GROUP: &str = "breakglass.dev";
+/// The version of the grant record CRD.
+pub const VERSION: &str = "v1alpha1";
+/// Label on every seal, so `revoke --all` finds them by selector.
+pub const SEAL_LABEL: &str = "breakglass.dev/seal";
+/// Label on a seal naming its grant record.
+pub const GRANT_LABEL: &str = "breakglass.dev/grant";
+/// The manifests an admin applies to install the cluster side.
+pub const INSTALL_HINT: &str = "an admin must install the cluster side: kubectl apply -f deploy/";

@@ -1,0 +1,30 @@
+//! Machine-readable output (`-o json|yaml`) and tables: the command's result, on stdout.
+//! Human messages go to stderr; tokens never reach either.
+
+use crate::cli::OutputFormat;
+use std::io::Write as _;
+
+/// Prints `value` as JSON or YAML on stdout.
+pub fn print(format: OutputFormat, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = match format {
+        OutputFormat::Json => serde_json::to_string_pretty(value)? + "\n",
+        OutputFormat::Yaml => serde_yaml::to_string(value)?,
+    };
+    text_out(&text)
+}
+
+/// Prints text (a table) on stdout.
+pub fn text_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A current-thread runtime for one command's cluster calls.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}

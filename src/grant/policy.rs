@@ -1,0 +1,387 @@
+//! The cluster's break-glass policy: a ConfigMap (`deploy/03-policy.yaml`) read as the person.
+//!
+//! Flat keys, so the admission policies can read the same object as `params`:
+//! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, and per role
+//! `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
+
+use super::duration;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Name of the policy ConfigMap in the break-glass namespace.
+pub const POLICY_NAME: &str = "breakglass-policy";
+/// The manifest that creates the policy object.
+pub const POLICY_MANIFEST: &str = "deploy/03-policy.yaml";
+/// A role's maximum duration when the policy does not say.
+pub const DEFAULT_MAX: Duration = Duration::from_secs(3600);
+
+/// One role on offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolePolicy {
+    /// Role name; also the name of its ServiceAccount in the break-glass namespace.
+    pub name: String,
+    pub max_duration: Duration,
+    /// Groups whose members may request this role.
+    pub groups: Vec<String>,
+    pub description: String,
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub roles: Vec<RolePolicy>,
+    pub default_role: String,
+    pub ticket_required: bool,
+    pub min_reason_length: usize,
+}
+
+/// What a person asked for, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct Ask<'a> {
+    pub reason: Option<&'a str>,
+    pub ticket: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub duration: Option<Duration>,
+}
+
+/// What the policy allows, after every check passed.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub role: RolePolicy,
+    pub duration: Duration,
+    pub reason: String,
+    pub ticket: Option<String>,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+impl Policy {
+    /// Reads the policy from the ConfigMap's `data`; a malformed one names the bad field.
+    pub fn from_data(data: &BTreeMap<String, String>) -> anyhow::Result<Policy> {
+        let bad = |field: &str, why: String| {
+            anyhow::anyhow!(
+                "the break-glass policy (ConfigMap {}/{POLICY_NAME}) is malformed: field {field:?} {why}; \
+                 an admin must fix it (see {POLICY_MANIFEST})",
+                super::NAMESPACE
+            )
+        };
+        let roles_text = data
+            .get("roles")
+            .ok_or_else(|| bad("roles", "is missing".into()))?;
+        let names = list(roles_text);
+        if names.is_empty() {
+            return Err(bad("roles", "lists no role".into()));
+        }
+        let mut roles = Vec::new();
+        for name in names {
+            let key = format!("{name}.maxDuration");
+            let max_duration = match data.get(&key) {
+                None => DEFAULT_MAX,
+                Some(text) => {
+                    let d = duration::parse(text)
+                        .map_err(|_| bad(&key, format!("is {text:?}, not a duration like 1h")))?;
+                    if d < duration::MIN_GRANT {
+                        return Err(bad(
+                            &key,
+                            format!("is {text:?}, below the API server's 10m token minimum"),
+                        ));
+                    }
+                    d
+                }
+            };
+            let key = format!("{name}.groups");
+            let groups = list(
+                data.get(&key)
+                    .ok_or_else(|| bad(&key, "is missing".into()))?,
+            );
+            if groups.is_empty() {
+                return Err(bad(&key, "lists no group".into()));
+            }
+            let description = data
+                .get(&format!("{name}.description"))
+                .cloned()
+                .unwrap_or_default();
+            roles.push(RolePolicy {
+                name,
+                max_duration,
+                groups,
+                description,
+            });
+        }
+        let default_role = match data.get("defaultRole") {
+            Some(r) if roles.iter().any(|x| &x.name == r) => r.clone(),
+            Some(r) => return Err(bad("defaultRole", format!("is {r:?}, not one of `roles`"))),
+            None => roles[0].name.clone(),
+        };
+        let ticket_required = match data.get("ticketRequired").map(|s| s.trim()) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad(
+                    "ticketRequired",
+                    format!("is {other:?}, not \"true\" or \"false\""),
+                ))
+            }
+        };
+        let min_reason_length = match data.get("minReasonLength") {
+            None => 10,
+            Some(text) => text.trim().parse().map_err(|_| {
+                bad(
+                    "minReasonLength",
+                    format!("is {text:?}, not a whole number"),
+                )
+            })?,
+        };
+        Ok(Policy {
+            roles,
+            default_role,
+            ticket_required,
+            min_reason_length,
+        })
+    }
+
+    /// The role names on offer, comma-separated.
+    pub fn role_names(&self) -> String {
+        self.roles
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Checks a request against the policy and the person's groups (as the cluster sees them).
+    pub fn check(&self, ask: &Ask, username: &str, groups: &[String]) -> anyhow::Result<Allowed> {
+        let reason = ask.reason.map(str::trim).unwrap_or_default();
+        if reason.is_empty() {
+            anyhow::bail!(
+                "a reason is required: add --reason \"what is broken and why you need access\" \
+                 (at least {} characters; it is recorded in the cluster)",
+                self.min_reason_length
+            );
+        }
+        if reason.chars().count() < self.min_reason_length {
+            anyhow::bail!(
+                "the reason is too short ({} characters): the policy asks for at least {}; \
+                 say what is broken and why you need access",
+                reason.chars().count(),
+                self.min_reason_length
+            );
+        }
+        let ticket = ask.ticket.map(str::trim).filter(|t| !t.is_empty());
+        if self.ticket_required && ticket.is_none() {
+            anyhow::bail!(
+                "the policy requires a ticket: add --ticket ID (the incident or ticket id)"
+            );
+        }
+        let role_name = ask.role.unwrap_or(&self.default_role);
+        let role = self
+            .roles
+            .iter()
+            .find(|r| r.name == role_name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown role {role_name:?}: the roles on offer are {}",
+                    self.role_names()
+                )
+            })?;
+        let duration = ask.duration.unwrap_or(role.max_duration);
+        if duration > role.max_duration {
+            anyhow::bail!(
+                "--duration {} is longer than role {}'s maximum of {}",
+                duration::human(duration),
+                role.name,
+                duration::human(role.max_duration)
+            );
+        }
+        if duration < duration::MIN_GRANT {
+            anyhow::bail!(
+                "--duration {} is shorter than the minimum of {}: the API server refuses \
+                 service-account tokens that live less than 10 minutes (revoke the grant early instead)",
+                duration::human(duration),
+                duration::human(duration::MIN_GRANT)
+            );
+        }
+        if !role.groups.iter().any(|g| groups.contains(g)) {
+            let shown = if groups.is_empty() {
+                "no groups".to_string()
+            } else {
+                format!("groups {}", groups.join(", "))
+            };
+            anyhow::bail!(
+                "{username} may not request role {}: it needs membership of group {} \
+                 (the cluster sees you in {shown}); ask your identity-provider admin",
+                role.name,
+                role.groups.join(" or ")
+            );
+        }
+        Ok(Allowed {
+            role: role.clone(),
+            duration,
+            reason: reason.to_string(),
+            ticket: ticket.map(String::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn shipped() -> BTreeMap<String, String> {
+        data(&[
+            ("roles", "incident-debug,cluster-admin"),
+            ("defaultRole", "incident-debug"),
+            ("ticketRequired", "false"),
+            ("minReasonLength", "10"),
+            ("incident-debug.maxDuration", "1h"),
+            ("incident-debug.groups", "sre"),
+            ("cluster-admin.maxDuration", "30m"),
+            ("cluster-admin.groups", "sre"),
+        ])
+    }
+
+    fn sre() -> Vec<String> {
+        vec!["sre".into(), "system:authenticated".into()]
+    }
+
+    #[test]
+    fn reads_the_shipped_shape() {
+        let p = Policy::from_data(&shipped()).unwrap();
+        assert_eq!(p.roles.len(), 2);
+        assert_eq!(p.roles[1].max_duration, Duration::from_secs(1800));
+        assert_eq!(p.default_role, "incident-debug");
+        assert!(!p.ticket_required);
+    }
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let mut d = shipped();
+        d.insert("cluster-admin.maxDuration".into(), "forever".into());
+        let err = Policy::from_data(&d).unwrap_err().to_string();
+        assert!(err.contains("\"cluster-admin.maxDuration\""), "{err}");
+        let mut d = shipped();
+        d.remove("roles");
+        assert!(Policy::from_data(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("\"roles\" is missing"));
+        let mut d = shipped();
+        d.insert("ticketRequired".into(), "yes".into());
+        assert!(Policy::from_data(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("\"ticketRequired\""));
+        let mut d = shipped();
+        d.remove("incident-debug.groups");
+        assert!(Policy::from_data(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("\"incident-debug.groups\""));
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        let p = Policy::from_data(&shipped()).unwrap();
+        let ok = |ask: Ask| p.check(&ask, "alice@example.com", &sre());
+        let reason = Some("etcd is down, need to look");
+        let e = ok(Ask::default()).unwrap_err().to_string();
+        assert!(e.contains("--reason"), "{e}");
+        let e = ok(Ask {
+            reason: Some("down"),
+            ..Ask::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at least 10"), "{e}");
+        let e = ok(Ask {
+            reason,
+            role: Some("root"),
+            ..Ask::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("incident-debug, cluster-admin"), "{e}");
+        let long = Some(Duration::from_secs(3600));
+        let e = ok(Ask {
+            reason,
+            role: Some("cluster-admin"),
+            duration: long,
+            ..Ask::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("maximum of 30m"), "{e}");
+        let short = Some(Duration::from_secs(300));
+        let e = ok(Ask {
+            reason,
+            duration: short,
+            ..Ask::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("minimum of 10m") && e.contains("API server"),
+            "{e}"
+        );
+        let e = p
+            .check(
+                &Ask {
+                    reason,
+                    ..Ask::default()
+                },
+                "bob@example.com",
+                &["dev".into()],
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("group sre") && e.contains("bob@example.com"),
+            "{e}"
+        );
+        let a = ok(Ask {
+            reason,
+            ..Ask::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (a.role.name.as_str(), a.duration),
+            ("incident-debug", Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn ticket_when_required() {
+        let mut d = shipped();
+        d.insert("ticketRequired".into(), "true".into());
+        let p = Policy::from_data(&d).unwrap();
+        let ask = Ask {
+            reason: Some("etcd is down, need to look"),
+            ..Ask::default()
+        };
+        assert!(p
+            .check(&ask, "a", &sre())
+            .unwrap_err()
+            .to_string()
+            .contains("--ticket"));
+        let ask = Ask {
+            ticket: Some("INC-1"),
+            ..ask
+        };
+        assert_eq!(
+            p.check(&ask, "a", &sre()).unwrap().ticket.as_deref(),
+            Some("INC-1")
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! A request, in order: record → seal → token → annotate, each step undone if a later one
+//! fails, so there is never a seal without a record nor a live token without a record.
+
+use super::cluster::{explain, status_code, Cluster, Whoami};
+use super::jwt::{self, Claims};
+use super::policy::Allowed;
+use super::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
+use super::{chain, events, seal, NAMESPACE};
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret as K8sSecret, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::Api;
+use std::time::Duration;
+
+/// How long a Pending record of the same person counts as a request still in flight.
+const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
+/// How often to re-read the chain when another request took our place in it.
+const CHAIN_ATTEMPTS: usize = 5;
+
+/// A grant that was recorded, sealed, issued and annotated.
+pub struct Granted {
+    pub record: Grant,
+    pub token: Secret<String>,
+    pub claims: Claims,
+    pub expires_at: DateTime<Utc>,
+    /// Things worth telling the person that did not stop the grant (e.g. a failed Event).
+    pub warnings: Vec<String>,
+    pub undo: Undo,
+}
+
+/// What a request has created so far, to take back.
+pub struct Undo {
+    grants: Api<Grant>,
+    secrets: Api<K8sSecret>,
+    record: String,
+    seal_attempted: bool,
+    expiry: String,
+}
+
+/// The grant records of the cluster, or a message naming the manifest to apply.
+pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
+    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    match grants.list(&ListParams::default()).await {
+        Ok(list) => Ok(list.items),
+        Err(e) if status_code(&e) == Some(404) => anyhow::bail!(
+            "the cluster at {} has no BreakGlassGrant resource: the break-glass CRD is not installed; \
+             {} (the CRD is {})",
+            cluster.server,
+            super::INSTALL_HINT,
+            record::CRD_MANIFEST
+        ),
+        Err(e) => Err(explain(e, &cluster.server, &cluster.context, "reading the grant records")),
+    }
+}
+
+/// Runs the protocol for `me` with what the policy allowed.
+pub async fn request(
+    cluster: &Cluster,
+    me: &Whoami,
+    allowed: &Allowed,
+    additional: bool,
+) -> anyhow::Result<Granted> {
+    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let request_id = request_id(me);
+    let mut warnings = Vec::new();
+
+    // 1. Record. The name carries the chain position: a racing request gets 409 and re-reads.
+    let mut created = None;
+    for _ in 0..CHAIN_ATTEMPTS {
+        let records = list_records(cluster).await?;
+        let now = Utc::now();
+        if !additional {
+            refuse_second_grant(&records, me, now, &cluster.context)?;
+        }
+        let problems = chain::verify(&records);
+        if !problems.is_empty() {
+            warnings.push(format!(
+                "the grant record chain is broken ({}); an admin should investigate",
+                problems.join("; ")
+            ));
+        }
+        let head = chain::head(&records);
+        let sequence = head.map_or(1, |h| h.spec.sequence + 1);
+        let previous = head.map(|h| PreviousRecord {
+            name: h.name().to_string(),
+            digest: chain::digest_of(h),
+        });
+        let start = Utc::now();
+        let expiry = start + chrono::Duration::seconds(allowed.duration.as_secs() as i64);
+        let spec = GrantSpec {
+            requester: me.username.clone(),
+            requester_groups: me.groups.clone(),
+            reason: allowed.reason.clone(),
+            ticket: allowed.ticket.clone(),
+            role: allowed.role.name.clone(),
+            service_account: allowed.role.name.clone(),
+            duration_seconds: allowed.duration.as_secs() as i64,
+            start_time: record::timestamp(start),
+            expiry_time: record::timestamp(expiry),
+            client_host: gethostname::gethostname().to_string_lossy().into_owned(),
+            plugin_version: env!("CARGO_PKG_VERSION").to_string(),
+            request_id: request_id.clone(),
+            sequence,
+            previous,
+        };
+        let name = record::name_for(sequence);
+        match grants
+            .create(&PostParams::default(), &Grant::new(&name, spec))
+            .await
+        {
+            Ok(rec) => {
+                created = Some(rec);
+                break;
+            }
+            Err(e) if status_code(&e) == Some(409) => continue,
+            Err(e) if status_code(&e).is_none() => {
+                // The record may or may not exist: find out, and take it back if it does.
+                let undo = Undo::new(&grants, &secrets, &name, "");
+                let what = explain(
+                    e,
+                    &cluster.server,
+                    &cluster.context,
+                    "writing the grant record",
+                );
+                let cleanup = match grants.get_opt(&name).await {
+                    Ok(Some(r)) if r.spec.request_id == request_id => undo.mark_failed(&what.to_string()).await,
+                    Ok(_) => "nothing was created".to_string(),
+                    Err(_) => format!(
+                        "could not tell whether record {name} was written; if it was, it stays Pending \
+                         with no seal and no token (nothing live)"
+                    ),
+                };
+                anyhow::bail!("{what}. Cleaned up: {cleanup}");
+            }
+            Err(e) => {
+                let what = explain(
+                    e,
+                    &cluster.server,
+                    &cluster.context,
+                    "writing the grant record",
+                );
+                anyhow::bail!("{what}. Nothing was created");
+            }
+        }
+    }
+    let rec = created.ok_or_else(|| {
+        anyhow::anyhow!(
+            "writing the grant record: {CHAIN_ATTEMPTS} other requests took the next place in the \
+             record chain first; try again"
+        )
+    })?;
+    let mut undo = Undo::new(&grants, &secrets, rec.name(), &rec.spec.expiry_time);
+
+    // 2. Seal, 3. token, 4. annotate; any failure undoes all of it.
+    match seal_token_annotate(cluster, &rec, allowed, &mut undo).await {
+        Ok((record, token, claims)) => {
+            let note = format!(
+                "{} broke the glass: role {} until {} — {}{}",
+                me.username,
+                allowed.role.name,
+                record.spec.expiry_time,
+                allowed.reason,
+                allowed
+                    .ticket
+                    .as_ref()
+                    .map(|t| format!(" (ticket {t})"))
+                    .unwrap_or_default()
+            );
+            if let Err(e) = emit(cluster, events::build(&record, "Granted", "Request", note)).await
+            {
+                warnings.push(format!(
+                    "the Granted Event was not written ({e}); the record is the audit trail"
+                ));
+            }
+            let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+            Ok(Granted {
+                record,
+                token,
+                claims,
+                expires_at,
+                warnings,
+                undo,
+            })
+        }
+        Err((step, err)) => {
+            let cleanup = undo.run(&format!("{step}: {err}")).await;
+            anyhow::bail!("{step}: {err}. Cleaned up: {cleanup}")
+        }
+    }
+}
+
+/// Steps 2–4; on failure says which step failed.
+async fn seal_token_annotate(
+    cluster: &Cluster,
+    rec: &Grant,
+    allowed: &Allowed,
+    undo: &mut Undo,
+) -> Result<(Grant, Secret<String>, Claims), (String, anyhow::Error)> {
+    let ex = |doing: &str| {
+        let doing = doing.to_string();
+        move |e: kube::Error| {
+            (
+                doing.clone(),
+                explain(e, &cluster.server, &cluster.context, "the cluster refused"),
+            )
+        }
+    };
+    let seal_step = format!("creating the seal {}", seal::name_for(rec.name()));
+    undo.seal_attempted = true;
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let sealed = secrets
+        .create(&PostParams::default(), &seal::build(rec))
+        .await
+        .map_err(ex(&seal_step))?;
+    let seal_name = sealed.metadata.name.clone().unwrap_or_default();
+    let seal_uid = sealed.metadata.uid.clone().unwrap_or_default();
+
+    let token_step = format!(
+        "requesting a token for ServiceAccount {NAMESPACE}/{}",
+        allowed.role.name
+    );
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let tr = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(allowed.duration.as_secs() as i64),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(seal_name.clone()),
+                uid: Some(seal_uid.clone()),
+            }),
+        },
+        ..TokenRequest::default()
+    };
+    let issued = accounts
+        .create_token_request(&allowed.role.name, &PostParams::default(), &tr)
+        .await
+        .map_err(ex(&token_step))?;
+    let token = Secret::new(
+        issued
+            .status
+            .map(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                (
+                    token_step.clone(),
+                    anyhow::anyhow!("the API server returned no token"),
+                )
+            })?,
+    );
+    let claims = jwt::claims(token.expose()).map_err(|e| (token_step.clone(), e))?;
+
+    let annotate_step = format!("recording the token's jti on {}", rec.name());
+    let status = GrantStatus {
+        state: Some(State::Active),
+        jti: Some(claims.jti.clone()),
+        seal_name: Some(seal_name),
+        seal_uid: Some(seal_uid),
+        ..GrantStatus::default()
+    };
+    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let record = grants
+        .patch_status(
+            rec.name(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await
+        .map_err(ex(&annotate_step))?;
+    Ok((record, token, claims))
+}
+
+/// Creates an Event; failures are reported, never fatal.
+pub async fn emit(cluster: &Cluster, event: Event) -> anyhow::Result<()> {
+    let api: Api<Event> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    api.create(&PostParams::default(), &event)
+        .await
+        .map(|_| ())
+        .map_err(|e| explain(e, &cluster.server, &cluster.context, "writing the Event"))
+}
+
+fn refuse_second_grant(
+    records: &[Grant],
+    me: &Whoami,
+    now: DateTime<Utc>,
+    context: &str,
+) -> anyhow::Result<()> {
+    let mine = records.iter().filter(|g| g.spec.requester == me.username);
+    for g in mine {
+        if g.is_live(now) {
+            anyhow::bail!(
+                "you already have a live break-glass grant {} (role {}, until {}): use it with \
+                 kubectl --context {context}-breakglass ..., revoke it with kubectl breakglass revoke {}, \
+                 or add --additional to hold two grants at once",
+                g.name(),
+                g.spec.role,
+                g.spec.expiry_time,
+                g.name()
+            );
+        }
+        if g.is_in_flight(now, IN_FLIGHT) {
+            anyhow::bail!(
+                "another break-glass request of yours is in progress ({}, started {}); wait for it, \
+                 or add --additional to hold two grants at once",
+                g.name(),
+                g.spec.start_time
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A random-enough id for recognising our own record after a lost response.
+fn request_id(me: &Whoami) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(me.username.as_bytes());
+    h.update(std::process::id().to_be_bytes());
+    h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    h.update(format!("{:p}", &h as *const _).as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut last = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+impl Undo {
+    fn new(grants: &Api<Grant>, secrets: &Api<K8sSecret>, record: &str, expiry: &str) -> Undo {
+        Undo {
+            grants: grants.clone(),
+            secrets: secrets.clone(),
+            record: record.to_string(),
+            seal_attempted: false,
+            expiry: expiry.to_string(),
+        }
+    }
+
+    /// Deletes the seal (killing any token bound to it) and marks the record Failed.
+    /// The record is kept, not deleted: it is a link in the hash chain and the audit of an attempt.
+    pub async fn run(self, why: &str) -> String {
+        let mut done = Vec::new();
+        let mut seal_dead = true;
+        if self.seal_attempted {
+            let name = seal::name_for(&self.record);
+            let dp = DeleteParams::default();
+            match retry(|| self.secrets.delete(&name, &dp)).await {
+                Ok(_) => done.push(format!(
+                    "deleted seal {name}, so no token issued for it works"
+                )),
+                Err(e) if status_code(&e) == Some(404) => {
+                    done.push(format!("seal {name} was never created"))
+                }
+                Err(e) => {
+                    seal_dead = false;
+                    done.push(format!(
+                        "COULD NOT delete seal {name} ({e}): a token issued for it may stay valid until {}; \
+                         run: kubectl breakglass revoke {}",
+                        self.expiry, self.record
+                    ));
+                }
+            }
+        }
+        let why = if seal_dead {
+            why.to_string()
+        } else {
+            format!("{why}; seal not deleted")
+        };
+        done.push(self.mark_failed(&why).await);
+        done.join("; ")
+    }
+
+    async fn mark_failed(&self, why: &str) -> String {
+        let patch = Patch::Merge(
+            serde_json::json!({ "status": { "state": State::Failed, "message": why } }),
+        );
+        let pp = PatchParams::default();
+        match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {
+            Ok(_) => format!(
+                "marked record {} Failed (records are kept as the audit trail)",
+                self.record
+            ),
+            Err(e) => format!(
+                "could not mark record {} Failed ({e}); it stays Pending, with no live token",
+                self.record
+            ),
+        }
+    }
+}

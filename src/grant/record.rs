@@ -1,0 +1,193 @@
+//! The grant record: a `BreakGlassGrant` custom resource (`deploy/01-crd.yaml`), the audit trail.
+//!
+//! `spec` is written once and never changes (an admission policy enforces it); `status`
+//! carries what the protocol learns later: the token's `jti`, the seal, the final state.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::NamespaceResourceScope;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Kind of the grant record.
+pub const KIND: &str = "BreakGlassGrant";
+/// Plural (resource) name of the grant record.
+pub const PLURAL: &str = "breakglassgrants";
+/// The manifest that installs the CRD.
+pub const CRD_MANIFEST: &str = "deploy/01-crd.yaml";
+
+/// One grant record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: GrantSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<GrantStatus>,
+}
+
+/// What was asked for, by whom, and where the record sits in the hash chain. Immutable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantSpec {
+    /// Username from SelfSubjectReview, as the API server authenticated the person.
+    pub requester: String,
+    #[serde(default)]
+    pub requester_groups: Vec<String>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub role: String,
+    /// The role's ServiceAccount in the break-glass namespace.
+    pub service_account: String,
+    pub duration_seconds: i64,
+    /// RFC 3339, UTC, whole seconds.
+    pub start_time: String,
+    pub expiry_time: String,
+    pub client_host: String,
+    pub plugin_version: String,
+    /// Random id of the request that wrote the record, to recognise it after a lost response.
+    pub request_id: String,
+    /// Position in the hash chain, 1 for the first record.
+    pub sequence: i64,
+    /// The previous record (none for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousRecord>,
+}
+
+/// Link to the previous record of the hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousRecord {
+    pub name: String,
+    /// `sha256:<hex>` of the previous record's name and spec (see `chain.rs`).
+    pub digest: String,
+}
+
+/// What the protocol learned after the record was written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    /// The token's credential id, as in the audit log's `authentication.kubernetes.io/credential-id: JTI=...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_uid: Option<String>,
+    /// Why the request failed (state Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// Whether the cluster was seen rejecting the token (false: only the seal's deletion was seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_confirmed: Option<bool>,
+    /// Seconds from deleting the seal until the cluster rejected the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_confirmed_after_seconds: Option<f64>,
+}
+
+/// Lifecycle of a grant. Expiry is not a state: it is `spec.expiryTime` passing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Record written, token not yet issued (or the requester died mid-way).
+    Pending,
+    /// Token issued and recorded.
+    Active,
+    /// The request failed and was undone.
+    Failed,
+    Revoked,
+}
+
+impl Grant {
+    /// A new record for the break-glass namespace.
+    pub fn new(name: &str, spec: GrantSpec) -> Grant {
+        Grant {
+            api_version: format!("{}/{}", super::GROUP, super::VERSION),
+            kind: KIND.to_string(),
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(super::NAMESPACE.to_string()),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn state(&self) -> Option<State> {
+        self.status.as_ref().and_then(|s| s.state)
+    }
+
+    pub fn expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.spec.expiry_time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    pub fn start(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.spec.start_time)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// Active and not yet expired at `now`.
+    pub fn is_live(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.state() == Some(State::Active) && self.expiry().is_some_and(|e| e > now)
+    }
+
+    /// Pending for less than `grace` at `now`: a request that is probably still running.
+    pub fn is_in_flight(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::Duration,
+    ) -> bool {
+        matches!(self.state(), None | Some(State::Pending))
+            && self.start().is_some_and(|s| now - s < grace)
+    }
+}
+
+/// Record names carry the chain position, so two requests racing for the same place
+/// collide on the name (409) and the loser re-reads the chain.
+pub fn name_for(sequence: i64) -> String {
+    format!("grant-{sequence:06}")
+}
+
+/// RFC 3339 in UTC with whole seconds, as records store times.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl kube::Resource for Grant {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        KIND.into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        super::GROUP.into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        super::VERSION.into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        PLURAL.into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}

@@ -1,0 +1,43 @@
+//! The seal: a data-less Secret that exists only to be the token's bound object.
+//! Deleting it kills the token; its ownerReference to the record makes a seal forged
+//! without a record die at the next garbage collection.
+
+use super::record::{Grant, KIND};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+
+/// The Secret type of every seal (admission policies match on it).
+pub const SEAL_TYPE: &str = "breakglass.dev/seal";
+
+/// The seal's name for a record: deterministic, so undo can delete it even after a lost response.
+pub fn name_for(record_name: &str) -> String {
+    format!("{record_name}-seal")
+}
+
+/// The seal for a stored record (which must carry its uid).
+pub fn build(record: &Grant) -> Secret {
+    let labels = BTreeMap::from([
+        (super::SEAL_LABEL.to_string(), "true".to_string()),
+        (super::GRANT_LABEL.to_string(), record.name().to_string()),
+    ]);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name_for(record.name())),
+            namespace: Some(super::NAMESPACE.to_string()),
+            labels: Some(labels),
+            owner_references: Some(vec![OwnerReference {
+                api_version: format!("{}/{}", super::GROUP, super::VERSION),
+                kind: KIND.to_string(),
+                name: record.name().to_string(),
+                uid: record.metadata.uid.clone().unwrap_or_default(),
+                // The record must outlive the seal: records are the audit trail.
+                block_owner_deletion: Some(false),
+                controller: Some(true),
+            }]),
+            ..ObjectMeta::default()
+        },
+        type_: Some(SEAL_TYPE.to_string()),
+        ..Secret::default()
+    }
+}

@@ -1,0 +1,106 @@
+//! Live grants, as rows for people and objects for machines.
+
+use super::duration;
+use super::record::Grant;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One live grant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub name: String,
+    pub requester: String,
+    pub role: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub started: String,
+    pub expires: String,
+    pub seconds_left: i64,
+    pub jti: String,
+}
+
+/// The live grants among `records` at `now`: the person's own, or everyone's with `all`.
+pub fn live(records: &[Grant], me: &str, all: bool, now: DateTime<Utc>) -> Vec<Row> {
+    let mut rows: Vec<Row> = records
+        .iter()
+        .filter(|g| g.is_live(now) && (all || g.spec.requester == me))
+        .map(|g| Row {
+            name: g.name().to_string(),
+            requester: g.spec.requester.clone(),
+            role: g.spec.role.clone(),
+            reason: g.spec.reason.clone(),
+            ticket: g.spec.ticket.clone(),
+            started: g.spec.start_time.clone(),
+            expires: g.spec.expiry_time.clone(),
+            seconds_left: g.expiry().map_or(0, |e| (e - now).num_seconds().max(0)),
+            jti: g
+                .status
+                .as_ref()
+                .and_then(|s| s.jti.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+/// A kubectl-style table.
+pub fn table(rows: &[Row], all: bool) -> String {
+    let mut lines = vec![vec![
+        "NAME".to_string(),
+        "REQUESTER".into(),
+        "ROLE".into(),
+        "STARTED".into(),
+        "EXPIRES".into(),
+        "LEFT".into(),
+        "REASON".into(),
+    ]];
+    for r in rows {
+        let left = std::time::Duration::from_secs(r.seconds_left as u64);
+        lines.push(vec![
+            r.name.clone(),
+            r.requester.clone(),
+            r.role.clone(),
+            r.started.clone(),
+            r.expires.clone(),
+            duration::human(left),
+            match &r.ticket {
+                Some(t) => format!("[{t}] {}", r.reason),
+                None => r.reason.clone(),
+            },
+        ]);
+    }
+    if !all {
+        for l in &mut lines {
+            l.remove(1);
+        }
+    }
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in lines {
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == l.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
