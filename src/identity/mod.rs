@@ -143,7 +143,15 @@ pub async fn person_identity(
         }
         None => "no cached login".to_string(),
         Some((old, refresh_token)) => {
-            let p = discover(&http, settings).await?;
+            let cannot = |e: anyhow::Error| {
+                e.context(format!(
+                    "cannot refresh your login to {} (the cached ID token expired at {}); try again, or run: {}",
+                    settings.issuer,
+                    old.expires().to_rfc3339(),
+                    login_hint(settings, context_name)
+                ))
+            };
+            let p = discover(&http, settings).await.map_err(cannot)?;
             match oidc::refresh(&http, &p, &settings.client_id, &Secret::new(refresh_token)).await {
                 Ok(tokens) => {
                     let fresh = verified_entry(&p, settings, tokens, old.refresh_token.clone())?;
@@ -154,14 +162,7 @@ pub async fn person_identity(
                     provider = Some(p);
                     "refresh token expired or revoked".to_string()
                 }
-                Err(e) => {
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "cannot refresh your login to {} (the cached ID token expired at {}); try again, or run: {}",
-                        settings.issuer,
-                        old.expires().to_rfc3339(),
-                        login_hint(settings, context_name)
-                    )))
-                }
+                Err(e) => return Err(cannot(e.into())),
             }
         }
     };
