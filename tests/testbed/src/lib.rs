@@ -2,6 +2,7 @@
 //! Kubernetes API double and the playground that ties them together.
 //! Never shipped to users.
 
+pub mod apiserver;
 pub mod idp;
 pub mod kubeconfig;
 pub mod tls;

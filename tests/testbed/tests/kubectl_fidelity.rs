@@ -1,0 +1,453 @@
+//! Drives the API double with real kubectl (current and 1.27) so it cannot drift into a
+//! private dialect: discovery, whoami, can-i, create/apply/get/delete, CRDs with printer
+//! columns, and bound service-account tokens from `kubectl create token`.
+
+mod apiserver_common;
+
+use apiserver_common::{kubectl, kubectl_binaries, kubectl_stdin, ok, stderr, stdout, Bed};
+use serde_json::Value;
+use std::time::Duration;
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("kubectl printed no JSON ({e}): {s}"))
+}
+
+#[tokio::test]
+async fn version_and_whoami_as_admin() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for bin in kubectl_binaries() {
+        let args = ["version", "-o", "json"];
+        let v = json(&ok(&bin, &args, &kubectl(&bin, &kc, &args).await));
+        assert_eq!(
+            v["serverVersion"]["gitVersion"],
+            "v1.34.0",
+            "{}",
+            bin.display()
+        );
+        let args = ["auth", "whoami", "-o", "json"];
+        let v = json(&ok(&bin, &args, &kubectl(&bin, &kc, &args).await));
+        assert_eq!(v["status"]["userInfo"]["username"], "kubernetes-admin");
+        let groups = v["status"]["userInfo"]["groups"].to_string();
+        assert!(groups.contains("system:masters"), "{groups}");
+        let args = ["auth", "whoami"];
+        let table = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        assert!(table.contains("kubernetes-admin"), "{table}");
+    }
+}
+
+#[tokio::test]
+async fn create_get_select_delete() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for (i, bin) in kubectl_binaries().iter().enumerate() {
+        let ns = format!("team-{i}");
+        let run = |args: Vec<String>| {
+            let bin = bin.clone();
+            let kc = kc.clone();
+            async move {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = kubectl(&bin, &kc, &a).await;
+                (ok(&bin, &a, &out), out)
+            }
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (out, _) = run(s(&["create", "namespace", &ns])).await;
+        assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
+        let (out, _) = run(s(&["create", "serviceaccount", "robot", "-n", &ns])).await;
+        assert!(out.contains("serviceaccount/robot created"), "{out}");
+        run(s(&[
+            "create",
+            "secret",
+            "generic",
+            "one",
+            "--from-literal=k=v1",
+            "-n",
+            &ns,
+        ]))
+        .await;
+        run(s(&[
+            "create",
+            "secret",
+            "generic",
+            "two",
+            "--from-literal=k=v2",
+            "-n",
+            &ns,
+        ]))
+        .await;
+        run(s(&["label", "secret", "one", "tier=gold", "-n", &ns])).await;
+        run(s(&["label", "secret", "two", "tier=silver", "-n", &ns])).await;
+        let (out, _) = run(s(&["get", "secret", "one", "-n", &ns, "-o", "json"])).await;
+        let v = json(&out);
+        assert_eq!(v["data"]["k"], "djE=");
+        assert_eq!(v["metadata"]["labels"]["tier"], "gold");
+        assert!(v["metadata"]["uid"].as_str().is_some_and(|u| !u.is_empty()));
+        for (selector, want) in [
+            ("tier=gold", vec!["one"]),
+            ("tier!=gold", vec!["two"]),
+            ("tier in (gold,silver)", vec!["one", "two"]),
+            ("tier notin (gold)", vec!["two"]),
+            ("tier", vec!["one", "two"]),
+            ("!tier", vec![]),
+        ] {
+            let (out, _) = run(s(&[
+                "get", "secrets", "-n", &ns, "-l", selector, "-o", "json",
+            ]))
+            .await;
+            let names: Vec<String> = json(&out)["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(names, want, "selector {selector} with {}", bin.display());
+        }
+        let (out, _) = run(s(&["get", "secrets", "-n", &ns])).await;
+        assert!(
+            out.contains("TYPE") && out.contains("Opaque"),
+            "server-side table columns: {out}"
+        );
+        let (out, _) = run(s(&["get", "sa", "-n", &ns, "-o", "name"])).await;
+        assert!(
+            out.contains("serviceaccount/robot") && out.contains("serviceaccount/default"),
+            "{out}"
+        );
+        // Not found: the real message, exit code 1.
+        let args = ["get", "secret", "nope", "-n", ns.as_str()];
+        let o = kubectl(bin, &kc, &args).await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("secrets \"nope\" not found"),
+            "{}",
+            stderr(&o)
+        );
+        // Already exists.
+        let args = ["create", "secret", "generic", "one", "-n", ns.as_str()];
+        let o = kubectl(bin, &kc, &args).await;
+        assert!(
+            stderr(&o).contains("secrets \"one\" already exists"),
+            "{}",
+            stderr(&o)
+        );
+        let (out, _) = run(s(&["delete", "secret", "one", "-n", &ns])).await;
+        assert!(out.contains("secret \"one\" deleted"), "{out}");
+        let (out, _) = run(s(&["delete", "namespace", &ns])).await;
+        assert!(
+            out.contains(&format!("namespace \"{ns}\" deleted")),
+            "{out}"
+        );
+        let o = kubectl(bin, &kc, &["get", "secret", "two", "-n", &ns]).await;
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "namespace deletion removed its secrets"
+        );
+    }
+}
+
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+    additionalPrinterColumns:
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    - name: Size
+      type: integer
+      jsonPath: .spec.size
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+"#;
+
+#[tokio::test]
+async fn apply_crd_then_custom_resources_with_printer_columns() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    let crd_file = bed.dir.path().join("crd.yaml");
+    std::fs::write(&crd_file, CRD).unwrap();
+    let crd_path = crd_file.to_string_lossy().to_string();
+    for (i, bin) in kubectl_binaries().iter().enumerate() {
+        let args = ["apply", "-f", crd_path.as_str()];
+        let out = ok(bin, &args, &kubectl(bin, &kc, &args).await);
+        assert!(
+            out.contains("customresourcedefinition.apiextensions.k8s.io/widgets.example.com"),
+            "{out}"
+        );
+        let name = format!("w{i}");
+        let cr = format!(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {name}\n  namespace: default\n  labels: {{shape: round}}\nspec:\n  color: blue\n  size: {}\n",
+            40 + i
+        );
+        let args = ["apply", "-f", "-"];
+        let out = ok(bin, &args, &kubectl_stdin(bin, &kc, &args, Some(&cr)).await);
+        assert!(
+            out.contains(&format!("widget.example.com/{name} created")),
+            "{out}"
+        );
+        let cm =
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\ndata:\n  a: b\n");
+        let args = ["create", "-f", "-"];
+        let out = ok(bin, &args, &kubectl_stdin(bin, &kc, &args, Some(&cm)).await);
+        assert!(out.contains(&format!("configmap/cm{i} created")), "{out}");
+        let args = ["get", "widgets", name.as_str()];
+        let out = ok(bin, &args, &kubectl(bin, &kc, &args).await);
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, ["NAME", "COLOR", "SIZE", "AGE"], "{out}");
+        assert!(
+            out.contains("blue") && out.contains(&(40 + i).to_string()),
+            "{out}"
+        );
+        let args = ["get", "wd", "-l", "shape=round", "-o", "json"];
+        let v = json(&ok(bin, &args, &kubectl(bin, &kc, &args).await));
+        assert_eq!(v["items"].as_array().unwrap().len(), i + 1);
+        // A second apply with a change patches the object.
+        let changed = cr.replace("color: blue", "color: red");
+        let args = ["apply", "-f", "-"];
+        let out = ok(
+            bin,
+            &args,
+            &kubectl_stdin(bin, &kc, &args, Some(&changed)).await,
+        );
+        assert!(out.contains("configured"), "{out}");
+        let args = [
+            "get",
+            "widget",
+            name.as_str(),
+            "-o",
+            "jsonpath={.spec.color}",
+        ];
+        assert_eq!(ok(bin, &args, &kubectl(bin, &kc, &args).await), "red");
+        let args = ["delete", "widget", name.as_str()];
+        ok(bin, &args, &kubectl(bin, &kc, &args).await);
+    }
+}
+
+/// Sets up namespace `ops` with service account `robot`, a Secret `seal`, view rights in
+/// `ops` and a config map to read.
+async fn setup_robot(bed: &Bed, bin: &std::path::Path, kc: &std::path::Path) {
+    for args in [
+        vec!["create", "namespace", "ops"],
+        vec!["create", "serviceaccount", "robot", "-n", "ops"],
+        vec!["create", "secret", "generic", "seal", "-n", "ops"],
+        vec![
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=a=b",
+            "-n",
+            "ops",
+        ],
+        vec![
+            "create",
+            "rolebinding",
+            "robot-view",
+            "--clusterrole=view",
+            "--serviceaccount=ops:robot",
+            "-n",
+            "ops",
+        ],
+    ] {
+        ok(bin, &args, &kubectl(bin, kc, &args).await);
+    }
+    let _ = bed;
+}
+
+#[tokio::test]
+async fn bound_service_account_token_lifecycle() {
+    for bin in kubectl_binaries() {
+        let bed = Bed::start().await.unwrap();
+        bed.api.set_token_auth_cache_ttl(Duration::from_millis(500));
+        let kc = bed.admin_kubeconfig();
+        setup_robot(&bed, &bin, &kc).await;
+        let args = [
+            "create",
+            "token",
+            "robot",
+            "-n",
+            "ops",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "seal",
+            "--duration",
+            "10m",
+        ];
+        let token = ok(&bin, &args, &kubectl(&bin, &kc, &args).await)
+            .trim()
+            .to_string();
+        assert_eq!(token.split('.').count(), 3, "a JWT");
+        let robot = bed.kubeconfig("robot", &token);
+        let args = ["auth", "whoami", "-o", "json"];
+        let v = json(&ok(&bin, &args, &kubectl(&bin, &robot, &args).await));
+        let info = &v["status"]["userInfo"];
+        assert_eq!(info["username"], "system:serviceaccount:ops:robot");
+        let groups = info["groups"].to_string();
+        assert!(groups.contains("system:serviceaccounts:ops"), "{groups}");
+        let cred = info["extra"]["authentication.kubernetes.io/credential-id"][0]
+            .as_str()
+            .unwrap();
+        assert!(cred.starts_with("JTI="), "{cred}");
+        // Permitted read.
+        let args = [
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "ops",
+            "-o",
+            "jsonpath={.data.a}",
+        ];
+        assert_eq!(ok(&bin, &args, &kubectl(&bin, &robot, &args).await), "b");
+        // Forbidden read: exit 1 with the RBAC message.
+        let o = kubectl(&bin, &robot, &["get", "secrets", "-n", "ops"]).await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains(r#"secrets is forbidden: User "system:serviceaccount:ops:robot" cannot list resource "secrets" in API group "" in the namespace "ops""#),
+            "{}",
+            stderr(&o)
+        );
+        // can-i: yes (exit 0) and no (exit 1).
+        let o = kubectl(
+            &bin,
+            &robot,
+            &["auth", "can-i", "list", "configmaps", "-n", "ops"],
+        )
+        .await;
+        assert_eq!(
+            (o.status.code(), stdout(&o).trim()),
+            (Some(0), "yes"),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(
+            &bin,
+            &robot,
+            &["auth", "can-i", "delete", "configmaps", "-n", "ops"],
+        )
+        .await;
+        assert_eq!(
+            (o.status.code(), stdout(&o).trim()),
+            (Some(1), "no"),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(
+            &bin,
+            &robot,
+            &["auth", "can-i", "get", "secrets", "-n", "kube-system"],
+        )
+        .await;
+        assert_eq!(stdout(&o).trim(), "no");
+        // The request was audited with the token's credential id.
+        let audited = bed.api.audit_log().iter().any(|e| {
+            e.user == "system:serviceaccount:ops:robot"
+                && e.resource == "configmaps"
+                && e.credential_id() == Some(cred)
+        });
+        assert!(audited, "audit log tags the robot's requests with {cred}");
+        // Revoke: delete the bound Secret; after the auth cache TTL the token is dead.
+        let args = ["delete", "secret", "seal", "-n", "ops"];
+        ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let o = kubectl(&bin, &robot, &["get", "configmap", "settings", "-n", "ops"]).await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("You must be logged in to the server (Unauthorized)"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[tokio::test]
+async fn short_token_durations_are_refused_like_the_real_server() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for bin in kubectl_binaries() {
+        let args = ["create", "serviceaccount", "short", "--dry-run=none"];
+        let _ = kubectl(&bin, &kc, &args).await;
+        let o = kubectl(&bin, &kc, &["create", "token", "short", "--duration", "5m"]).await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(&bin, &kc, &["create", "token", "missing"]).await;
+        assert!(
+            stderr(&o).contains(r#"serviceaccounts "missing" not found"#),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[tokio::test]
+async fn can_i_and_bootstrap_roles() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for bin in kubectl_binaries() {
+        let o = kubectl(&bin, &kc, &["auth", "can-i", "*", "*"]).await;
+        assert_eq!((o.status.code(), stdout(&o).trim()), (Some(0), "yes"));
+        let args = ["get", "clusterroles", "-o", "name"];
+        let out = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        for role in [
+            "cluster-admin",
+            "admin",
+            "edit",
+            "view",
+            "system:basic-user",
+            "system:discovery",
+        ] {
+            assert!(
+                out.lines()
+                    .any(|l| l == format!("clusterrole.rbac.authorization.k8s.io/{role}")),
+                "{role} in {out}"
+            );
+        }
+    }
+    // A token for a service account with no bindings can still discover and ask about itself.
+    let bin = &kubectl_binaries()[0];
+    let args = ["create", "serviceaccount", "nobody"];
+    ok(bin, &args, &kubectl(bin, &kc, &args).await);
+    let args = ["create", "token", "nobody"];
+    let token = ok(bin, &args, &kubectl(bin, &kc, &args).await)
+        .trim()
+        .to_string();
+    let nobody = bed.kubeconfig("nobody", &token);
+    for bin in kubectl_binaries() {
+        let o = kubectl(&bin, &nobody, &["auth", "can-i", "list", "secrets"]).await;
+        assert_eq!(
+            (o.status.code(), stdout(&o).trim()),
+            (Some(1), "no"),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(&bin, &nobody, &["get", "namespaces"]).await;
+        assert!(
+            stderr(&o).contains(r#"namespaces is forbidden: User "system:serviceaccount:default:nobody" cannot list resource "namespaces" in API group "" at the cluster scope"#),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
