@@ -90,3 +90,27 @@ pub fn root(defs: &[ResourceDef]) -> Value {
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+fn pb_field(num: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![num << 3 | 2];
+    let mut len = payload.len();
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            v.push(b);
+            break;
+        }
+        v.push(b | 0x80);
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+/// `/openapi/v2` as the gnostic `openapi_v2.Document` protobuf kubectl asks for: swagger,
+/// info and empty paths, no definitions. Older kubectl (1.27) fails `apply` of an existing
+/// object without it; with no schema for a kind it falls back to its built-in patch logic.
+pub fn v2_protobuf() -> Vec<u8> {
+    let info = [pb_field(1, b"Kubernetes"), pb_field(2, b"v1.34.0")].concat();
+    [pb_field(1, b"2.0"), pb_field(2, &info), pb_field(8, &[])].concat()
+}

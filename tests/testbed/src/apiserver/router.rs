@@ -180,6 +180,16 @@ fn non_resource(
         ["apis", g, v] => {
             discovery::resource_list(&defs, g, v).ok_or_else(ApiError::path_not_found)?
         }
+        ["openapi", "v2"] => {
+            return Ok(Response::builder()
+                .status(200)
+                .header(
+                    "Content-Type",
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )
+                .body(Full::new(Bytes::from(openapi::v2_protobuf())).boxed())
+                .expect("valid response"))
+        }
         ["openapi", "v3"] => openapi::root(&defs),
         ["openapi", "v3", rest @ ..] => {
             openapi::gv_doc(&defs, &rest.join("/")).ok_or_else(ApiError::path_not_found)?
