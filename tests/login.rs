@@ -68,23 +68,38 @@ async fn login_shows_the_code_verifies_and_caches_who_you_are() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_do_not_collide_and_logout_removes_only_the_current_one() {
+async fn a_new_account_replaces_the_previous_one_and_logout_removes_it() {
     let (ca, idp) = start_idp(IdpConfig::default()).await;
-    let sb = Sandbox::for_idp(&idp, &ca);
+    let mut sb = Sandbox::for_idp(&idp, &ca);
+    sb.cache = "file".into(); // a store this test alone can list
+    let file = sb.path("cache/kubectl-breakglass/tokens.json");
+    let items = || -> usize {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        v.as_object().unwrap().len()
+    };
     sb.login(&idp, "alice").await;
-    sb.login(&idp, "bob").await;
-    let (_, token, _) = exec_credential(&sb.credential(V1, false));
     assert_eq!(
-        jwt_claims(&token)["email"],
-        "bob@example.com",
-        "the last login is the current account"
+        items(),
+        2,
+        "an identity entry and the current-account pointer"
     );
+    let out = sb.login(&idp, "bob").await;
+    assert!(
+        stderr(&out).contains("Removed the cached login of alice@example.com"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(items(), 2, "alice's entry is gone, not left behind");
+    let (_, token, _) = exec_credential(&sb.credential(V1, false));
+    assert_eq!(jwt_claims(&token)["email"], "bob@example.com");
     let out = sb.plugin(&["logout"]).args(sb.idp_args()).output().unwrap();
     assert!(
         stderr(&out).contains("Logged out bob@example.com"),
         "{}",
         stderr(&out)
     );
+    assert_eq!(items(), 0);
     assert_fails_with(&sb.credential(V1, false), &["not logged in"]);
 }
 

@@ -21,9 +21,13 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let who = runtime
+    let outcome = runtime
         .block_on(identity::login(&settings, store.as_ref(), browser))
         .with_context(|| format!("login to {} failed", settings.issuer))?;
+    if let Some(old) = &outcome.replaced {
+        eprintln!("Removed the cached login of {old} for this identity provider.");
+    }
+    let who = outcome.identity;
     let groups = if who.groups.is_empty() {
         "(none)".to_string()
     } else {

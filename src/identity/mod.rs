@@ -188,12 +188,23 @@ pub async fn person_identity(
     Ok(identity(&fresh))
 }
 
-/// A fresh login through the device flow (`kubectl breakglass login`), cached on success.
+/// What `login` did.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// Who is now logged in.
+    pub identity: Identity,
+    /// The account whose cached login this one replaced, if another.
+    pub replaced: Option<String>,
+}
+
+/// A fresh login through the device flow (`kubectl breakglass login`), cached
+/// on success. Another account's login for the same IdP is removed: one
+/// person is logged in per issuer + client, and no stale refresh token lingers.
 pub async fn login(
     settings: &IdpSettings,
     store: &dyn TokenStore,
     browser: Browser,
-) -> anyhow::Result<Identity> {
+) -> anyhow::Result<LoginOutcome> {
     let http = oidc::client(settings.ca_file.as_deref())?;
     let provider = discover(&http, settings).await?;
     let tokens = device_login::run(&http, &provider, &settings.client_id, browser).await?;
@@ -202,13 +213,28 @@ pub async fn login(
         &settings.issuer,
         &settings.client_id,
     ))?;
-    entry::save(store, &settings.issuer, &settings.client_id, &fresh).with_context(|| {
+    let cannot_cache = || {
         format!(
             "logged in, but cannot cache the tokens in {}",
             token_cache::describe(store)
         )
-    })?;
-    Ok(identity(&fresh))
+    };
+    let previous = entry::current_account(store, &settings.issuer, &settings.client_id)
+        .with_context(cannot_cache)?;
+    entry::save(store, &settings.issuer, &settings.client_id, &fresh).with_context(cannot_cache)?;
+    let mut replaced = None;
+    if let Some(old) = previous.filter(|old| *old != fresh.account) {
+        store.delete(&CacheKey::identity(
+            &settings.issuer,
+            &settings.client_id,
+            &old,
+        ))?;
+        replaced = Some(old);
+    }
+    Ok(LoginOutcome {
+        identity: identity(&fresh),
+        replaced,
+    })
 }
 
 async fn discover(http: &reqwest::Client, settings: &IdpSettings) -> anyhow::Result<Provider> {

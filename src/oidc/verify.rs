@@ -94,3 +94,124 @@ pub fn verify_id_token(
         expires_at: claims.expiration(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Forged, mis-addressed and expired tokens, signed with test-only keys.
+    use super::*;
+    use openidconnect::core::{CoreJsonWebKeySet, CoreRsaPrivateSigningKey};
+    use openidconnect::{
+        Audience, EndUserEmail, IdTokenClaims, JsonWebKeyId, PrivateSigningKey, StandardClaims,
+        SubjectIdentifier,
+    };
+
+    const KEY1: &str = include_str!("testdata/test-signing-key-1.pem");
+    const KEY2: &str = include_str!("testdata/test-signing-key-2.pem");
+    const ISSUER: &str = "https://idp.example";
+    const CLIENT: &str = "kubectl-breakglass";
+
+    fn key(pem: &str) -> CoreRsaPrivateSigningKey {
+        CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new("k1".into()))).unwrap()
+    }
+
+    fn provider() -> Provider {
+        Provider {
+            issuer: ISSUER.into(),
+            device_authorization_endpoint: None,
+            token_endpoint: format!("{ISSUER}/token"),
+            jwks: CoreJsonWebKeySet::new(vec![key(KEY1).as_verification_key()]),
+        }
+    }
+
+    fn token(
+        signer: &str,
+        issuer: &str,
+        aud: &str,
+        iat: DateTime<Utc>,
+        exp: DateTime<Utc>,
+    ) -> String {
+        let claims = IdTokenClaims::new(
+            IssuerUrl::new(issuer.into()).unwrap(),
+            vec![Audience::new(aud.into())],
+            exp,
+            iat,
+            StandardClaims::new(SubjectIdentifier::new("alice".into()))
+                .set_email(Some(EndUserEmail::new("alice@example.com".into()))),
+            GroupsClaim {
+                groups: Some(serde_json::json!(["sre", "oncall"])),
+            },
+        );
+        IdTokenWithGroups::new(
+            claims,
+            &key(signer),
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            None,
+            None,
+        )
+        .unwrap()
+        .to_string()
+    }
+
+    fn check(t: &str, now: DateTime<Utc>) -> Result<VerifiedIdToken, String> {
+        verify_id_token(&provider(), CLIENT, t, now).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_good_token_yields_email_groups_and_times() {
+        let now = Utc::now();
+        let v = check(
+            &token(KEY1, ISSUER, CLIENT, now, now + Duration::minutes(5)),
+            now,
+        )
+        .unwrap();
+        assert_eq!(v.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(v.subject, "alice");
+        assert_eq!(v.groups, ["sre", "oncall"]);
+        assert_eq!(
+            v.expires_at.timestamp(),
+            (now + Duration::minutes(5)).timestamp()
+        );
+    }
+
+    #[test]
+    fn bad_signature_audience_issuer_and_times_are_refused_without_the_token() {
+        let now = Utc::now();
+        let exp = now + Duration::minutes(5);
+        let cases = [
+            (token(KEY2, ISSUER, CLIENT, now, exp), "signature"),
+            (token(KEY1, ISSUER, "someone-else", now, exp), "audience"),
+            (
+                token(KEY1, "https://evil.example", CLIENT, now, exp),
+                "issuer",
+            ),
+            (
+                token(
+                    KEY1,
+                    ISSUER,
+                    CLIENT,
+                    now - Duration::minutes(10),
+                    now - Duration::minutes(1),
+                ),
+                "expired",
+            ),
+            (
+                token(
+                    KEY1,
+                    ISSUER,
+                    CLIENT,
+                    now + Duration::hours(1),
+                    now + Duration::hours(2),
+                ),
+                "issued in the future",
+            ),
+        ];
+        for (t, why) in cases {
+            let err = check(&t, now).expect_err(why);
+            assert!(err.to_lowercase().contains(why), "{why}: {err}");
+            assert!(err.contains("nothing was cached"), "{err}");
+            assert!(!err.contains("eyJ"), "no token in the message: {err}");
+        }
+        let err = check("not-a-jwt", now).unwrap_err();
+        assert!(err.contains("not a JWT"), "{err}");
+    }
+}

@@ -123,6 +123,16 @@ impl Sandbox {
     }
 }
 
+impl Drop for Sandbox {
+    /// The kernel keyring outlives the test: log out so keys do not pile up
+    /// (non-root users have a 20 KB key quota).
+    fn drop(&mut self) {
+        if self.cache == "keyutils" {
+            let _ = self.plugin(&["logout"]).args(self.idp_args()).output();
+        }
+    }
+}
+
 /// The KUBERNETES_EXEC_INFO kubectl sends.
 pub fn exec_info(api_version: &str, interactive: bool) -> String {
     serde_json::json!({
