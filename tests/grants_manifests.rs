@@ -1,0 +1,270 @@
+//! The cluster-side install (`deploy/`) is self-consistent: every role in the policy has a
+//! ServiceAccount, a binding to a ClusterRole and token RBAC for exactly the policy's groups;
+//! every admission-policy binding names an existing policy and the policy ConfigMap.
+
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn objects() -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 5,
+        "deploy/ has the numbered manifests: {files:?}"
+    );
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            if !v.is_null() {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+use serde::Deserialize;
+
+fn of_kind<'a>(objs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objs.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn name(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn policy(objs: &[Value]) -> BTreeMap<String, String> {
+    let cm = of_kind(objs, "ConfigMap")
+        .into_iter()
+        .find(|c| name(c) == "breakglass-policy")
+        .expect("the policy ConfigMap");
+    assert_eq!(cm["metadata"]["namespace"], "breakglass");
+    serde_yaml::from_value(cm["data"].clone()).unwrap()
+}
+
+#[test]
+fn namespace_comes_first_and_everything_lives_in_it() {
+    let objs = objects();
+    assert_eq!(objs[0]["kind"], "Namespace");
+    assert_eq!(name(&objs[0]), "breakglass");
+    for o in &objs {
+        if let Some(ns) = o["metadata"]["namespace"].as_str() {
+            assert_eq!(
+                ns,
+                "breakglass",
+                "{} {}",
+                o["kind"].as_str().unwrap(),
+                name(o)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_policy_role_has_an_account_a_cluster_role_and_mirrored_token_rbac() {
+    let objs = objects();
+    let policy = policy(&objs);
+    let roles: Vec<&str> = policy["roles"].split(',').collect();
+    assert!(roles.contains(&"incident-debug") && roles.contains(&"cluster-admin"));
+    for role in roles {
+        assert!(
+            of_kind(&objs, "ServiceAccount")
+                .iter()
+                .any(|s| name(s) == role),
+            "ServiceAccount {role}"
+        );
+        let bound = of_kind(&objs, "ClusterRoleBinding").into_iter().any(|b| {
+            b["subjects"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|s| s["kind"] == "ServiceAccount" && s["name"] == role)
+        });
+        assert!(bound, "{role}'s ServiceAccount is bound to a ClusterRole");
+        // The token Role allows exactly this account, and only `create`.
+        let token_roles: Vec<&Value> = of_kind(&objs, "Role")
+            .into_iter()
+            .filter(|r| {
+                r["rules"].as_sequence().unwrap().iter().any(|rule| {
+                    strings(&rule["resources"]).contains(&"serviceaccounts/token".to_string())
+                        && strings(&rule["resourceNames"]) == vec![role.to_string()]
+                })
+            })
+            .collect();
+        assert_eq!(token_roles.len(), 1, "one token Role for {role}");
+        for rule in token_roles[0]["rules"].as_sequence().unwrap() {
+            assert_eq!(strings(&rule["verbs"]), vec!["create"]);
+        }
+        let groups: Vec<String> = of_kind(&objs, "RoleBinding")
+            .into_iter()
+            .filter(|b| b["roleRef"]["name"] == name(token_roles[0]))
+            .flat_map(|b| b["subjects"].as_sequence().unwrap().clone())
+            .map(|s| {
+                assert_eq!(s["kind"], "Group");
+                s["name"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let mut want: Vec<String> = policy[&format!("{role}.groups")]
+            .split(',')
+            .map(String::from)
+            .collect();
+        want.sort();
+        let mut got = groups;
+        got.sort();
+        assert_eq!(got, want, "RBAC mirrors {role}.groups");
+    }
+}
+
+#[test]
+fn requesters_get_nothing_beyond_the_protocol() {
+    let objs = objects();
+    let requester = of_kind(&objs, "Role")
+        .into_iter()
+        .find(|r| name(r) == "breakglass:requester")
+        .unwrap();
+    let mut granted: Vec<String> = Vec::new();
+    for rule in requester["rules"].as_sequence().unwrap() {
+        assert!(rule.get("resourceNames").is_none());
+        for res in strings(&rule["resources"]) {
+            for verb in strings(&rule["verbs"]) {
+                granted.push(format!("{res}:{verb}"));
+            }
+        }
+    }
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            "breakglassgrants/status:patch",
+            "breakglassgrants:create",
+            "breakglassgrants:get",
+            "breakglassgrants:list",
+            "events:create",
+            "secrets:create",
+            "secrets:delete",
+            "secrets:get",
+        ]
+    );
+    // No ClusterRole or ClusterRoleBinding hands people anything.
+    for b in of_kind(&objs, "ClusterRoleBinding") {
+        for s in b["subjects"].as_sequence().unwrap() {
+            assert_eq!(s["kind"], "ServiceAccount", "{}", name(b));
+        }
+    }
+}
+
+#[test]
+fn the_crd_has_the_printer_columns_people_need() {
+    let objs = objects();
+    let crd = of_kind(&objs, "CustomResourceDefinition")[0];
+    assert_eq!(name(crd), "breakglassgrants.breakglass.dev");
+    let v = &crd["spec"]["versions"][0];
+    assert!(
+        v["subresources"]["status"].is_mapping(),
+        "status subresource"
+    );
+    let cols: Vec<String> = v["additionalPrinterColumns"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["Requester", "Role", "Reason", "Expires", "State"] {
+        assert!(cols.contains(&want.to_string()), "{want} in {cols:?}");
+    }
+    let spec_props = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    for field in [
+        "requester",
+        "reason",
+        "ticket",
+        "role",
+        "durationSeconds",
+        "startTime",
+        "expiryTime",
+        "clientHost",
+        "pluginVersion",
+        "sequence",
+        "previous",
+    ] {
+        assert!(spec_props.get(field).is_some(), "spec.{field}");
+    }
+    let status_props = &v["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    for field in [
+        "state",
+        "jti",
+        "sealName",
+        "revokedBy",
+        "revokedAt",
+        "revocationConfirmedAfterSeconds",
+    ] {
+        assert!(status_props.get(field).is_some(), "status.{field}");
+    }
+}
+
+#[test]
+fn admission_policies_are_bound_and_cover_the_protocol() {
+    let objs = objects();
+    let policies = of_kind(&objs, "ValidatingAdmissionPolicy");
+    let bindings = of_kind(&objs, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(policies.len(), 3);
+    for p in &policies {
+        let b = bindings
+            .iter()
+            .find(|b| b["spec"]["policyName"] == name(p))
+            .unwrap_or_else(|| panic!("binding for {}", name(p)));
+        assert_eq!(strings(&b["spec"]["validationActions"]), vec!["Deny"]);
+        assert_eq!(p["spec"]["failurePolicy"], "Fail");
+        if p["spec"].get("paramKind").is_some() {
+            assert_eq!(p["spec"]["paramKind"]["kind"], "ConfigMap");
+            assert_eq!(b["spec"]["paramRef"]["name"], "breakglass-policy");
+            assert_eq!(b["spec"]["paramRef"]["namespace"], "breakglass");
+        }
+        for v in p["spec"]["validations"].as_sequence().unwrap() {
+            let expr = v["expression"].as_str().unwrap();
+            assert_eq!(
+                expr.matches('(').count(),
+                expr.matches(')').count(),
+                "{expr}"
+            );
+            assert!(v.get("message").is_some() || v.get("messageExpression").is_some());
+        }
+    }
+    for b in &bindings {
+        assert!(policies
+            .iter()
+            .any(|p| name(p) == b["spec"]["policyName"].as_str().unwrap()));
+    }
+    let all: String = policies
+        .iter()
+        .flat_map(|p| p["spec"]["validations"].as_sequence().unwrap().clone())
+        .map(|v| v["expression"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in [
+        "boundObjectRef.kind == 'Secret'",
+        "expirationSeconds <= variables.maxSeconds",
+        "object.spec.requester == request.userInfo.username",
+        "object.spec == oldObject.spec",
+        "r.kind == 'BreakGlassGrant'",
+    ] {
+        assert!(all.contains(needle), "{needle}");
+    }
+}
