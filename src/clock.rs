@@ -16,14 +16,3 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
-
-/// A clock stuck at one instant, for tests.
-#[cfg(test)]
-pub struct FixedClock(pub DateTime<Utc>);
-
-#[cfg(test)]
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}

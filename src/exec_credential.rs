@@ -77,7 +77,7 @@ pub fn read_exec_info() -> Result<ExecInfo, ExecInfoError> {
 pub fn parse_exec_info(json: &str) -> Result<ExecInfo, ExecInfoError> {
     let input: ExecCredentialIn = serde_json::from_str(json).map_err(|e| {
         // serde's message names the position, never echoes the input.
-        ExecInfoError::Malformed(format!("{}", e.classify_message()))
+        ExecInfoError::Malformed(e.classify_message())
     })?;
     if let Some(kind) = &input.kind {
         if kind != "ExecCredential" {
