@@ -68,7 +68,7 @@ fn binding_allows(
     let binding_kind = if namespace.is_empty() {
         "ClusterRoleBinding".to_string()
     } else {
-        format!("RoleBinding")
+        "RoleBinding".to_string()
     };
     let binding_name = binding["metadata"]["name"].as_str().unwrap_or_default();
     let where_ = if namespace.is_empty() {

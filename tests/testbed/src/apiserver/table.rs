@@ -51,7 +51,10 @@ fn cell_value(v: Option<&Value>, c: &PrinterColumn) -> Value {
 }
 
 /// Column definitions and a row-cell function for a resource.
-fn columns(def: &ResourceDef) -> (Vec<Value>, Box<dyn Fn(&Value) -> Vec<Value>>) {
+/// Computes a row's cells from an object.
+type Cells = Box<dyn Fn(&Value) -> Vec<Value>>;
+
+fn columns(def: &ResourceDef) -> (Vec<Value>, Cells) {
     let age = |o: &Value| json!(human_age(meta_str(o, "creationTimestamp")));
     let n = |o: &Value| json!(name(o));
     if def.custom {

@@ -17,7 +17,7 @@ fn invalid(name: &str, err: FieldError) -> ApiError {
 /// "10 minutes", like the real validation message.
 fn describe(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         let m = secs / 60;
         format!("{m} minute{}", if m == 1 { "" } else { "s" })
     } else {

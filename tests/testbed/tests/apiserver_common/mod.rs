@@ -63,7 +63,7 @@ impl Bed {
     }
 
     pub fn admin_kubeconfig(&self) -> PathBuf {
-        self.kubeconfig("admin", &self.api.admin_token().to_string())
+        self.kubeconfig("admin", self.api.admin_token())
     }
 
     /// An HTTP client trusting the bed's CA.
