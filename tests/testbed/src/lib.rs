@@ -5,4 +5,5 @@
 pub mod apiserver;
 pub mod idp;
 pub mod kubeconfig;
+pub mod playground;
 pub mod tls;

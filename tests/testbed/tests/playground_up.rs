@@ -1,0 +1,342 @@
+//! `breakglass-testbed up` and `approve`, driven as a person would: the built
+//! binary, real kubectl against the kubeconfig it writes, signals to stop it.
+
+use breakglass_testbed::idp::IdpClient;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_breakglass-testbed");
+const SCOPE: &str = "openid offline_access email groups";
+
+/// A running `breakglass-testbed up`; killed if the test fails half-way.
+struct Up {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Up {
+    fn start(dir: &Path, extra: &[&str]) -> Up {
+        let log = std::fs::File::create(dir.with_extension("up.log")).unwrap();
+        let child = Command::new(TESTBED)
+            .args(["up", "--dir"])
+            .arg(dir)
+            .args([
+                "--no-install",
+                "--plugin",
+                "/usr/local/bin/kubectl-breakglass",
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut up = Up {
+            child,
+            dir: dir.to_path_buf(),
+        };
+        up.wait_ready();
+        up
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("up.log")).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.dir.join("ready").exists() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("up exited ({status}) before ready:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not ready in 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "INT");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "up did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn kubectl(dir: &Path, args: &[&str]) -> Output {
+    Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn testbed(args: &[&str]) -> Output {
+    Command::new(TESTBED)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn idp_client(dir: &Path) -> IdpClient {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("idp.json")).unwrap()).unwrap();
+    let ca = std::fs::read_to_string(dir.join("ca.crt")).unwrap();
+    IdpClient::connect(
+        info["issuer"].as_str().unwrap(),
+        info["client_id"].as_str().unwrap(),
+        &ca,
+    )
+    .unwrap()
+}
+
+#[test]
+fn up_writes_a_kubeconfig_that_real_kubectl_uses_and_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pg");
+    let up = Up::start(&dir, &[]);
+
+    for file in ["kubeconfig", "ca.crt", "idp.json", "ready"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("kubeconfig"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the kubeconfig holds the admin token");
+
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("idp.json")).unwrap()).unwrap();
+    let issuer = info["issuer"].as_str().unwrap();
+    assert!(issuer.starts_with("https://127.0.0.1:"));
+    assert_eq!(info["client_id"], "kubectl-breakglass");
+
+    // The person's context runs the plugin's credential command with the playground's IdP.
+    let config: serde_yaml::Value =
+        serde_yaml::from_slice(&std::fs::read(dir.join("kubeconfig")).unwrap()).unwrap();
+    assert_eq!(config["current-context"], "playground");
+    let exec = &config["users"][0]["user"]["exec"];
+    assert_eq!(exec["command"], "/usr/local/bin/kubectl-breakglass");
+    assert_eq!(exec["args"][0], "credential");
+    assert_eq!(exec["args"][2], issuer);
+    assert_eq!(
+        exec["args"][6].as_str().unwrap(),
+        dir.join("ca.crt").to_str().unwrap()
+    );
+
+    // Real kubectl as admin.
+    let out = kubectl(
+        &dir,
+        &[
+            "--context",
+            "playground-admin",
+            "get",
+            "namespaces",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|ns| ns["metadata"]["name"] == "default"));
+    let out = kubectl(
+        &dir,
+        &[
+            "--context",
+            "playground-admin",
+            "auth",
+            "whoami",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The API double trusts the playground's IdP: an ID token from it is alice.
+    let tokens = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = idp_client(&dir);
+        let authorization = client.device_authorization(SCOPE).await.unwrap();
+        let approve = testbed(&[
+            "approve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--user",
+            "alice",
+            &authorization.user_code,
+        ]);
+        assert!(
+            approve.status.success(),
+            "{}",
+            String::from_utf8_lossy(&approve.stderr)
+        );
+        client.wait_for_device_tokens(&authorization).await.unwrap()
+    });
+    let out = kubectl(
+        &dir,
+        &[
+            "--context",
+            "playground-admin",
+            "--token",
+            &tokens.id_token,
+            "auth",
+            "whoami",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        review["status"]["userInfo"]["username"],
+        "alice@example.com"
+    );
+
+    let status = up.interrupt();
+    assert!(status.success(), "up exited with {status}");
+    assert!(!dir.join("ready").exists(), "ready is removed on shutdown");
+    assert!(!dir.join("playground.pid").exists());
+    // Its identity provider went with it.
+    let gone = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(idp_client(&dir).stats());
+    assert!(gone.is_err(), "the IdP still answers after shutdown");
+}
+
+#[test]
+fn a_second_up_on_the_same_dir_is_refused_and_deny_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pg");
+    let up = Up::start(&dir, &[]);
+
+    let second = testbed(&["up", "--dir", dir.to_str().unwrap(), "--no-install"]);
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("holds a running playground"),
+        "unexpected: {stderr}"
+    );
+    assert!(
+        dir.join("ready").exists(),
+        "the refused up left ready alone"
+    );
+
+    // `approve --deny` aborts the code: the waiting client gets access_denied.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = idp_client(&dir);
+        let authorization = client.device_authorization(SCOPE).await.unwrap();
+        let deny = testbed(&[
+            "approve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--deny",
+            &authorization.user_code,
+        ]);
+        assert!(
+            deny.status.success(),
+            "{}",
+            String::from_utf8_lossy(&deny.stderr)
+        );
+        let err = client
+            .wait_for_device_tokens(&authorization)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "access_denied");
+    });
+
+    // SIGTERM stops it as well; afterwards the directory can be used again.
+    signal(up.child.id(), "TERM");
+    let mut up = up;
+    let status = up.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    drop(up);
+    let again = Up::start(&dir, &["--auto-approve", "bob"]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = idp_client(&dir);
+        let authorization = client.device_authorization(SCOPE).await.unwrap();
+        let tokens = client.wait_for_device_tokens(&authorization).await.unwrap();
+        assert!(!tokens.id_token.is_empty());
+    });
+    assert!(again.interrupt().success());
+}
+
+#[test]
+fn up_without_node_says_how_to_install_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(TESTBED)
+        .args(["up", "--dir"])
+        .arg(tmp.path())
+        .env("PATH", tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Node.js is not installed"), "{stderr}");
+    assert!(
+        stderr.contains("npm ci --prefix tests/testbed/idp"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("ready").exists());
+}
+
+#[test]
+fn approve_outside_a_playground_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = testbed(&[
+        "approve",
+        "--dir",
+        tmp.path().to_str().unwrap(),
+        "--user",
+        "alice",
+        "BCDF-GHJK",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a playground running there"), "{stderr}");
+}
