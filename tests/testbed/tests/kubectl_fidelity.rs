@@ -5,6 +5,9 @@
 mod apiserver_common;
 
 use apiserver_common::{kubectl, kubectl_binaries, kubectl_stdin, ok, stderr, stdout, Bed};
+use breakglass_testbed::apiserver::{ApiConfig, ApiServer, OidcConfig};
+use breakglass_testbed::idp::{Idp, IdpConfig};
+use breakglass_testbed::tls::Ca;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -450,5 +453,71 @@ async fn can_i_and_bootstrap_roles() {
             "{}",
             stderr(&o)
         );
+    }
+}
+
+#[tokio::test]
+async fn oidc_users_authenticate_with_their_id_token() {
+    let ca = Ca::generate().unwrap();
+    let idp = Idp::start(IdpConfig::default(), &ca).await.unwrap();
+    let config = ApiConfig {
+        oidc: Some(OidcConfig {
+            issuer_url: idp.issuer().to_string(),
+            client_id: idp.client_id().to_string(),
+            ca_pem: ca.cert_pem().to_string(),
+        }),
+        ..Default::default()
+    };
+    let api = ApiServer::start(config, &ca).await.unwrap();
+    let bed = Bed {
+        ca,
+        api,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let alice = idp.client().login_tokens("alice").await.unwrap().id_token;
+    let bob = idp.client().login_tokens("bob").await.unwrap().id_token;
+    let admin = bed.admin_kubeconfig();
+    let bin0 = &kubectl_binaries()[0];
+    let args = [
+        "create",
+        "clusterrolebinding",
+        "sre-view",
+        "--clusterrole=view",
+        "--group=sre",
+    ];
+    ok(bin0, &args, &kubectl(bin0, &admin, &args).await);
+    let alice_kc = bed.kubeconfig("alice", &alice);
+    let bob_kc = bed.kubeconfig("bob", &bob);
+    // Alice's token with its claims changed to another person: the signature no longer verifies.
+    let forged = {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        use base64::Engine;
+        let parts: Vec<&str> = alice.split('.').collect();
+        let claims = String::from_utf8(B64.decode(parts[1]).unwrap()).unwrap();
+        assert!(claims.contains("alice@example.com"));
+        let claims = claims.replace("alice@example.com", "mallory@example.com");
+        format!("{}.{}.{}", parts[0], B64.encode(claims), parts[2])
+    };
+    let forged_kc = bed.kubeconfig("forged", &forged);
+    for bin in kubectl_binaries() {
+        let args = ["auth", "whoami", "-o", "json"];
+        let v = json(&ok(&bin, &args, &kubectl(&bin, &alice_kc, &args).await));
+        let info = &v["status"]["userInfo"];
+        assert_eq!(info["username"], "alice@example.com");
+        assert_eq!(
+            info["groups"],
+            serde_json::json!(["sre", "system:authenticated"])
+        );
+        let args = ["get", "configmaps", "-n", "kube-system"];
+        ok(&bin, &args, &kubectl(&bin, &alice_kc, &args).await);
+        let o = kubectl(&bin, &bob_kc, &args).await;
+        assert!(
+            stderr(&o).contains(r#"configmaps is forbidden: User "bob@example.com" cannot list resource "configmaps" in API group "" in the namespace "kube-system""#),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(&bin, &forged_kc, &["auth", "whoami"]).await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("Unauthorized"), "{}", stderr(&o));
     }
 }
