@@ -56,9 +56,27 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
         if !explicit && !path.exists() && paths.len() > 1 {
             continue;
         }
-        let config = Kubeconfig::read_from(path).with_context(|| {
-            format!(
-                "cannot read kubeconfig {}; check the file or pass --kubeconfig PATH",
+        if !path.exists() {
+            let from = if explicit {
+                "from --kubeconfig"
+            } else if std::env::var_os("KUBECONFIG").is_some() {
+                "from KUBECONFIG"
+            } else {
+                "the default"
+            };
+            bail!(
+                "no kubeconfig at {} ({from}); pass --kubeconfig PATH, or name the identity provider with --issuer URL --client-id ID",
+                path.display()
+            );
+        }
+        let config = Kubeconfig::read_from(path).map_err(|e| {
+            // kube's error repeats its cause; the innermost one is the useful part.
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            anyhow::anyhow!(
+                "cannot read kubeconfig {}: {cause}; fix the file or pass --kubeconfig PATH",
                 path.display()
             )
         })?;

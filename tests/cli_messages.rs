@@ -1,0 +1,145 @@
+//! Snapshots of what people read: help text and error messages of `login`,
+//! `logout` and `credential`. A changed message is a visible diff in
+//! `tests/snapshots/`; after an intended change, re-run with
+//! `BLESS=1 cargo test --test cli_messages` and review the diff.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+/// Compares `actual` with `tests/snapshots/NAME.txt` (or writes it under BLESS=1).
+#[track_caller]
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; run with BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} changed; if intended, re-run with BLESS=1 and review the diff.\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn sandbox() -> Sandbox {
+    let ca = breakglass_testbed::tls::Ca::generate().unwrap();
+    Sandbox::new("https://idp.example.invalid", "kubectl-breakglass", &ca)
+}
+
+/// Stderr with the sandbox's temporary path replaced by `$SANDBOX`.
+fn normalized_stderr(sb: &Sandbox, out: &std::process::Output) -> String {
+    stderr(out).replace(&sb.dir.path().display().to_string(), "$SANDBOX")
+}
+
+#[test]
+fn help_texts() {
+    let sb = sandbox();
+    for cmd in ["login", "logout", "credential"] {
+        let out = sb
+            .plugin(&[cmd, "--help"])
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert_ok(&out, "help");
+        snapshot(&format!("help-{cmd}"), &stdout(&out));
+    }
+}
+
+#[test]
+fn credential_errors() {
+    let sb = sandbox();
+    let run = |info: Option<&str>| {
+        let mut cmd = sb.plugin(&["credential"]);
+        cmd.args([
+            "--issuer",
+            "https://idp.example.invalid",
+            "--client-id",
+            "kubectl-breakglass",
+        ]);
+        if let Some(info) = info {
+            cmd.env("KUBERNETES_EXEC_INFO", info);
+        }
+        let out = cmd.output().unwrap();
+        assert_fails_with(&out, &[]);
+        normalized_stderr(&sb, &out)
+    };
+    let all = [
+        ("unset", run(None)),
+        ("malformed", run(Some("{\"kind\": "))),
+        ("wrong shape", run(Some("[1,2]"))),
+        (
+            "unknown apiVersion",
+            run(Some(
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v2"}"#,
+            )),
+        ),
+        ("not logged in", run(Some(&exec_info(V1, false)))),
+    ]
+    .iter()
+    .map(|(case, text)| format!("## {case}\n{text}"))
+    .collect::<String>();
+    snapshot("credential-errors", &all);
+}
+
+#[test]
+fn login_and_logout_errors() {
+    let sb = sandbox();
+    let mut all = String::new();
+    // No flags and no kubeconfig.
+    let out = sb.plugin(&["login", "--no-browser"]).output().unwrap();
+    assert_fails_with(&out, &[]);
+    all.push_str(&format!(
+        "## login without kubeconfig\n{}",
+        normalized_stderr(&sb, &out)
+    ));
+    // A kubeconfig whose context does not use the plugin.
+    let kubeconfig = sb.path("home/config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n\
+         contexts:\n- name: other\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: kubelogin\n      args: [get-token]\n",
+    )
+    .unwrap();
+    let out = sb
+        .plugin(&["logout"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert_fails_with(&out, &[]);
+    all.push_str(&format!(
+        "## logout with a non-breakglass context\n{}",
+        normalized_stderr(&sb, &out)
+    ));
+    let out = sb
+        .plugin(&["logout", "--context", "nope"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert_fails_with(&out, &[]);
+    all.push_str(&format!(
+        "## unknown context\n{}",
+        normalized_stderr(&sb, &out)
+    ));
+    let out = sb
+        .plugin(&["login"])
+        .args(["--token-cache", "vault"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    all.push_str(&format!(
+        "## unknown token cache\n{}",
+        normalized_stderr(&sb, &out)
+    ));
+    snapshot("login-logout-errors", &all);
+}
