@@ -6,7 +6,7 @@ use crate::cli::{CredentialArgs, GlobalArgs};
 use crate::exec_credential;
 
 /// Tokens this close to expiry are not served: kubectl would use them past their end.
-const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+const MARGIN: chrono::Duration = chrono::Duration::seconds(2);
 
 /// Serves the cached break-glass token for the context, or fails fast saying what to run.
 pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
                 ),
             };
             anyhow::bail!(
-                "no active break-glass grant for {context}{why} — run: kubectl breakglass request --context {context} --reason \"...\""
+                "no active break-glass grant for {context} — run: kubectl breakglass request --context {context} --reason \"...\"{why}"
             );
         }
     };

@@ -1,0 +1,249 @@
+#![allow(dead_code)] // each test file uses its own subset
+
+//! Helpers for the break-glass grant tests: a playground with the project's manifests
+//! installed, the plugin and real kubectl pointed at its kubeconfig, admin reads.
+
+use crate::common::{assert_ok, Sandbox, PLUGIN};
+use breakglass_testbed::apiserver::{ApiConfig, ApiServer, OidcConfig};
+use breakglass_testbed::idp::{Idp, IdpConfig};
+use breakglass_testbed::kubeconfig::{render, KubeconfigInput};
+use breakglass_testbed::tls::Ca;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real IdP and the API double, wired like the playground (contexts `playground`
+/// for the person, `playground-admin` for an admin), with `deploy/` applied.
+pub struct Parts {
+    pub idp: Idp,
+    pub api: ApiServer,
+    pub ca: Ca,
+    kubeconfig: PathBuf,
+}
+
+impl Parts {
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.kubeconfig.clone()
+    }
+}
+
+/// A playground and a private home for the person.
+pub struct Bed {
+    pub pg: Parts,
+    pub sb: Sandbox,
+    _dir: tempfile::TempDir,
+}
+
+/// `/usr/bin/kubectl` when present, else `kubectl` from PATH.
+pub fn kubectl() -> PathBuf {
+    let usr = Path::new("/usr/bin/kubectl");
+    if usr.exists() {
+        usr.to_path_buf()
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+impl Bed {
+    /// Starts a playground with the manifests installed.
+    pub async fn start() -> Bed {
+        Bed::start_with(ApiConfig::default(), true).await
+    }
+
+    pub async fn start_with(api: ApiConfig, install: bool) -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::generate().unwrap();
+        let ca_file = dir.path().join("ca.crt");
+        ca.write_cert(&ca_file).unwrap();
+        let idp = Idp::start(IdpConfig::default(), &ca).await.unwrap();
+        let api = ApiServer::start(
+            ApiConfig {
+                oidc: Some(OidcConfig {
+                    issuer_url: idp.issuer().to_string(),
+                    client_id: idp.client_id().to_string(),
+                    ca_pem: ca.cert_pem().to_string(),
+                }),
+                ..api
+            },
+            &ca,
+        )
+        .await
+        .unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let text = render(&KubeconfigInput {
+            server: api.url(),
+            ca_pem: ca.cert_pem(),
+            admin_token: api.admin_token(),
+            plugin: Path::new(PLUGIN),
+            issuer: idp.issuer(),
+            client_id: idp.client_id(),
+            ca_file: &ca_file,
+        });
+        std::fs::write(&kubeconfig, text).unwrap();
+        let sb = Sandbox::new(idp.issuer(), idp.client_id(), &ca);
+        let bed = Bed {
+            pg: Parts {
+                idp,
+                api,
+                ca,
+                kubeconfig,
+            },
+            sb,
+            _dir: dir,
+        };
+        if install {
+            bed.install();
+        }
+        bed
+    }
+
+    /// `kubectl apply -f deploy/` as admin, like the README's install step.
+    pub fn install(&self) {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let out = self.kubectl(&[
+            "--context",
+            "playground-admin",
+            "apply",
+            "-f",
+            deploy.to_str().unwrap(),
+        ]);
+        assert_ok(&out, "kubectl apply -f deploy/");
+    }
+
+    /// Logs `user` in through the plugin's device flow, approved at the real IdP.
+    pub async fn login(&self, user: &str) {
+        self.sb.login(&self.pg.idp, user).await;
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        self.sb.env(cmd);
+        cmd.env("KUBECONFIG", self.pg.kubeconfig_path())
+            .env("BREAKGLASS_TOKEN_CACHE", &self.sb.cache);
+    }
+
+    /// `kubectl-breakglass ARGS...` with the playground's kubeconfig.
+    pub fn plugin(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(PLUGIN);
+        self.env(&mut cmd);
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs the plugin to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.plugin(args).output().unwrap()
+    }
+
+    /// Real kubectl with the playground's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(kubectl());
+        self.env(&mut cmd);
+        cmd.args(args).output().unwrap()
+    }
+
+    /// `kubectl --context playground-admin get RESOURCE -n breakglass -o json`.
+    pub fn admin_get(&self, args: &[&str]) -> Value {
+        let mut all = vec![
+            "--context",
+            "playground-admin",
+            "get",
+            "-n",
+            "breakglass",
+            "-o",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let out = self.kubectl(&all);
+        assert_ok(&out, &format!("kubectl get {args:?}"));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Every grant record, ordered by name.
+    pub fn records(&self) -> Vec<Value> {
+        let mut items = self.admin_get(&["breakglassgrants"])["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        items.sort_by_key(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+        items
+    }
+
+    /// Every Secret (seal) in the break-glass namespace.
+    pub fn seals(&self) -> Vec<Value> {
+        self.admin_get(&["secrets"])["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `request --reason ... ARGS` as the logged-in person.
+    pub fn request(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["request", "--reason", "checkout is down, need to look"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+impl Bed {
+    /// Changes keys of the policy ConfigMap as admin (`null` removes a key).
+    pub fn patch_policy(&self, data: Value) {
+        let patch = serde_json::json!({ "data": data }).to_string();
+        let out = self.kubectl(&[
+            "--context",
+            "playground-admin",
+            "-n",
+            "breakglass",
+            "patch",
+            "configmap",
+            "breakglass-policy",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ]);
+        assert_ok(&out, "kubectl patch the policy");
+    }
+
+    /// Lets grants be as short as `secs` seconds (the API double allows it; a real server does not).
+    pub fn allow_short_grants(&self, secs: u64) {
+        self.pg
+            .api
+            .set_min_token_expiration(std::time::Duration::from_secs(secs));
+        self.patch_policy(serde_json::json!({ "minDuration": format!("{secs}s") }));
+    }
+
+    /// The elevated context's `kubectl ARGS...`.
+    pub fn kubectl_elevated(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--context", "playground-breakglass"];
+        all.extend_from_slice(args);
+        self.kubectl(&all)
+    }
+
+    /// The kubeconfig as text.
+    pub fn kubeconfig_text(&self) -> String {
+        std::fs::read_to_string(self.pg.kubeconfig_path()).unwrap()
+    }
+
+    /// Every seal is owned by a record that is Active: no seal, hence no live token,
+    /// without a record.
+    #[track_caller]
+    pub fn assert_no_seal_without_an_active_record(&self) {
+        let records = self.records();
+        for seal in self.seals() {
+            let owner = &seal["metadata"]["ownerReferences"][0];
+            let record = records
+                .iter()
+                .find(|r| r["metadata"]["uid"] == owner["uid"])
+                .unwrap_or_else(|| panic!("seal without a record: {seal}"));
+            assert_eq!(
+                record["status"]["state"], "Active",
+                "seal of a non-active record: {record}"
+            );
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! A grant's life after the request: status, expiry (kubectl then fails fast), confirmed
+//! revocation (kubectl then fails), admin `revoke --all`, and concurrent requests.
+
+mod common;
+#[path = "common/grants.rs"]
+mod grants;
+
+use breakglass_testbed::apiserver::ApiConfig;
+use common::*;
+use grants::Bed;
+use std::time::Duration;
+
+const FAIL_FAST: &str = "no active break-glass grant for playground — run: kubectl breakglass request --context playground --reason \"...\"";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bob_is_refused_with_the_group_he_lacks_and_nothing_is_created() {
+    let bed = Bed::start().await;
+    bed.login("bob").await;
+    let out = bed.request(&[]);
+    assert_fails_with(
+        &out,
+        &[
+            "bob@example.com may not request role incident-debug",
+            "group sre",
+        ],
+    );
+    assert!(bed.records().is_empty());
+    assert!(bed.seals().is_empty());
+    assert!(!bed.kubeconfig_text().contains("playground-breakglass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_grant_makes_kubectl_fail_fast() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    bed.allow_short_grants(6);
+    let out = bed.request(&["--duration", "6s"]);
+    assert_ok(&out, "request");
+    let who = bed.kubectl_elevated(&["auth", "whoami"]);
+    assert_ok(&who, "kubectl auth whoami");
+    assert!(stdout(&who).contains("system:serviceaccount:breakglass:incident-debug"));
+    // incident-debug is read-only and cannot read Secrets.
+    let denied = bed.kubectl_elevated(&["get", "secrets", "-A"]);
+    assert!(
+        !denied.status.success(),
+        "incident-debug must not read secrets"
+    );
+    assert_ok(
+        &bed.kubectl_elevated(&["get", "configmaps", "-A"]),
+        "get configmaps -A",
+    );
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let out = bed.kubectl_elevated(&["get", "configmaps", "-A"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(FAIL_FAST), "{err}");
+    assert!(err.contains("expired at"), "{err}");
+    assert_no_jwt(&err);
+    // The record stays as the audit trail; status shows nothing live.
+    assert_eq!(bed.records()[0]["status"]["state"], "Active");
+    let status = bed.run(&["status", "-o", "json"]);
+    assert_ok(&status, "status");
+    assert_eq!(stdout(&status).trim(), "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
+    let api = ApiConfig {
+        token_auth_cache_ttl: Duration::from_secs(3),
+        ..ApiConfig::default()
+    };
+    let bed = Bed::start_with(api, true).await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&["--role", "cluster-admin"]), "request");
+    assert_ok(
+        &bed.kubectl_elevated(&["get", "secrets", "-A"]),
+        "get secrets -A",
+    );
+
+    let status = bed.run(&["status", "-o", "json"]);
+    assert_ok(&status, "status");
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["name"], "grant-000001");
+    assert_eq!(rows[0]["role"], "cluster-admin");
+    assert_eq!(rows[0]["reason"], "checkout is down, need to look");
+    let left = rows[0]["secondsLeft"].as_i64().unwrap();
+    assert!((3590..=3600).contains(&left), "{left}");
+    let table = bed.run(&["status"]);
+    assert!(
+        stdout(&table).contains("grant-000001"),
+        "{}",
+        stdout(&table)
+    );
+
+    let out = bed.run(&["revoke", "-o", "json"]);
+    assert_ok(&out, "revoke");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let after = outcome[0]["confirmedAfterSeconds"].as_f64().unwrap();
+    // The double caches successful token checks for 3 s, like a real server's 10 s:
+    // revoke must have kept presenting the token until the cache let go.
+    assert!((1.0..10.0).contains(&after), "confirmed after {after} s");
+    assert!(
+        stderr(&out).contains("the cluster rejected its token"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = bed.kubectl_elevated(&["get", "secrets", "-A"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(FAIL_FAST), "{}", stderr(&out));
+
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Revoked");
+    assert_eq!(r["status"]["revokedBy"], "alice@example.com");
+    assert_eq!(r["status"]["revocationConfirmed"], true);
+    assert_eq!(
+        r["status"]["revocationConfirmedAfterSeconds"]
+            .as_f64()
+            .unwrap(),
+        after
+    );
+    assert!(
+        r["status"]["jti"].is_string(),
+        "the jti stays on the record"
+    );
+    assert!(bed.seals().is_empty());
+    let events = bed.admin_get(&["events.v1.events.k8s.io"]);
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == "grant-000001")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.contains(&"Granted") && reasons.contains(&"Revoked"));
+
+    let again = bed.run(&["revoke"]);
+    assert_fails_with(&again, &["no live break-glass grant"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_revokes_every_grant_and_says_what_was_not_observed() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    assert_ok(
+        &bed.request(&["--additional", "--role", "cluster-admin"]),
+        "second request",
+    );
+
+    let status = bed.run(&[
+        "--context",
+        "playground-admin",
+        "status",
+        "--all",
+        "-o",
+        "json",
+    ]);
+    assert_ok(&status, "status --all");
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["requester"] == "alice@example.com"));
+
+    // The admin works from another machine: a token cache without alice's tokens.
+    let out = bed.run(&[
+        "--token-cache",
+        "file",
+        "--context",
+        "playground-admin",
+        "revoke",
+        "--all",
+    ]);
+    assert_ok(&out, "revoke --all");
+    let err = stderr(&out);
+    assert!(
+        err.contains("this machine does not hold the token"),
+        "{err}"
+    );
+    assert!(bed.seals().is_empty());
+    for r in bed.records() {
+        assert_eq!(r["status"]["state"], "Revoked");
+        assert_eq!(r["status"]["revokedBy"], "kubernetes-admin");
+        assert_eq!(r["status"]["revocationConfirmed"], false);
+    }
+    // Alice's cached token is dead: the cluster rejects it once its auth cache lets go.
+    let mut rejected = false;
+    for _ in 0..60 {
+        let out = bed.kubectl_elevated(&["auth", "whoami"]);
+        if !out.status.success() {
+            rejected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(rejected, "the revoked token still works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_requests_yield_one_grant_unless_asked() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let spawn = |extra: &[&str]| {
+        let mut args = vec!["request", "--reason", "checkout is down, need to look"];
+        args.extend_from_slice(extra);
+        bed.plugin(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&[]), spawn(&[]));
+    let (a, b) = (wait(a).await, wait(b).await);
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "a: {}\nb: {}", stderr(&a), stderr(&b));
+    let loser = if a.status.success() { &b } else { &a };
+    assert_fails_with(loser, &["--additional"]);
+    let records = bed.records();
+    assert_eq!(records.len(), 1, "the loser created nothing");
+    bed.assert_no_seal_without_an_active_record();
+
+    let (c, d) = (spawn(&["--additional"]), spawn(&["--additional"]));
+    let (c, d) = (wait(c).await, wait(d).await);
+    assert_ok(&c, "first --additional");
+    assert_ok(&d, "second --additional");
+    let records = bed.records();
+    assert_eq!(records.len(), 3);
+    let seqs: Vec<i64> = records
+        .iter()
+        .map(|r| r["spec"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "one chain, no fork");
+    assert_eq!(records[2]["spec"]["previous"]["name"], "grant-000002");
+    bed.assert_no_seal_without_an_active_record();
+}
