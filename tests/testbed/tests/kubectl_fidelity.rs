@@ -521,3 +521,91 @@ async fn oidc_users_authenticate_with_their_id_token() {
         assert!(stderr(&o).contains("Unauthorized"), "{}", stderr(&o));
     }
 }
+
+/// The project's own install manifests apply cleanly (twice: create, then no-op/patch) with
+/// both kubectl versions, and the RBAC they install answers as written.
+#[tokio::test]
+async fn project_install_manifests_apply_and_authorise() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let deploy = deploy
+        .canonicalize()
+        .expect("the repository's deploy/ directory");
+    let deploy = deploy.to_string_lossy().to_string();
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for bin in kubectl_binaries() {
+        let args = ["apply", "-f", deploy.as_str()];
+        let out = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        assert!(
+            out.contains(
+                "customresourcedefinition.apiextensions.k8s.io/breakglassgrants.breakglass.dev"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "validatingadmissionpolicy.admissionregistration.k8s.io/breakglass-token-requests"
+            ),
+            "{out}"
+        );
+        let args = ["get", "breakglassgrants", "-n", "breakglass"];
+        let o = kubectl(&bin, &kc, &args).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No resources found in breakglass namespace."),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let sar = |group: &str, verb: &str, resource: &str, sub: &str, name: &str| {
+        serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": format!("someone-in-{group}@example.com"),
+                "groups": [group, "system:authenticated"],
+                "resourceAttributes": {"namespace": "breakglass", "verb": verb, "resource": resource, "subresource": sub, "name": name},
+            },
+        })
+    };
+    let path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (_, v) = bed
+        .admin(
+            "POST",
+            path,
+            Some(sar(
+                "sre",
+                "create",
+                "serviceaccounts",
+                "token",
+                "incident-debug",
+            )),
+        )
+        .await;
+    assert_eq!(v["status"]["allowed"], true, "{v}");
+    let (_, v) = bed
+        .admin(
+            "POST",
+            path,
+            Some(sar(
+                "dev",
+                "create",
+                "serviceaccounts",
+                "token",
+                "incident-debug",
+            )),
+        )
+        .await;
+    assert_eq!(v["status"]["allowed"], false, "{v}");
+    let (_, v) = bed
+        .admin(
+            "POST",
+            path,
+            Some(sar("dev", "get", "configmaps", "", "breakglass-policy")),
+        )
+        .await;
+    assert_eq!(
+        v["status"]["allowed"], true,
+        "everyone signed in may read the policy: {v}"
+    );
+}
