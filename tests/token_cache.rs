@@ -9,8 +9,8 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Our keys in the kernel keyrings this process can see: (description, permissions).
-fn our_kernel_keys() -> Vec<(String, String)> {
+/// Our keys in the kernel keyrings this process can see: description -> permissions.
+fn our_kernel_keys() -> std::collections::HashMap<String, String> {
     // /proc/keys: ID FLAGS USAGE TIMEOUT PERM UID GID TYPE DESCRIPTION: SUMMARY
     std::fs::read_to_string("/proc/keys")
         .unwrap()
@@ -24,46 +24,47 @@ fn our_kernel_keys() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The documented key name: `kubectl-breakglass:KIND:` + the first 16 bytes
+/// (hex) of SHA-256 over the length-prefixed parts.
+fn key_name(kind: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    format!(
+        "kubectl-breakglass:{kind}:{}",
+        hex::encode(&h.finalize()[..16])
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyutils_keeps_the_login_in_the_user_keyring_and_logout_removes_it() {
     let (ca, idp) = start_idp(IdpConfig::default()).await;
     let sb = Sandbox::for_idp(&idp, &ca);
-    let before = our_kernel_keys();
+    let identity = key_name(
+        "identity",
+        &[idp.issuer(), idp.client_id(), "alice@example.com"],
+    );
+    let pointer = key_name("account", &[idp.issuer(), idp.client_id()]);
     let out = sb.login(&idp, "alice").await;
     assert!(
         stderr(&out).contains("the Linux kernel keyring (keyutils, your user keyring @u)"),
         "{}",
         stderr(&out)
     );
-    let added: Vec<(String, String)> = our_kernel_keys()
-        .into_iter()
-        .filter(|k| !before.contains(k))
-        .collect();
-    assert_eq!(
-        added.len(),
-        2,
-        "one identity entry and one current-account pointer: {added:#?}"
-    );
-    assert!(
-        added
-            .iter()
-            .any(|(d, _)| d.starts_with("kubectl-breakglass:identity:")),
-        "{added:#?}"
-    );
-    assert!(
-        added
-            .iter()
-            .any(|(d, _)| d.starts_with("kubectl-breakglass:account:")),
-        "{added:#?}"
-    );
+    let keys = our_kernel_keys();
     // Readable by the user, not only by processes that possess the key.
-    assert!(
-        added.iter().all(|(_, perm)| perm == "3f3f0000"),
-        "{added:#?}"
+    assert_eq!(
+        keys.get(&identity).map(String::as_str),
+        Some("3f3f0000"),
+        "identity entry: {keys:#?}"
     );
-    assert!(
-        added.iter().all(|(d, _)| !d.contains("alice")),
-        "descriptions hold no account names: {added:#?}"
+    assert_eq!(
+        keys.get(&pointer).map(String::as_str),
+        Some("3f3f0000"),
+        "account pointer: {keys:#?}"
     );
 
     exec_credential(&sb.credential(V1, false));
@@ -71,11 +72,11 @@ async fn keyutils_keeps_the_login_in_the_user_keyring_and_logout_removes_it() {
         &sb.plugin(&["logout"]).args(sb.idp_args()).output().unwrap(),
         "logout",
     );
-    let left: Vec<(String, String)> = our_kernel_keys()
-        .into_iter()
-        .filter(|k| !before.contains(k))
-        .collect();
-    assert!(left.is_empty(), "logout removed both items: {left:#?}");
+    let keys = our_kernel_keys();
+    assert!(
+        !keys.contains_key(&identity) && !keys.contains_key(&pointer),
+        "logout removed both: {keys:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,4 +188,25 @@ async fn secret_service_is_chosen_automatically_and_round_trips() {
     assert!(read("after.out").is_empty());
     // Nothing went to the kernel keyring.
     assert_fails_with(&sb.credential(V1, false), &["not logged in"]);
+}
+
+#[test]
+fn keyring_falls_back_to_keyutils_when_the_secret_service_has_no_open_keyring() {
+    let ca = breakglass_testbed::tls::Ca::generate().unwrap();
+    let sb = Sandbox::new("https://idp.example.invalid", "kubectl-breakglass", &ca);
+    // A session bus where gnome-keyring is only D-Bus-activatable, without a
+    // login keyring: writing there would fail or prompt.
+    let mut cmd = Command::new("dbus-run-session");
+    sb.env(&mut cmd);
+    let out = cmd
+        .args(["--", PLUGIN, "--token-cache", "keyring", "logout"])
+        .args(sb.idp_args())
+        .output()
+        .unwrap();
+    assert_ok(&out, "logout in a bare D-Bus session");
+    assert!(
+        stderr(&out).contains("nothing cached in the Linux kernel keyring"),
+        "{}",
+        stderr(&out)
+    );
 }

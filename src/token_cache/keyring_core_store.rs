@@ -99,11 +99,29 @@ pub fn secret_service_if_quick() -> Option<KeyringCoreStore> {
     // A D-Bus call to a missing or stuck service can block for 25 s; the
     // thread is left behind if it does (the process is short-lived).
     std::thread::spawn(move || {
-        let _ = tx.send(secret_service().ok());
+        let _ = tx.send(
+            default_collection_is_open()
+                .then(|| secret_service().ok())
+                .flatten(),
+        );
     });
     rx.recv_timeout(std::time::Duration::from_millis(1500))
         .ok()
         .flatten()
+}
+
+/// True when the Secret Service has an unlocked default collection: a
+/// service merely activated on the bus (no login keyring, or a locked one)
+/// would fail or prompt on the first write, so `keyring` then uses keyutils.
+#[cfg(target_os = "linux")]
+fn default_collection_is_open() -> bool {
+    use dbus_secret_service::{EncryptionType, SecretService};
+    let Ok(ss) = SecretService::connect(EncryptionType::Plain) else {
+        return false;
+    };
+    ss.get_default_collection()
+        .and_then(|c| c.is_locked())
+        .is_ok_and(|locked| !locked)
 }
 
 /// The macOS Keychain.
