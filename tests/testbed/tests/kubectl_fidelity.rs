@@ -169,7 +169,13 @@ spec:
     schema:
       openAPIV3Schema:
         type: object
-        x-kubernetes-preserve-unknown-fields: true
+        properties:
+          spec:
+            type: object
+            required: [color]
+            properties:
+              color: {type: string, enum: [blue, red]}
+              size: {type: integer, minimum: 1}
     additionalPrinterColumns:
     - name: Color
       type: string
@@ -241,6 +247,45 @@ async fn apply_crd_then_custom_resources_with_printer_columns() {
             "jsonpath={.spec.color}",
         ];
         assert_eq!(ok(bin, &args, &kubectl(bin, &kc, &args).await), "red");
+        // The CRD's schema is enforced: a bad value is Invalid, an unknown field is refused
+        // under kubectl's default strict field validation.
+        let args = ["apply", "-f", "-"];
+        let bad = cr.replace("color: blue", "color: green");
+        let o = kubectl_stdin(
+            bin,
+            &kc,
+            &args,
+            Some(&bad.replace(&format!("size: {}", 40 + i), "size: 0")),
+        )
+        .await;
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(r#"The Widget "{name}" is invalid"#)),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                r#"spec.color: Unsupported value: "green": supported values: "blue", "red""#
+            ),
+            "{err}"
+        );
+        assert!(err.contains("spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"), "{err}");
+        let typo = cr.replace("color: blue", "colour: blue\n  color: red");
+        let o = kubectl_stdin(bin, &kc, &args, Some(&typo)).await;
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains(r#"strict decoding error: unknown field "spec.colour""#),
+            "{err}"
+        );
+        let cm_typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndta:\n  a: b\n";
+        let o = kubectl_stdin(bin, &kc, &["create", "-f", "-"], Some(cm_typo)).await;
+        let err = stderr(&o);
+        assert!(
+            err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "dta""#),
+            "{err}"
+        );
         let args = ["delete", "widget", name.as_str()];
         ok(bin, &args, &kubectl(bin, &kc, &args).await);
     }

@@ -8,7 +8,7 @@ use super::resources::{self, ResourceDef};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{self, ApiError};
 use super::store::{key, Store};
-use super::{patch, validation, State};
+use super::{patch, schema, validation, State};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -207,6 +207,68 @@ fn require_namespace(store: &Store, ctx: &Ctx<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Unknown fields (dropped by the typed round trip, or pruned by a CRD's schema) fail with
+/// `fieldValidation=Strict`, as kubectl requests by default; otherwise they are silently dropped
+/// (the real server's Warn mode would add a Warning header). Custom resources are then
+/// validated against their schema.
+fn check_fields(ctx: &Ctx<'_>, sent: &Value, obj: &mut Value) -> Result<(), ApiError> {
+    let mut unknown = vec![];
+    let mut errors = vec![];
+    if ctx.def.custom {
+        let crd_name = format!("{}.{}", ctx.def.plural, ctx.def.group);
+        let schema = {
+            let store = ctx.state.store.lock().unwrap();
+            store
+                .get(
+                    "apiextensions.k8s.io",
+                    "customresourcedefinitions",
+                    "",
+                    &crd_name,
+                )
+                .and_then(|crd| {
+                    crd["spec"]["versions"]
+                        .as_array()?
+                        .iter()
+                        .find(|v| v["name"] == ctx.def.version.as_str())
+                        .map(|v| v["schema"]["openAPIV3Schema"].clone())
+                })
+        };
+        if let Some(schema) = schema.filter(|s| s.is_object()) {
+            let outcome = schema::validate(&schema, obj);
+            unknown = outcome.pruned;
+            errors = outcome.errors;
+        }
+    } else {
+        let mut sent = sent.clone();
+        if let Some(o) = sent.as_object_mut() {
+            o.remove("stringData");
+        }
+        schema::dropped_fields(&sent, obj, "", &mut unknown);
+    }
+    if !unknown.is_empty() && ctx.query.get("fieldValidation").map(String::as_str) == Some("Strict")
+    {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|u| format!("unknown field {u:?}"))
+            .collect();
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {:?} cannot be handled as a {kind}: strict decoding error: {}",
+            ctx.def.version,
+            list.join(", "),
+            kind = ctx.def.kind,
+        )));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(
+            &ctx.def.group,
+            &ctx.def.kind,
+            name(obj),
+            errors,
+        ));
+    }
+    Ok(())
+}
+
 pub fn create(ctx: &Ctx<'_>) -> Reply {
     let obj = parse_body(ctx.body, ctx.content_type)?;
     create_object(ctx, obj)
@@ -222,7 +284,9 @@ fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Reply {
             obj["metadata"]["name"] = json!(objects::generate_name(prefix));
         }
     }
+    let sent = obj.clone();
     let mut obj = validation::decode(ctx.def, obj)?;
+    check_fields(ctx, &sent, &mut obj)?;
     validation::validate_create(ctx.def, &obj)?;
     let dry_run = ctx.dry_run()?;
     let mut store = ctx.state.store.lock().unwrap();
@@ -330,7 +394,9 @@ fn update_object(ctx: &Ctx<'_>, old: Value, mut new: Value) -> Reply {
             new.as_object_mut().map(|o| o.remove("status"));
         }
     }
+    let sent = new.clone();
     let mut new = validation::decode(ctx.def, new)?;
+    check_fields(ctx, &sent, &mut new)?;
     // Server-owned metadata survives every update.
     for f in [
         "uid",

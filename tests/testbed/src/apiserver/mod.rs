@@ -22,6 +22,7 @@ mod resources;
 mod reviews;
 mod router;
 mod sa_tokens;
+mod schema;
 mod selectors;
 mod serve;
 mod status;
