@@ -243,17 +243,27 @@ impl IdpClient {
         oauth_answer(send(request).await?).await
     }
 
-    /// Polls until the device code yields tokens or a final error.
+    /// Polls until the device code yields tokens or a final error; gives up
+    /// (`client_timeout`) a little after the code's `expires_in`.
     pub async fn wait_for_device_tokens(
         &self,
         authorization: &DeviceAuthorization,
     ) -> Result<Tokens, OAuthError> {
         let interval = Duration::from_secs(authorization.interval.unwrap_or(5));
+        let deadline = Instant::now() + Duration::from_secs(authorization.expires_in + 30);
         loop {
             match self.poll_device_code(&authorization.device_code).await {
                 Err(e) if e.error == "authorization_pending" => {}
                 Err(e) if e.error == "slow_down" => tokio::time::sleep(interval).await,
                 other => return other,
+            }
+            if Instant::now() >= deadline {
+                return Err(OAuthError {
+                    status: 0,
+                    error: "client_timeout".to_string(),
+                    description: "still pending 30 s after the code should have expired"
+                        .to_string(),
+                });
             }
             tokio::time::sleep(interval).await;
         }
