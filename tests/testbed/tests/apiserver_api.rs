@@ -720,3 +720,55 @@ async fn custom_resources_served_per_crd_scope() {
         404
     );
 }
+
+#[tokio::test]
+async fn events_are_validated_like_the_real_server() {
+    let bed = Bed::start().await.unwrap();
+    let path = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let (code, v) = bed
+        .admin(
+            "POST",
+            path,
+            Some(json!({"metadata": {"name": "e1"}, "type": "Odd"})),
+        )
+        .await;
+    assert_eq!(code, 422);
+    let fields: Vec<&str> = v["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "eventTime",
+            "type",
+            "reportingController",
+            "reportingInstance",
+            "action",
+            "reason"
+        ]
+    );
+    let good = json!({
+        "metadata": {"name": "e2"},
+        "eventTime": "2026-11-27T10:00:00.000000Z",
+        "type": "Normal", "reason": "Granted", "action": "Grant", "note": "granted",
+        "reportingController": "breakglass.dev/kubectl-breakglass", "reportingInstance": "host-1",
+        "regarding": {"apiVersion": "v1", "kind": "Secret", "name": "s", "namespace": "default"},
+    });
+    let (code, v) = bed.admin("POST", path, Some(good.clone())).await;
+    assert_eq!(code, 201, "{v}");
+    let mut elsewhere = good;
+    elsewhere["metadata"]["name"] = json!("e3");
+    elsewhere["regarding"]["namespace"] = json!("kube-system");
+    let (code, v) = bed.admin("POST", path, Some(elsewhere)).await;
+    assert_eq!(code, 422);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match event.namespace"),
+        "{v}"
+    );
+}

@@ -125,10 +125,62 @@ pub fn validate_create(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if def.plural == "customresourcedefinitions" {
         crd_errors(obj, &mut errs);
     }
-    if def.plural == "serviceaccounts" || def.plural == "secrets" || def.plural == "configmaps" {
-        // nothing kind-specific on create
+    if def.group == "events.k8s.io" {
+        event_errors(obj, &mut errs);
     }
     finish(def, n, errs)
+}
+
+/// `events.k8s.io/v1` Events: the fields the real server requires on create.
+fn event_errors(obj: &Value, errs: &mut Vec<FieldError>) {
+    let s = |f: &str| obj[f].as_str().unwrap_or_default();
+    if obj["eventTime"].is_null() {
+        errs.push(FieldError::required("eventTime", ""));
+    }
+    if !matches!(s("type"), "Normal" | "Warning") {
+        errs.push(FieldError::invalid(
+            "type",
+            &json!(""),
+            &format!("has invalid value: {}", s("type")),
+        ));
+    }
+    for (field, limit) in [
+        ("reportingController", 0),
+        ("reportingInstance", 128),
+        ("action", 128),
+        ("reason", 128),
+    ] {
+        if s(field).is_empty() {
+            errs.push(FieldError::required(field, ""));
+        } else if limit > 0 && s(field).len() > limit {
+            errs.push(FieldError {
+                reason: "FieldValueTooLong",
+                field: field.to_string(),
+                message: format!("Too long: may not be more than {limit} bytes"),
+            });
+        }
+    }
+    if s("note").len() > 1024 {
+        errs.push(FieldError {
+            reason: "FieldValueTooLong",
+            field: "note".into(),
+            message: "Too long: may not be more than 1024 bytes".into(),
+        });
+    }
+    let ns = objects::meta_str(obj, "namespace");
+    let regarding_ns = obj["regarding"]["namespace"].as_str().unwrap_or_default();
+    let mismatch = if regarding_ns.is_empty() {
+        !ns.is_empty() && ns != "default"
+    } else {
+        regarding_ns != ns
+    };
+    if mismatch {
+        errs.push(FieldError::invalid(
+            "regarding.namespace",
+            &json!(regarding_ns),
+            "does not match event.namespace",
+        ));
+    }
 }
 
 fn crd_errors(obj: &Value, errs: &mut Vec<FieldError>) {
