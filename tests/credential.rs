@@ -4,10 +4,60 @@
 
 mod common;
 
+use breakglass_testbed::apiserver::ApiConfig;
 use breakglass_testbed::idp::IdpConfig;
+use breakglass_testbed::playground::{kubectl, Playground, PlaygroundOptions};
 use common::*;
-use std::process::Stdio;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+/// A playground (real IdP + API double) whose `playground` context runs this plugin.
+async fn playground(idp: IdpConfig) -> (Playground, Sandbox, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Playground::start(PlaygroundOptions {
+        dir: dir.path().join("playground"),
+        auto_approve: None,
+        plugin: PLUGIN.into(),
+        idp,
+        api: ApiConfig::default(),
+        install: false,
+    })
+    .await
+    .unwrap();
+    let sb = Sandbox::new(pg.idp.issuer(), pg.idp.client_id(), &pg.ca);
+    (pg, sb, dir)
+}
+
+/// `kubectl --context playground ARGS...` in the sandbox, with the kernel keyring.
+fn kubectl_cmd(pg: &Playground, sb: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new(kubectl());
+    sb.env(&mut cmd);
+    cmd.env("BREAKGLASS_TOKEN_CACHE", "keyutils")
+        .arg("--kubeconfig")
+        .arg(pg.kubeconfig_path())
+        .args(["--context", "playground"])
+        .args(args);
+    cmd
+}
+
+/// `kubectl auth whoami -o json` → (username, groups).
+fn whoami(out: &Output) -> (String, Vec<String>) {
+    assert_ok(out, "kubectl auth whoami");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = &v["status"]["userInfo"];
+    let groups = user["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        user["username"].as_str().unwrap_or_default().to_string(),
+        groups,
+    )
+}
 
 fn short_lived(id_token_secs: u64) -> IdpConfig {
     IdpConfig {
@@ -23,6 +73,93 @@ async fn until_stale(ttl: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_the_person_and_the_second_call_is_served_from_the_cache() {
+    let (pg, sb, _dir) = playground(IdpConfig::default()).await;
+    sb.login(&pg.idp, "alice").await;
+    let (user, groups) = whoami(
+        &kubectl_cmd(&pg, &sb, &["auth", "whoami", "-o", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(user, "alice@example.com");
+    assert!(groups.contains(&"sre".to_string()), "{groups:?}");
+
+    let before = pg.idp.stats().await.unwrap();
+    let out = kubectl_cmd(&pg, &sb, &["auth", "whoami", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(whoami(&out).0, "alice@example.com");
+    assert_no_jwt(&stderr(&out));
+    let after = pg.idp.stats().await.unwrap();
+    assert_eq!(
+        after.total_token_requests(),
+        before.total_token_requests(),
+        "served from the cache: {after:?}"
+    );
+    assert_eq!(after.device_authorizations, before.device_authorizations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_kubectl_calls_with_an_expired_token_share_one_refresh() {
+    let (pg, sb, _dir) = playground(short_lived(8)).await;
+    sb.login(&pg.idp, "alice").await;
+    let (_, old, _) = exec_credential(&sb.credential(V1, false));
+    until_stale(8).await;
+    let before = pg.idp.stats().await.unwrap();
+
+    let children: Vec<_> = (0..32)
+        .map(|_| {
+            kubectl_cmd(&pg, &sb, &["auth", "whoami", "-o", "json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        assert_eq!(whoami(&wait(child).await).0, "alice@example.com");
+    }
+    let after = pg.idp.stats().await.unwrap();
+    assert_eq!(
+        after.refresh_requests() - before.refresh_requests(),
+        1,
+        "exactly one refresh at the IdP: {after:?}"
+    );
+    assert_eq!(after.device_authorizations, before.device_authorizations);
+    let (_, new, expires) = exec_credential(&sb.credential(V1, false));
+    assert_ne!(new, old, "the cache now holds the refreshed token");
+    assert!(expires > chrono::Utc::now());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_refresh_token_makes_kubectl_say_how_to_log_in() {
+    let (pg, sb, _dir) = playground(short_lived(4)).await;
+    sb.login(&pg.idp, "alice").await;
+    pg.idp.client().revoke_grants("alice").await.unwrap();
+    until_stale(4).await;
+    let out = kubectl_cmd(&pg, &sb, &["auth", "whoami"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "not logged in to {} (refresh token expired or revoked)",
+            pg.idp.issuer()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("run: kubectl breakglass login --issuer"),
+        "{err}"
+    );
+    assert_no_jwt(&err);
+    assert_eq!(
+        pg.idp.stats().await.unwrap().device_authorizations,
+        1,
+        "no device flow from kubectl without a terminal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cache_hit_needs_no_idp_at_all() {
     let (ca, idp) = start_idp(IdpConfig::default()).await;
     let sb = Sandbox::for_idp(&idp, &ca);
@@ -30,45 +167,6 @@ async fn a_cache_hit_needs_no_idp_at_all() {
     drop(idp); // node is gone: any network call would fail
     let (_, token, _) = exec_credential(&sb.credential(V1, false));
     assert_eq!(jwt_claims(&token)["email"], "alice@example.com");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_id_token_is_refreshed_once_for_32_concurrent_callers() {
-    let (ca, idp) = start_idp(short_lived(8)).await;
-    let sb = Sandbox::for_idp(&idp, &ca);
-    sb.login(&idp, "alice").await;
-    let (_, old, _) = exec_credential(&sb.credential(V1, false));
-    until_stale(8).await;
-    let before = idp.stats().await.unwrap();
-
-    let children: Vec<_> = (0..32)
-        .map(|_| {
-            sb.credential_cmd(V1, false)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut tokens = Vec::new();
-    for child in children {
-        let (_, token, expires) = exec_credential(&wait(child).await);
-        assert!(expires > chrono::Utc::now(), "a refreshed token is served");
-        tokens.push(token);
-    }
-    let after = idp.stats().await.unwrap();
-    assert_eq!(
-        after.refresh_requests() - before.refresh_requests(),
-        1,
-        "exactly one refresh at the IdP: {after:?}"
-    );
-    assert_eq!(after.device_authorizations, before.device_authorizations);
-    assert!(
-        tokens.iter().all(|t| t == &tokens[0]),
-        "all callers share the one refreshed token"
-    );
-    assert_ne!(tokens[0], old);
-    assert_eq!(jwt_claims(&tokens[0])["email"], "alice@example.com");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
