@@ -202,6 +202,14 @@ async fn apply_crd_then_custom_resources_with_printer_columns() {
             out.contains("customresourcedefinition.apiextensions.k8s.io/widgets.example.com"),
             "{out}"
         );
+        let args = [
+            "wait",
+            "--for=condition=Established",
+            "--timeout=10s",
+            "crd/widgets.example.com",
+        ];
+        let out = ok(bin, &args, &kubectl(bin, &kc, &args).await);
+        assert!(out.contains("condition met"), "{out}");
         let name = format!("w{i}");
         let cr = format!(
             "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {name}\n  namespace: default\n  labels: {{shape: round}}\nspec:\n  color: blue\n  size: {}\n",
@@ -286,8 +294,23 @@ async fn apply_crd_then_custom_resources_with_printer_columns() {
             err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "dta""#),
             "{err}"
         );
+        // kubectl wait --for=delete watches until the object is gone.
+        let waiter = {
+            let (bin, kc, target) = (bin.clone(), kc.clone(), format!("widget/{name}"));
+            tokio::spawn(async move {
+                let args = ["wait", "--for=delete", "--timeout=20s", target.as_str()];
+                kubectl(&bin, &kc, &args).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let args = ["delete", "widget", name.as_str()];
         ok(bin, &args, &kubectl(bin, &kc, &args).await);
+        let waited = waiter.await.unwrap();
+        assert!(
+            waited.status.success(),
+            "kubectl wait --for=delete: {}",
+            stderr(&waited)
+        );
     }
 }
 
