@@ -22,11 +22,7 @@ impl Up {
         let child = Command::new(TESTBED)
             .args(["up", "--dir"])
             .arg(dir)
-            .args([
-                "--no-install",
-                "--plugin",
-                "/usr/local/bin/kubectl-breakglass",
-            ])
+            .args(["--plugin", "/usr/local/bin/kubectl-breakglass"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -123,7 +119,7 @@ fn idp_client(dir: &Path) -> IdpClient {
 fn up_writes_a_kubeconfig_that_real_kubectl_uses_and_stops_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pg");
-    let up = Up::start(&dir, &[]);
+    let up = Up::start(&dir, &["--no-install"]);
 
     for file in ["kubeconfig", "ca.crt", "idp.json", "ready"] {
         assert!(dir.join(file).is_file(), "{file} missing");
@@ -249,10 +245,35 @@ fn up_writes_a_kubeconfig_that_real_kubectl_uses_and_stops_cleanly() {
 }
 
 #[test]
-fn a_second_up_on_the_same_dir_is_refused_and_deny_works() {
+fn up_installs_the_manifests_refuses_a_second_up_and_denies_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pg");
     let up = Up::start(&dir, &[]);
+
+    // `up` applied the project's install manifests: every object in them exists.
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    assert!(
+        deploy.is_dir(),
+        "the project's deploy/ manifests are missing"
+    );
+    let out = kubectl(
+        &dir,
+        &[
+            "--context",
+            "playground-admin",
+            "get",
+            "-f",
+            deploy.to_str().unwrap(),
+            "-o",
+            "name",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stdout.is_empty());
 
     let second = testbed(&["up", "--dir", dir.to_str().unwrap(), "--no-install"]);
     assert!(!second.status.success());
@@ -295,7 +316,7 @@ fn a_second_up_on_the_same_dir_is_refused_and_deny_works() {
     let status = up.child.wait().unwrap();
     assert!(status.success(), "{status}");
     drop(up);
-    let again = Up::start(&dir, &["--auto-approve", "bob"]);
+    let again = Up::start(&dir, &["--no-install", "--auto-approve", "bob"]);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let client = idp_client(&dir);
         let authorization = client.device_authorization(SCOPE).await.unwrap();
