@@ -145,7 +145,7 @@ pub fn explain(err: kube::Error, server: &str, context: &str, doing: &str) -> an
             s.message
         ),
         _ => anyhow::anyhow!(
-            "{doing}: cannot reach the cluster at {server} ({}); check your network and \
+            "{doing}: no answer from the cluster at {server} ({}); check your network and \
              the context's server, then try again",
             chain(&err)
         ),

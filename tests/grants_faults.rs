@@ -1,0 +1,176 @@
+//! Faults at each step of a request (5xx, dropped connection, 409): never a seal without a
+//! record, never a live token without a record, and the person is told what happened and
+//! what was cleaned up.
+
+mod common;
+#[path = "common/grants.rs"]
+mod grants;
+
+use breakglass_testbed::apiserver::{FaultKind, FaultRule};
+use common::*;
+use grants::Bed;
+
+struct Step {
+    method: &'static str,
+    path: &'static str,
+    /// What the error names.
+    says: &'static str,
+    /// What the cleanup reports.
+    cleanup: &'static str,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        method: "POST",
+        path: "/breakglassgrants",
+        says: "writing the grant record",
+        cleanup: "othing was created",
+    },
+    Step {
+        method: "POST",
+        path: "/namespaces/breakglass/secrets",
+        says: "creating the seal grant-",
+        cleanup: "Failed (records are kept as the audit trail)",
+    },
+    Step {
+        method: "POST",
+        path: "/serviceaccounts/incident-debug/token",
+        says: "requesting a token for ServiceAccount breakglass/incident-debug",
+        cleanup: "deleted seal grant-",
+    },
+    Step {
+        method: "PATCH",
+        path: "/status",
+        says: "recording the token's jti on grant-",
+        cleanup: "deleted seal grant-",
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_at_any_step_leaves_nothing_live_and_says_what_happened() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    for step in STEPS {
+        for kind in [FaultKind::Status(500), FaultKind::Drop, FaultKind::Conflict] {
+            if step.path == "/breakglassgrants" && kind == FaultKind::Conflict {
+                continue; // a 409 there is a lost race for the chain position: retried, below
+            }
+            let before = bed.records().len();
+            bed.pg.api.faults().clear();
+            bed.pg.api.faults().add(FaultRule {
+                method: Some(step.method.into()),
+                path_contains: step.path.into(),
+                on_calls: 1..=1,
+                kind: kind.clone(),
+            });
+            let out = bed.request(&[]);
+            let what = format!("{} {} {kind:?}", step.method, step.path);
+            assert_fails_with(&out, &[step.says, step.cleanup]);
+            let err = stderr(&out);
+            assert_eq!(
+                err.lines().filter(|l| l.starts_with("error: ")).count(),
+                1,
+                "{what}: one error line:\n{err}"
+            );
+            let records = bed.records();
+            if step.path == "/breakglassgrants" {
+                assert_eq!(records.len(), before, "{what}: no record");
+            } else {
+                assert_eq!(records.len(), before + 1, "{what}");
+                let r = records.last().unwrap();
+                assert_eq!(r["status"]["state"], "Failed", "{what}: {r}");
+                let message = r["status"]["message"].as_str().unwrap();
+                assert!(message.contains(step.says), "{what}: {message}");
+            }
+            assert!(bed.seals().is_empty(), "{what}: no seal left");
+            bed.assert_no_seal_without_an_active_record();
+            assert!(
+                !bed.kubeconfig_text().contains("playground-breakglass"),
+                "{what}: no context written"
+            );
+        }
+    }
+
+    // A 409 on the record is another request taking our place in the chain: re-read, retry.
+    bed.pg.api.faults().clear();
+    bed.pg.api.faults().add(FaultRule {
+        method: Some("POST".into()),
+        path_contains: "/breakglassgrants".into(),
+        on_calls: 1..=1,
+        kind: FaultKind::Conflict,
+    });
+    let out = bed.request(&[]);
+    assert_ok(&out, "request after a 409 on the record");
+    // An Event that cannot be written does not take the grant back: the record is the audit.
+    bed.pg.api.faults().add(FaultRule {
+        method: Some("POST".into()),
+        path_contains: "/events".into(),
+        on_calls: 1..=1,
+        kind: FaultKind::Status(503),
+    });
+    let out = bed.request(&["--additional"]);
+    assert_ok(&out, "request with a failing Event");
+    assert!(
+        stderr(&out).contains("warning: the Granted Event was not written"),
+        "{}",
+        stderr(&out)
+    );
+    let records = bed.records();
+    let active: Vec<_> = records
+        .iter()
+        .filter(|r| r["status"]["state"] == "Active")
+        .collect();
+    assert_eq!(active.len(), 2);
+    assert_eq!(bed.seals().len(), 2);
+    bed.assert_no_seal_without_an_active_record();
+    assert_ok(
+        &bed.kubectl_elevated(&["auth", "whoami"]),
+        "the grant works",
+    );
+    // Failed records stay in the chain: every link is intact.
+    for pair in records.windows(2) {
+        assert_eq!(
+            pair[1]["spec"]["previous"]["name"],
+            pair[0]["metadata"]["name"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_forged_without_a_record_dies_with_its_token() {
+    let bed = Bed::start().await;
+    // An admin-made seal whose owner record does not exist: the garbage collector removes it.
+    let seal = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "breakglass.dev/seal",
+        "metadata": {
+            "name": "grant-999999-seal", "namespace": "breakglass",
+            "labels": {"breakglass.dev/seal": "true"},
+            "ownerReferences": [{
+                "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+                "name": "grant-999999", "uid": "00000000-0000-0000-0000-000000000000"
+            }]
+        }
+    });
+    let file = bed.sb.path("seal.json");
+    std::fs::write(&file, seal.to_string()).unwrap();
+    let out = bed.kubectl(&[
+        "--context",
+        "playground-admin",
+        "create",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert_ok(&out, "create a forged seal");
+    let mut gone = false;
+    for _ in 0..50 {
+        if bed.seals().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        gone,
+        "the garbage collector deletes a seal without a record"
+    );
+}

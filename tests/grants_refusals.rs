@@ -1,0 +1,139 @@
+//! Every refusal happens before anything is created, in one `error:` line that says what to
+//! do next: reason, ticket, role, duration, group, login, policy, CRD, unreachable cluster.
+
+mod common;
+#[path = "common/grants.rs"]
+mod grants;
+
+use common::*;
+use grants::Bed;
+use serde_json::json;
+
+/// Runs `request ARGS` and checks the refusal left the cluster untouched.
+#[track_caller]
+fn refused(bed: &Bed, args: &[&str], needles: &[&str]) {
+    let out = bed.run(args);
+    assert_fails_with(&out, needles);
+    assert_eq!(
+        stderr(&out)
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(bed.records().is_empty(), "no record after {args:?}");
+    assert!(bed.seals().is_empty(), "no seal after {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_before_anything_is_created() {
+    let bed = Bed::start().await;
+    refused(
+        &bed,
+        &["request", "--reason", "checkout is down, need to look"],
+        &["not logged in", "kubectl breakglass login"],
+    );
+    bed.login("alice").await;
+    refused(&bed, &["request"], &["a reason is required", "--reason"]);
+    refused(
+        &bed,
+        &["request", "--reason", "down"],
+        &["too short", "at least 10"],
+    );
+    let reason = "checkout is down, need to look";
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--role", "root"],
+        &["unknown role \"root\"", "incident-debug, cluster-admin"],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--duration", "2h"],
+        &["longer than role incident-debug's maximum of 1h"],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--duration", "5m"],
+        &[
+            "shorter than the minimum of 10m",
+            "API server refuses",
+            "10 minutes",
+        ],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--duration", "soon"],
+        &["invalid --duration \"soon\"", "30m"],
+    );
+    bed.patch_policy(json!({ "ticketRequired": "true" }));
+    refused(
+        &bed,
+        &["request", "--reason", reason],
+        &["requires a ticket", "--ticket"],
+    );
+    bed.patch_policy(json!({ "ticketRequired": "sometimes" }));
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--ticket", "INC-1"],
+        &["field \"ticketRequired\"", "deploy/03-policy.yaml"],
+    );
+    bed.patch_policy(json!({ "ticketRequired": "false", "cluster-admin.maxDuration": "forever" }));
+    refused(
+        &bed,
+        &["request", "--reason", reason],
+        &["malformed: field \"cluster-admin.maxDuration\""],
+    );
+    let out = bed.kubectl(&[
+        "--context",
+        "playground-admin",
+        "-n",
+        "breakglass",
+        "delete",
+        "configmap",
+        "breakglass-policy",
+    ]);
+    assert_ok(&out, "delete the policy");
+    refused(
+        &bed,
+        &["request", "--reason", reason],
+        &["no break-glass policy", "kubectl apply -f deploy/"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_the_crd_says_which_manifest_to_apply() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let out = bed.kubectl(&[
+        "--context",
+        "playground-admin",
+        "delete",
+        "crd",
+        "breakglassgrants.breakglass.dev",
+    ]);
+    assert_ok(&out, "delete the CRD");
+    let out = bed.request(&[]);
+    assert_fails_with(
+        &out,
+        &[
+            "CRD is not installed",
+            "kubectl apply -f deploy/",
+            "deploy/01-crd.yaml",
+        ],
+    );
+    assert!(bed.seals().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_is_named() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let text = bed.kubeconfig_text();
+    let url = bed.pg.api.url().to_string();
+    let dead = format!("https://127.0.0.1:{}", dead_port());
+    std::fs::write(bed.pg.kubeconfig_path(), text.replace(&url, &dead)).unwrap();
+    let out = bed.request(&[]);
+    assert_fails_with(&out, &["no answer from the cluster at", &dead]);
+}
