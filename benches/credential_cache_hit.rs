@@ -7,6 +7,8 @@
 //! both commands N times, interleaved, and prints medians and their ratio.
 //! `BENCH_RUNS` overrides N (default 300). Target: at most 3× `/bin/true`.
 
+#![allow(clippy::print_stdout)] // the report is this program's output
+
 use breakglass_testbed::idp::{Idp, IdpConfig};
 use breakglass_testbed::tls::Ca;
 use std::process::{Command, Stdio};
