@@ -75,6 +75,15 @@ pub async fn start_device_flow(
             .map(|d| d.chars().take(200).collect());
         return Err(OidcError::Refused { error, description });
     }
+    parse_authorization(url, &body)
+}
+
+/// Reads a device authorization answer, accepting what real IdPs send:
+/// Google's `verification_url`, no `verification_uri_complete`, no `interval`.
+fn parse_authorization(
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<DeviceAuthorization, OidcError> {
     let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_string);
     let bad = |what: &str| OidcError::BadResponse {
         url: url.to_string(),
@@ -181,5 +190,47 @@ pub async fn poll_device_token(
             elapsed,
             remaining: auth.expires_in.saturating_sub(elapsed),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accepts_googles_verification_url_and_fills_in_defaults() {
+        let a = parse_authorization(
+            "https://idp/device",
+            &json!({"device_code": "dc", "user_code": "ABCD-EFGH", "verification_url": "https://www.google.com/device", "expires_in": "1800"}),
+        )
+        .unwrap();
+        assert_eq!(a.verification_uri, "https://www.google.com/device");
+        assert_eq!(a.verification_uri_complete, None);
+        assert_eq!(a.expires_in, Duration::from_secs(1800));
+        assert_eq!(a.interval, Duration::from_secs(5), "RFC 8628 default");
+        assert!(
+            !format!("{a:?}").contains("\"dc\""),
+            "the device code is redacted"
+        );
+
+        let b = parse_authorization(
+            "https://idp/device",
+            &json!({"device_code": "dc", "user_code": "X", "verification_uri": "https://idp/device",
+                    "verification_uri_complete": "https://idp/device?user_code=X", "interval": 2}),
+        )
+        .unwrap();
+        assert_eq!(
+            b.verification_uri_complete.as_deref(),
+            Some("https://idp/device?user_code=X")
+        );
+        assert_eq!(b.interval, Duration::from_secs(2));
+
+        let err = parse_authorization(
+            "https://idp/device",
+            &json!({"device_code": "dc", "user_code": "X"}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("has no verification_uri"), "{err}");
     }
 }
