@@ -133,6 +133,24 @@ async fn create_get_select_delete() {
             "{}",
             stderr(&o)
         );
+        // Server-side apply creates, then updates.
+        for value in ["first", "second"] {
+            let cm = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: {ns}\ndata:\n  k: {value}\n");
+            let args = ["apply", "--server-side", "-f", "-"];
+            let out = ok(bin, &args, &kubectl_stdin(bin, &kc, &args, Some(&cm)).await);
+            assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
+        }
+        let (out, _) = run(s(&[
+            "get",
+            "configmap",
+            "ssa",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.data.k}",
+        ]))
+        .await;
+        assert_eq!(out, "second");
         let (out, _) = run(s(&["delete", "secret", "one", "-n", &ns])).await;
         assert!(out.contains("secret \"one\" deleted"), "{out}");
         let (out, _) = run(s(&["delete", "namespace", &ns])).await;
@@ -430,6 +448,19 @@ async fn bound_service_account_token_lifecycle() {
         )
         .await;
         assert_eq!(stdout(&o).trim(), "no");
+        // can-i --list (SelfSubjectRulesReview) shows the view rules bound in ops.
+        let args = ["auth", "can-i", "--list", "-n", "ops"];
+        let out = ok(&bin, &args, &kubectl(&bin, &robot, &args).await);
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("configmaps ") && l.contains("[get list watch]")),
+            "{out}"
+        );
+        assert!(!out.lines().any(|l| l.starts_with("secrets ")), "{out}");
+        // describe reads the object and its events.
+        let args = ["describe", "configmap", "settings", "-n", "ops"];
+        let out = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        assert!(out.contains("Name:") && out.contains("settings"), "{out}");
         // The request was audited with the token's credential id.
         let audited = bed.api.audit_log().iter().any(|e| {
             e.user == "system:serviceaccount:ops:robot"

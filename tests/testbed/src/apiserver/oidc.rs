@@ -196,3 +196,59 @@ impl OidcAuthenticator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn authenticator() -> OidcAuthenticator {
+        let ca = crate::tls::Ca::generate().unwrap();
+        OidcAuthenticator::new(OidcConfig {
+            issuer_url: "https://127.0.0.1:1".into(),
+            client_id: "kubectl-breakglass".into(),
+            ca_pem: ca.cert_pem().to_string(),
+        })
+        .unwrap()
+    }
+
+    fn claims() -> Value {
+        let now = chrono::Utc::now().timestamp();
+        json!({"iss": "https://127.0.0.1:1", "aud": "kubectl-breakglass", "exp": now + 60, "iat": now,
+               "email": "alice@example.com", "email_verified": true, "groups": ["sre"]})
+    }
+
+    #[test]
+    fn claims_map_to_user_and_groups() {
+        let user = authenticator().check_claims(&claims(), None).unwrap();
+        assert_eq!(user.username, "alice@example.com");
+        assert_eq!(user.groups, ["sre", "system:authenticated"]);
+    }
+
+    #[test]
+    fn bad_claims_are_refused() {
+        let a = authenticator();
+        let with = |k: &str, v: Value| {
+            let mut c = claims();
+            c[k] = v;
+            c
+        };
+        let now = chrono::Utc::now().timestamp();
+        for (c, why) in [
+            (
+                with("iss", json!("https://elsewhere")),
+                "different provider",
+            ),
+            (with("aud", json!(["someone-else"])), "expected audience"),
+            (with("exp", json!(now - 1)), "expired"),
+            (with("nbf", json!(now + 3600)), "nbf"),
+            (with("email_verified", json!(false)), "email not verified"),
+        ] {
+            let err = a.check_claims(&c, None).unwrap_err();
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        let mut no_email = claims();
+        no_email.as_object_mut().unwrap().remove("email");
+        assert!(a.check_claims(&no_email, None).is_err());
+    }
+}

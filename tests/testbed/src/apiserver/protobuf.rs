@@ -204,6 +204,7 @@ const SUBJECT_ACCESS_REVIEW: &[Field] = &[
         ]),
     ),
 ];
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[META, f(2, "spec", Msg(&[f(1, "namespace", Str)]))];
 const DELETE_OPTIONS: &[Field] = &[
     f(1, "gracePeriodSeconds", Int),
     f(
@@ -229,6 +230,7 @@ fn schema_for(kind: &str) -> Option<&'static [Field]> {
         "TokenReview" => TOKEN_REVIEW,
         "SelfSubjectReview" => &[META],
         "SelfSubjectAccessReview" => SELF_SUBJECT_ACCESS_REVIEW,
+        "SelfSubjectRulesReview" => SELF_SUBJECT_RULES_REVIEW,
         "SubjectAccessReview" | "LocalSubjectAccessReview" => SUBJECT_ACCESS_REVIEW,
         "DeleteOptions" => DELETE_OPTIONS,
         _ => return None,

@@ -42,6 +42,36 @@ pub fn authorize(store: &Store, user: &UserInfo, a: &Attributes) -> Option<Strin
     None
 }
 
+/// Every rule that applies to `user` in `namespace` (SelfSubjectRulesReview).
+pub fn rules_for(store: &Store, user: &UserInfo, namespace: &str) -> Vec<Value> {
+    let mut rules = vec![];
+    let mut collect = |binding: &Value, ns: &str| {
+        let subjects = binding["subjects"].as_array().cloned().unwrap_or_default();
+        if !subjects.iter().any(|s| subject_matches(s, ns, user)) {
+            return;
+        }
+        let role_ref = &binding["roleRef"];
+        let name = role_ref["name"].as_str().unwrap_or_default();
+        let role = match role_ref["kind"].as_str() {
+            Some("ClusterRole") => store.get(RBAC, "clusterroles", "", name),
+            Some("Role") if !ns.is_empty() => store.get(RBAC, "roles", ns, name),
+            _ => None,
+        };
+        if let Some(role) = role {
+            rules.extend(effective_rules(store, role));
+        }
+    };
+    for crb in store.list(RBAC, "clusterrolebindings", None) {
+        collect(&crb, "");
+    }
+    if !namespace.is_empty() {
+        for rb in store.list(RBAC, "rolebindings", Some(namespace)) {
+            collect(&rb, namespace);
+        }
+    }
+    rules
+}
+
 fn binding_allows(
     store: &Store,
     binding: &Value,

@@ -177,6 +177,13 @@ pub fn builtins() -> Vec<ResourceDef> {
     v.push(review(
         authz,
         "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+    ));
+    v.push(review(
+        authz,
+        "v1",
         "subjectaccessreviews",
         "SubjectAccessReview",
         false,

@@ -40,6 +40,37 @@ pub async fn create(ctx: &Ctx<'_>) -> Reply {
             Ok((201, v))
         }
         "tokenreviews" => token_review(ctx, &body).await,
+        "selfsubjectrulesreviews" => {
+            let namespace = body["spec"]["namespace"].as_str().unwrap_or_default();
+            let rules = rbac::rules_for(&ctx.state.store.lock().unwrap(), ctx.user, namespace);
+            let (mut resource_rules, mut non_resource_rules) = (vec![], vec![]);
+            for r in rules {
+                let pick = |keys: &[&str]| {
+                    let mut o = json!({});
+                    for k in keys {
+                        if !r[*k].is_null() {
+                            o[*k] = r[*k].clone();
+                        }
+                    }
+                    o
+                };
+                if r["nonResourceURLs"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+                {
+                    non_resource_rules.push(pick(&["verbs", "nonResourceURLs"]));
+                } else {
+                    resource_rules.push(pick(&[
+                        "verbs",
+                        "apiGroups",
+                        "resources",
+                        "resourceNames",
+                    ]));
+                }
+            }
+            let status = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": false});
+            Ok((201, response(ctx, &body, status)))
+        }
         "selfsubjectaccessreviews" => {
             let status = access(ctx, ctx.user, &body["spec"]);
             Ok((201, response(ctx, &body, status)))
