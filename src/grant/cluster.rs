@@ -154,9 +154,16 @@ pub fn explain(err: kube::Error, server: &str, context: &str, doing: &str) -> an
 
 fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
+    out = out
+        .split(": https://")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut cur = err.source();
     while let Some(e) = cur {
         let s = e.to_string();
+        // rustls appends a link to its manual; people need the sentence, not the link.
+        let s = s.split(": https://").next().unwrap_or_default().to_string();
         if !out.contains(&s) {
             out.push_str(": ");
             out.push_str(&s);

@@ -186,28 +186,23 @@ pub async fn request(
                 undo,
             })
         }
-        Err((step, err)) => {
-            let cleanup = undo.run(&format!("{step}: {err}")).await;
-            anyhow::bail!("{step}: {err}. Cleaned up: {cleanup}")
+        Err(err) => {
+            let cleanup = undo.run(&err.to_string()).await;
+            anyhow::bail!("{err}. Cleaned up: {cleanup}. Nothing is live; try the request again")
         }
     }
 }
 
-/// Steps 2–4; on failure says which step failed.
+/// Steps 2–4; an error names the step that failed.
 async fn seal_token_annotate(
     cluster: &Cluster,
     rec: &Grant,
     allowed: &Allowed,
     undo: &mut Undo,
-) -> Result<(Grant, Secret<String>, Claims), (String, anyhow::Error)> {
+) -> anyhow::Result<(Grant, Secret<String>, Claims)> {
     let ex = |doing: &str| {
         let doing = doing.to_string();
-        move |e: kube::Error| {
-            (
-                doing.clone(),
-                explain(e, &cluster.server, &cluster.context, "the cluster refused"),
-            )
-        }
+        move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
     };
     let seal_step = format!("creating the seal {}", seal::name_for(rec.name()));
     undo.seal_attempted = true;
@@ -246,14 +241,9 @@ async fn seal_token_annotate(
             .status
             .map(|s| s.token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                (
-                    token_step.clone(),
-                    anyhow::anyhow!("the API server returned no token"),
-                )
-            })?,
+            .ok_or_else(|| anyhow::anyhow!("{token_step}: the API server returned no token"))?,
     );
-    let claims = jwt::claims(token.expose()).map_err(|e| (token_step.clone(), e))?;
+    let claims = jwt::claims(token.expose()).map_err(|e| anyhow::anyhow!("{token_step}: {e}"))?;
 
     let annotate_step = format!("recording the token's jti on {}", rec.name());
     let status = GrantStatus {
