@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     };
     let left = who.expires_at - chrono::Utc::now();
     eprintln!(
-        "Logged in to {} as {}\n  groups: {groups}\n  ID token valid until {} ({} from now); it is refreshed automatically.",
+        "Logged in to {} as {}\n  groups: {groups}\n  ID token used until {} ({} from now), then refreshed automatically.",
         settings.issuer,
         who.email,
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

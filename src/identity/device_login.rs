@@ -114,8 +114,9 @@ fn show_instructions(issuer: &str, auth: &DeviceAuthorization, browser: Browser,
         },
     }
     text.push_str(&format!(
-        "The code is valid for {}.\n",
-        short(auth.expires_in)
+        "The code is valid for {}. Waiting for approval (checking every {}s)…\n",
+        short(auth.expires_in),
+        auth.interval.as_secs()
     ));
     eprint!("{text}");
 }
