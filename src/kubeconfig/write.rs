@@ -225,10 +225,10 @@ users:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, ORIGINAL).unwrap();
-        let written = write_elevated_context(&[path.clone()], &ctx()).unwrap();
+        let written = write_elevated_context(std::slice::from_ref(&path), &ctx()).unwrap();
         assert_eq!(written, path);
         // Twice: replaced, not duplicated.
-        write_elevated_context(&[path.clone()], &ctx()).unwrap();
+        write_elevated_context(std::slice::from_ref(&path), &ctx()).unwrap();
         let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(doc["current-context"], "prod");
         assert_eq!(doc["x-unknown-top"], "keep me");
