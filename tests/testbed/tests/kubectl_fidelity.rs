@@ -111,6 +111,15 @@ async fn create_get_select_delete() {
             out.contains("TYPE") && out.contains("Opaque"),
             "server-side table columns: {out}"
         );
+        let (out, _) = run(s(&["get", "secrets", "-A", "--show-labels"])).await;
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{ns} ")))
+            .unwrap_or_default();
+        assert!(
+            row.contains("one") && row.contains("tier=gold"),
+            "all-namespaces table: {out}"
+        );
         let (out, _) = run(s(&["get", "sa", "-n", &ns, "-o", "name"])).await;
         assert!(
             out.contains("serviceaccount/robot") && out.contains("serviceaccount/default"),

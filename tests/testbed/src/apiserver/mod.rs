@@ -2,6 +2,20 @@
 //! errors, discovery, OpenAPI v3 for kubectl's validation), OIDC and service-account token
 //! authentication, RBAC, TokenRequest with bound Secrets, garbage collection, CRDs and
 //! fault injection. Driven by real kubectl in `tests/kubectl_fidelity.rs`.
+//!
+//! What a request goes through (`router.rs`): fault rules, bearer-token authentication
+//! (`authn.rs`: static admin token, service-account JWTs from `sa_tokens.rs` re-checked against
+//! their service account and bound Secret, OIDC ID tokens from `oidc.rs`, with the real server's
+//! cache of successful authentications), RBAC (`rbac.rs`), then discovery/OpenAPI or the
+//! resource handlers (`crud.rs`, `token_request.rs`, `reviews.rs`, `watch.rs`), and an audit
+//! entry. Request bodies may be JSON, YAML or (for the kinds kubectl's typed clients send)
+//! protobuf; answers are always JSON.
+//!
+//! Deliberately not emulated: RBAC escalation checks, CEL (ValidatingAdmissionPolicies are
+//! stored; `admission.rs` is where evaluation would go), graceful/foreground deletion and
+//! finalizers (objects and namespaces go at once, foreground acts as background), field
+//! managers and conflicts of server-side apply, list paging (`limit`/`continue` return
+//! everything), CRD version conversion (strategy None), `pattern` and CEL rules in CRD schemas.
 
 mod admission;
 mod audit;
