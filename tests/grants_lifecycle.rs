@@ -238,3 +238,52 @@ async fn two_concurrent_requests_yield_one_grant_unless_asked() {
     assert_eq!(records[2]["spec"]["previous"]["name"], "grant-000002");
     bed.assert_no_seal_without_an_active_record();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_elevated_credential_is_served_from_the_cache_alone() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&["--duration", "20m"]), "request");
+    // From here on the API server drops every connection: the hot path must not need it.
+    bed.pg
+        .api
+        .faults()
+        .add(breakglass_testbed::apiserver::FaultRule {
+            method: None,
+            path_contains: "/".into(),
+            on_calls: 1..=u32::MAX,
+            kind: breakglass_testbed::apiserver::FaultKind::Drop,
+        });
+    let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let user = kubeconfig["users"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "playground-breakglass")
+        .expect("the elevated user entry");
+    let exec = &user["user"]["exec"];
+    let args: Vec<String> = exec["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(&args[..2], ["credential", "--elevated"]);
+    for v in [V1, V1BETA1] {
+        let mut cmd = std::process::Command::new(exec["command"].as_str().unwrap());
+        bed.sb.env(&mut cmd);
+        cmd.env("BREAKGLASS_TOKEN_CACHE", &bed.sb.cache)
+            .env("KUBERNETES_EXEC_INFO", exec_info(v, false))
+            .args(&args);
+        let (api_version, token, expires) = exec_credential(&cmd.output().unwrap());
+        assert_eq!(api_version, v);
+        let claims = jwt_claims(&token);
+        assert_eq!(
+            claims["sub"],
+            "system:serviceaccount:breakglass:incident-debug"
+        );
+        assert_eq!(claims["exp"].as_i64().unwrap(), expires.timestamp());
+        let left = expires - chrono::Utc::now();
+        assert!((1150..=1200).contains(&left.num_seconds()), "{left}");
+    }
+}

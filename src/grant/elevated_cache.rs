@@ -90,3 +90,82 @@ pub fn load(
 pub fn token(entry: &Entry) -> Secret<String> {
     Secret::new(entry.token.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token_cache::CacheError;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Memory(RefCell<HashMap<String, Vec<u8>>>);
+
+    impl TokenStore for Memory {
+        fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
+            Ok(self.0.borrow().get(key.id()).cloned().map(Secret::new))
+        }
+        fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
+            self.0
+                .borrow_mut()
+                .insert(key.id().to_string(), value.expose().clone());
+            Ok(())
+        }
+        fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
+            Ok(self.0.borrow_mut().remove(key.id()).is_some())
+        }
+        fn name(&self) -> &'static str {
+            "memory"
+        }
+    }
+
+    fn entry(expires_at: DateTime<Utc>) -> Entry {
+        Entry {
+            token: "eyJ.secret.sig".into(),
+            expires_at,
+            grant: "grant-000001".into(),
+            jti: "j".into(),
+            server: "https://c".into(),
+            role: "cluster-admin".into(),
+            account: "alice@example.com".into(),
+            origin_context: "prod".into(),
+        }
+    }
+
+    #[test]
+    fn serves_only_a_live_entry_for_exactly_this_grant() {
+        let now = Utc::now();
+        let m = Memory::default();
+        let load = |m: &Memory, role: &str| {
+            super::load(m, "https://c", role, "alice@example.com", now).unwrap()
+        };
+        assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Absent);
+        store(&m, &entry(now + chrono::Duration::minutes(5))).unwrap();
+        assert_eq!(load(&m, "cluster-admin").unwrap().grant, "grant-000001");
+        assert_eq!(load(&m, "incident-debug").unwrap_err(), Miss::Absent);
+
+        let stale = now - chrono::Duration::seconds(1);
+        store(&m, &entry(stale)).unwrap();
+        assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Expired(stale));
+
+        // Stored under this key but naming another server: never served.
+        let mut foreign = entry(now + chrono::Duration::minutes(5));
+        foreign.server = "https://other".into();
+        let bytes = Secret::new(serde_json::to_vec(&foreign).unwrap());
+        let key = CacheKey::elevated("https://c", "cluster-admin", "alice@example.com");
+        m.set(&key, &bytes).unwrap();
+        assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Foreign);
+
+        m.set(&key, &Secret::new(b"not json".to_vec())).unwrap();
+        assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Unreadable);
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let shown = format!("{:?}", entry(Utc::now()));
+        assert!(
+            !shown.contains("eyJ") && shown.contains("REDACTED"),
+            "{shown}"
+        );
+    }
+}
