@@ -3,7 +3,7 @@
 // HTTPS on loopback. Started by the Rust side (`breakglass_testbed::idp`),
 // which writes the JSON config and waits for the one JSON line on stdout.
 //
-//   node idp.mjs --config FILE
+//   node idp.mjs --config FILE [--exit-with-stdin]
 //
 // Everything human goes to stderr; stdout carries exactly one JSON line.
 
@@ -335,6 +335,13 @@ server.on('request', provider.callback());
 const shutdown = () => process.exit(0);
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
+// The Rust side holds our stdin open; when it dies, even by SIGKILL, the pipe
+// closes and we go too instead of lingering on a port.
+if (process.argv.includes('--exit-with-stdin')) {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
 
 process.stdout.write(`${JSON.stringify({
   issuer,

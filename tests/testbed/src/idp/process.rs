@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Where idp.mjs and its package.json live.
 pub(crate) const IDP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/idp");
@@ -27,6 +27,8 @@ pub(super) struct NodeProcess {
     child: Child,
     // Kept open so that node never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
+    // Node exits when this closes, so it never outlives us, even after a SIGKILL.
+    _stdin: ChildStdin,
     issuer: String,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -101,14 +103,16 @@ impl NodeProcess {
             .arg(Path::new(IDP_DIR).join("idp.mjs"))
             .arg("--config")
             .arg(&config_path)
+            .arg("--exit-with-stdin")
             .current_dir(IDP_DIR)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .context("starting `node idp.mjs`")?;
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let stdin = child.stdin.take().expect("stdin is piped");
 
         let mut line = String::new();
         let read = tokio::time::timeout(START_TIMEOUT, stdout.read_line(&mut line)).await;
@@ -118,6 +122,7 @@ impl NodeProcess {
                     return Ok(NodeProcess {
                         child,
                         _stdout: stdout,
+                        _stdin: stdin,
                         issuer: ready.issuer,
                         log_path,
                         _dir: dir,
