@@ -324,3 +324,39 @@ async fn the_provider_refuses_to_sign_in_an_unknown_user() {
         .unwrap_err();
     assert_eq!(pending.error, "authorization_pending");
 }
+
+#[tokio::test]
+async fn the_revocation_endpoint_revokes_a_refresh_token() {
+    let (ca, idp) = start(IdpConfig::default()).await;
+    let tokens = idp.login_tokens("alice").await.unwrap();
+    let refresh_token = tokens.refresh_token.unwrap();
+    let http = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let discovery: Value = http
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = discovery["revocation_endpoint"]
+        .as_str()
+        .expect("discovery names a revocation endpoint");
+    let response = http
+        .post(endpoint)
+        .form(&[
+            ("client_id", idp.client_id()),
+            ("token", refresh_token.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let err = idp.client().refresh(&refresh_token).await.unwrap_err();
+    assert_eq!(err.error, "invalid_grant", "{err}");
+}
