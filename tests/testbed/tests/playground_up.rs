@@ -361,3 +361,27 @@ fn approve_outside_a_playground_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is a playground running there"), "{stderr}");
 }
+
+#[test]
+fn up_without_the_npm_packages_says_to_run_npm_ci() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty_idp = tmp.path().join("idp");
+    std::fs::create_dir(&empty_idp).unwrap();
+    let out = Command::new(TESTBED)
+        .args(["up", "--dir"])
+        .arg(tmp.path().join("pg"))
+        .env(breakglass_testbed::idp::IDP_DIR_ENV, &empty_idp)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("npm packages are not installed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("npm ci --prefix {}", empty_idp.display())),
+        "{stderr}"
+    );
+}

@@ -9,7 +9,7 @@ mod client;
 mod process;
 
 pub use client::{DeviceAuthorization, IdpClient, IdpStats, OAuthError, Tokens};
-pub use process::{check_node_install, NPM_INSTALL_HINT};
+pub use process::{check_node_install, IDP_DIR_ENV, NPM_INSTALL_HINT};
 
 use crate::tls::Ca;
 use anyhow::{bail, Result};

@@ -11,7 +11,23 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Where idp.mjs and its package.json live.
-pub(crate) const IDP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/idp");
+const IDP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/idp");
+
+/// Overrides [`IDP_DIR`] (for a copy of the provider elsewhere, and to test the install checks).
+pub const IDP_DIR_ENV: &str = "BREAKGLASS_TESTBED_IDP_DIR";
+
+fn idp_dir() -> PathBuf {
+    std::env::var_os(IDP_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(IDP_DIR))
+}
+
+fn npm_install_hint() -> String {
+    match std::env::var_os(IDP_DIR_ENV) {
+        Some(dir) => format!("npm ci --prefix {}", Path::new(&dir).display()),
+        None => NPM_INSTALL_HINT.to_string(),
+    }
+}
 
 /// The command that installs the provider's npm packages.
 pub const NPM_INSTALL_HINT: &str = "npm ci --prefix tests/testbed/idp";
@@ -45,18 +61,20 @@ pub fn check_node_install() -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "Node.js is not installed (no `node` on PATH); the test bed's identity provider runs \
              under it. Install Node.js 20 or later with npm (e.g. `apt-get install nodejs npm`), \
-             then run `{NPM_INSTALL_HINT}` (scripts/test does both)"
+             then run `{}` (scripts/test does both)",
+            npm_install_hint()
         ),
         Err(e) => return Err(e).context("running `node --version`"),
         Ok(status) if !status.success() => bail!("`node --version` failed ({status})"),
         Ok(_) => {}
     }
-    let package = Path::new(IDP_DIR).join("node_modules/oidc-provider/package.json");
+    let package = idp_dir().join("node_modules/oidc-provider/package.json");
     if !package.exists() {
         bail!(
             "the identity provider's npm packages are not installed ({} is missing): run \
-             `{NPM_INSTALL_HINT}` from the repository root (scripts/test does it for you)",
-            package.display()
+             `{}` from the repository root (scripts/test does it for you)",
+            package.display(),
+            npm_install_hint()
         );
     }
     Ok(())
@@ -100,11 +118,11 @@ impl NodeProcess {
         })?;
 
         let mut child = Command::new("node")
-            .arg(Path::new(IDP_DIR).join("idp.mjs"))
+            .arg(idp_dir().join("idp.mjs"))
             .arg("--config")
             .arg(&config_path)
             .arg("--exit-with-stdin")
-            .current_dir(IDP_DIR)
+            .current_dir(idp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
