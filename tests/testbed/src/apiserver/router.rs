@@ -313,11 +313,22 @@ async fn resource(
         let (code, v) = token_request::create(&ctx)?;
         return Ok(json_response(code, &v));
     }
+    let accept = r
+        .headers
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let (code, v) = match info.verb.as_str() {
         "get" => crud::get(&ctx)?,
         "list" => crud::list(&ctx)?,
         "watch" => {
-            let body = watch::watch(&ctx)?;
+            let table = table::wants_table(accept).then(|| {
+                r.query
+                    .get("includeObject")
+                    .map_or("Metadata", String::as_str)
+                    .to_string()
+            });
+            let body = watch::watch(&ctx, table)?;
             return Ok(Response::builder()
                 .status(200)
                 .header("Content-Type", "application/json")
@@ -331,11 +342,6 @@ async fn resource(
         "deletecollection" => crud::delete_collection(&ctx)?,
         _ => return Err(ApiError::method_not_allowed()),
     };
-    let accept = r
-        .headers
-        .get(hyper::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     if code == 200 && matches!(info.verb.as_str(), "get" | "list") && table::wants_table(accept) {
         let include = r
             .query

@@ -204,6 +204,7 @@ pub fn to_table(def: &ResourceDef, body: &Value, include_object: &str) -> Value 
         })
         .collect();
     let rv = body["metadata"]["resourceVersion"].clone();
+    // One object (get, or a watch event): its own resourceVersion.
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

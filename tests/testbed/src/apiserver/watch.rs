@@ -35,7 +35,8 @@ fn line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(s)
 }
 
-pub fn watch(ctx: &Ctx<'_>) -> Result<Body, ApiError> {
+/// `table` is the `includeObject` mode when the client asked for Table rows.
+pub fn watch(ctx: &Ctx<'_>, table: Option<String>) -> Result<Body, ApiError> {
     let q = |k: &str| ctx.query.get(k).map_or("", String::as_str);
     let labels = LabelSelector::parse(q("labelSelector")).map_err(ApiError::bad_request)?;
     let fields = FieldSelector::parse(
@@ -59,10 +60,14 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Body, ApiError> {
             && labels.matches(&o["metadata"]["labels"])
             && fields.matches(o)
     };
+    let def = ctx.def.clone();
     let versioned = move |mut o: Value| {
         o["apiVersion"] = json!(api_version);
         o["kind"] = json!(kind);
-        o
+        match &table {
+            Some(include) => super::table::to_table(&def, &o, include),
+            None => o,
+        }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut initial = vec![];
