@@ -173,6 +173,15 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        // A failing test shows what the provider said (the harness captures stderr).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            eprintln!(
+                "--- identity provider log ({}) ---\n{}",
+                self.log_path.display(),
+                tail(&log, 40)
+            );
+        }
     }
 }
 
