@@ -555,12 +555,78 @@ async fn can_i_and_bootstrap_roles() {
             "{}",
             stderr(&o)
         );
+        let o = kubectl(
+            &bin,
+            &nobody,
+            &["auth", "can-i", "get", "configmaps/app-config"],
+        )
+        .await;
+        assert_eq!(stdout(&o).trim(), "no");
         let o = kubectl(&bin, &nobody, &["get", "namespaces"]).await;
         assert!(
             stderr(&o).contains(r#"namespaces is forbidden: User "system:serviceaccount:default:nobody" cannot list resource "namespaces" in API group "" at the cluster scope"#),
             "{}",
             stderr(&o)
         );
+    }
+    // Roles made by kubectl's typed clients (protobuf bodies), including an aggregated
+    // ClusterRole, grant exactly what they say.
+    for args in [
+        vec![
+            "create",
+            "role",
+            "reader",
+            "--verb=get",
+            "--resource=configmaps",
+            "--resource-name=app-config",
+        ],
+        vec![
+            "create",
+            "rolebinding",
+            "reader",
+            "--role=reader",
+            "--serviceaccount=default:nobody",
+        ],
+        vec![
+            "create",
+            "clusterrole",
+            "piece",
+            "--verb=list",
+            "--resource=secrets",
+        ],
+        vec!["label", "clusterrole", "piece", "aggregate-to-agg=true"],
+        vec![
+            "create",
+            "clusterrole",
+            "agg",
+            "--aggregation-rule=aggregate-to-agg=true",
+        ],
+        vec![
+            "create",
+            "clusterrolebinding",
+            "agg",
+            "--clusterrole=agg",
+            "--serviceaccount=default:nobody",
+        ],
+    ] {
+        ok(bin, &args, &kubectl(bin, &kc, &args).await);
+    }
+    for bin in kubectl_binaries() {
+        for (args, want) in [
+            (vec!["auth", "can-i", "get", "configmaps/app-config"], "yes"),
+            (vec!["auth", "can-i", "get", "configmaps/other"], "no"),
+            (
+                vec!["auth", "can-i", "list", "secrets", "-n", "kube-system"],
+                "yes",
+            ),
+            (
+                vec!["auth", "can-i", "delete", "secrets", "-n", "kube-system"],
+                "no",
+            ),
+        ] {
+            let o = kubectl(&bin, &nobody, &args).await;
+            assert_eq!(stdout(&o).trim(), want, "{args:?}: {}", stderr(&o));
+        }
     }
 }
 
