@@ -772,3 +772,64 @@ async fn events_are_validated_like_the_real_server() {
         "{v}"
     );
 }
+
+/// Service-account tokens verify against the public issuer discovery (`/openid/v1/jwks`),
+/// independently of the double's own verifier.
+#[tokio::test]
+async fn service_account_tokens_verify_against_the_published_jwks() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let bed = Bed::start().await.unwrap();
+    let (_, v) = bed
+        .admin(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts/default/token",
+            Some(json!({"spec": {"audiences": ["vault"]}})),
+        )
+        .await;
+    let token = v["status"]["token"].as_str().unwrap().to_string();
+    // Any service account may read the issuer discovery, like the real bootstrap RBAC allows.
+    let (code, discovery) = bed
+        .call(
+            &token_for_api(&bed).await,
+            "GET",
+            "/.well-known/openid-configuration",
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{discovery}");
+    assert_eq!(discovery["issuer"], bed.api.service_account_issuer());
+    let (_, jwks) = bed.admin("GET", "/openid/v1/jwks", None).await;
+    let key = &jwks["keys"][0];
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("ES256"), key["kid"].as_str())
+    );
+    let mut point = vec![4u8];
+    point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
+    point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &B64.decode(parts[2]).unwrap(),
+        )
+        .expect("the token's signature verifies with the published key");
+    let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["aud"], json!(["vault"]));
+    // A token for another audience is not accepted by the API server itself.
+    assert_eq!(bed.call(&token, "GET", "/version", None).await.0, 401);
+}
+
+/// A token of the default service account for the API audience.
+async fn token_for_api(bed: &Bed) -> String {
+    let (_, v) = bed
+        .admin(
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts/default/token",
+            Some(json!({})),
+        )
+        .await;
+    v["status"]["token"].as_str().unwrap().to_string()
+}

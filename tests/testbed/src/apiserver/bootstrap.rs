@@ -119,6 +119,12 @@ pub fn install(state: &State) {
             ],
         ),
         (
+            "system:service-account-issuer-discovery",
+            vec![
+                json!({"nonResourceURLs": ["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"], "verbs": ["get"]}),
+            ],
+        ),
+        (
             "system:auth-delegator",
             vec![
                 rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
@@ -143,6 +149,10 @@ pub fn install(state: &State) {
         ("cluster-admin", vec![group("system:masters")]),
         ("system:basic-user", vec![group("system:authenticated")]),
         ("system:discovery", vec![group("system:authenticated")]),
+        (
+            "system:service-account-issuer-discovery",
+            vec![group("system:serviceaccounts")],
+        ),
         (
             "system:public-info-viewer",
             vec![

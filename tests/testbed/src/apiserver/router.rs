@@ -9,7 +9,7 @@ use super::rbac::{self, Attributes};
 use super::resources::{self, Storage};
 use super::serve::{Body, DropConnection};
 use super::status::ApiError;
-use super::{discovery, objects, openapi, reviews, table, token_request, watch, State};
+use super::{discovery, objects, openapi, reviews, sa_tokens, table, token_request, watch, State};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -190,6 +190,8 @@ fn non_resource(
                 .body(Full::new(Bytes::from(openapi::v2_protobuf())).boxed())
                 .expect("valid response"))
         }
+        [".well-known", "openid-configuration"] => sa_tokens::discovery(&state.url),
+        ["openid", "v1", "jwks"] => state.signer.jwks(),
         ["openapi", "v3"] => openapi::root(&defs),
         ["openapi", "v3", rest @ ..] => {
             openapi::gv_doc(&defs, &rest.join("/")).ok_or_else(ApiError::path_not_found)?

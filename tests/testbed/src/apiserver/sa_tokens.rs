@@ -45,6 +45,21 @@ impl Signer {
         &self.kid
     }
 
+    /// The public key as a JWKS, as served at `/openid/v1/jwks`.
+    pub fn jwks(&self) -> Value {
+        // An uncompressed P-256 point: 0x04 || x (32 bytes) || y (32 bytes).
+        let point = self.key.public_key().as_ref();
+        json!({"keys": [{
+            "use": "sig",
+            "kty": "EC",
+            "kid": self.kid,
+            "crv": "P-256",
+            "alg": "ES256",
+            "x": B64.encode(&point[1..33]),
+            "y": B64.encode(&point[33..65]),
+        }]})
+    }
+
     fn sign(&self, claims: &Value) -> Result<String> {
         let header = json!({"alg": "ES256", "kid": self.kid});
         let input = format!(
@@ -77,6 +92,17 @@ impl Signer {
         let bytes = B64.decode(c).map_err(|_| "invalid bearer token")?;
         serde_json::from_slice(&bytes).map_err(|_| "invalid bearer token".to_string())
     }
+}
+
+/// The service-account issuer discovery document (`/.well-known/openid-configuration`).
+pub fn discovery(server_url: &str) -> Value {
+    json!({
+        "issuer": ISSUER,
+        "jwks_uri": format!("{server_url}/openid/v1/jwks"),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    })
 }
 
 /// Signs a token for `namespace/name`; returns the token and its `exp` (unix seconds).
