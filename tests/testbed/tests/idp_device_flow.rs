@@ -360,3 +360,20 @@ async fn the_revocation_endpoint_revokes_a_refresh_token() {
     let err = idp.client().refresh(&refresh_token).await.unwrap_err();
     assert_eq!(err.error, "invalid_grant", "{err}");
 }
+
+#[tokio::test]
+async fn a_refresh_token_past_its_lifetime_is_refused() {
+    let config = IdpConfig {
+        refresh_token_ttl: Duration::from_secs(2),
+        ..IdpConfig::default()
+    };
+    let (_ca, idp) = start(config).await;
+    let tokens = idp.login_tokens("alice").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let err = idp
+        .client()
+        .refresh(tokens.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "invalid_grant", "{err}");
+}
