@@ -759,6 +759,38 @@ async fn events_are_validated_like_the_real_server() {
     });
     let (code, v) = bed.admin("POST", path, Some(good.clone())).await;
     assert_eq!(code, 201, "{v}");
+    assert_eq!(
+        (v["apiVersion"].as_str(), v["note"].as_str()),
+        (Some("events.k8s.io/v1"), Some("granted"))
+    );
+    // One storage, two APIs: the core view shows the same Event.
+    let (code, core) = bed
+        .admin("GET", "/api/v1/namespaces/default/events/e2", None)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(core["message"], "granted");
+    assert_eq!(core["involvedObject"]["name"], "s");
+    assert_eq!(
+        core["reportingComponent"],
+        "breakglass.dev/kubectl-breakglass"
+    );
+    let (code, v) = bed.admin("GET", &format!("{path}/missing"), None).await;
+    assert_eq!(
+        (code, v["message"].as_str()),
+        (404, Some(r#"events.events.k8s.io "missing" not found"#))
+    );
+    let patch = json!({"note": "patched"});
+    let (code, v) = bed
+        .call_ct(
+            bed.api.admin_token(),
+            "PATCH",
+            &format!("{path}/e2"),
+            Some(patch),
+            "application/merge-patch+json",
+        )
+        .await;
+    assert_eq!((code, v["note"].as_str()), (200, Some("patched")), "{v}");
     let mut elsewhere = good;
     elsewhere["metadata"]["name"] = json!("e3");
     elsewhere["regarding"]["namespace"] = json!("kube-system");

@@ -466,10 +466,42 @@ async fn bound_service_account_token_lifecycle() {
             "{out}"
         );
         assert!(!out.lines().any(|l| l.starts_with("secrets ")), "{out}");
+        // An events.k8s.io Event about the config map shows in `get events` and `describe`.
+        let (_, cm) = bed
+            .admin("GET", "/api/v1/namespaces/ops/configmaps/settings", None)
+            .await;
+        let event = serde_json::json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"generateName": "settings."},
+            "eventTime": "2026-11-27T10:00:00.000000Z", "type": "Warning", "reason": "Granted",
+            "action": "Grant", "note": "glass broken by alice", "reportingController": "breakglass.dev/test",
+            "reportingInstance": "host-1",
+            "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "settings", "namespace": "ops", "uid": cm["metadata"]["uid"]},
+        });
+        let (code, v) = bed
+            .admin(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/ops/events",
+                Some(event),
+            )
+            .await;
+        assert_eq!(code, 201, "{v}");
+        let args = ["get", "events", "-n", "ops"];
+        let out = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
+        assert!(
+            out.contains("Granted")
+                && out.contains("glass broken by alice")
+                && out.contains("configmap/settings"),
+            "{out}"
+        );
         // describe reads the object and its events.
         let args = ["describe", "configmap", "settings", "-n", "ops"];
         let out = ok(&bin, &args, &kubectl(&bin, &kc, &args).await);
         assert!(out.contains("Name:") && out.contains("settings"), "{out}");
+        assert!(
+            out.contains("glass broken by alice"),
+            "describe shows the Event: {out}"
+        );
         // The request was audited with the token's credential id.
         let audited = bed.api.audit_log().iter().any(|e| {
             e.user == "system:serviceaccount:ops:robot"

@@ -23,6 +23,7 @@ mod authn;
 mod bootstrap;
 mod crud;
 mod discovery;
+mod events;
 mod faults;
 mod gc;
 mod objects;

@@ -9,7 +9,9 @@ use super::rbac::{self, Attributes};
 use super::resources::{self, Storage};
 use super::serve::{Body, DropConnection};
 use super::status::ApiError;
-use super::{discovery, objects, openapi, reviews, sa_tokens, table, token_request, watch, State};
+use super::{
+    discovery, events, objects, openapi, reviews, sa_tokens, table, token_request, watch, State,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -292,12 +294,27 @@ async fn resource(
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
+    // events.k8s.io Events live in core Event storage.
+    let served = def.clone();
+    let converted_events = events::is_events_v1(&def);
+    let (def, body, content_type) = if converted_events {
+        events::validate_v1(&info.verb, content_type, r.body, &info.namespace)?;
+        let body = events::request_to_core(&info.verb, content_type, r.body)?;
+        let ct = if info.verb == "patch" {
+            content_type
+        } else {
+            "application/json"
+        };
+        (events::core_def(), body, ct)
+    } else {
+        (def, r.body.to_vec(), content_type)
+    };
     let ctx = Ctx {
         state,
         def: &def,
         info,
         query: r.query,
-        body: r.body,
+        body: &body,
         content_type,
         user,
     };
@@ -320,9 +337,9 @@ async fn resource(
         .get(hyper::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let (code, v) = match info.verb.as_str() {
-        "get" => crud::get(&ctx)?,
-        "list" => crud::list(&ctx)?,
+    let result = match info.verb.as_str() {
+        "get" => crud::get(&ctx),
+        "list" => crud::list(&ctx),
         "watch" => {
             let table = table::wants_table(accept).then(|| {
                 r.query
@@ -330,26 +347,35 @@ async fn resource(
                     .map_or("Metadata", String::as_str)
                     .to_string()
             });
-            let body = watch::watch(&ctx, table)?;
+            let body = watch::watch(&ctx, &served, table)?;
             return Ok(Response::builder()
                 .status(200)
                 .header("Content-Type", "application/json")
                 .body(body)
                 .expect("valid response"));
         }
-        "create" if info.name.is_empty() => crud::create(&ctx)?,
-        "update" => crud::update(&ctx)?,
-        "patch" => crud::patch(&ctx)?,
-        "delete" if info.subresource.is_empty() => crud::delete(&ctx)?,
-        "deletecollection" => crud::delete_collection(&ctx)?,
+        "create" if info.name.is_empty() => crud::create(&ctx),
+        "update" => crud::update(&ctx),
+        "patch" => crud::patch(&ctx),
+        "delete" if info.subresource.is_empty() => crud::delete(&ctx),
+        "deletecollection" => crud::delete_collection(&ctx),
         _ => return Err(ApiError::method_not_allowed()),
+    };
+    let (code, v) = match result {
+        Ok((code, v)) if converted_events => (code, events::response_to_v1(v)),
+        Ok(ok) => ok,
+        Err(e) if converted_events => {
+            let status = events::response_to_v1(e.to_status());
+            return Ok(json_response(e.code, &status));
+        }
+        Err(e) => return Err(e),
     };
     if code == 200 && matches!(info.verb.as_str(), "get" | "list") && table::wants_table(accept) {
         let include = r
             .query
             .get("includeObject")
             .map_or("Metadata", String::as_str);
-        return Ok(json_response(200, &table::to_table(&def, &v, include)));
+        return Ok(json_response(200, &table::to_table(&served, &v, include)));
     }
     Ok(json_response(code, &v))
 }

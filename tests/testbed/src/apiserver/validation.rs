@@ -125,13 +125,24 @@ pub fn validate_create(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if def.plural == "customresourcedefinitions" {
         crd_errors(obj, &mut errs);
     }
-    if def.group == "events.k8s.io" {
-        event_errors(obj, &mut errs);
-    }
     finish(def, n, errs)
 }
 
 /// `events.k8s.io/v1` Events: the fields the real server requires on create.
+pub fn validate_event_v1(obj: &Value) -> Result<(), ApiError> {
+    let mut errs = vec![];
+    event_errors(obj, &mut errs);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "events.k8s.io",
+        "Event",
+        objects::meta_str(obj, "name"),
+        errs,
+    ))
+}
+
 fn event_errors(obj: &Value, errs: &mut Vec<FieldError>) {
     let s = |f: &str| obj[f].as_str().unwrap_or_default();
     if obj["eventTime"].is_null() {

@@ -2,6 +2,7 @@
 //! with the current objects (no resourceVersion) or the changes after a given resourceVersion.
 
 use super::crud::Ctx;
+use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::serve::Body;
 use super::status::ApiError;
@@ -36,7 +37,9 @@ fn line(kind: &str, object: &Value) -> Bytes {
 }
 
 /// `table` is the `includeObject` mode when the client asked for Table rows.
-pub fn watch(ctx: &Ctx<'_>, table: Option<String>) -> Result<Body, ApiError> {
+/// `served` is the resource as requested (it differs from `ctx.def` for events.k8s.io Events,
+/// which are stored as core Events).
+pub fn watch(ctx: &Ctx<'_>, served: &ResourceDef, table: Option<String>) -> Result<Body, ApiError> {
     let q = |k: &str| ctx.query.get(k).map_or("", String::as_str);
     let labels = LabelSelector::parse(q("labelSelector")).map_err(ApiError::bad_request)?;
     let fields = FieldSelector::parse(
@@ -51,8 +54,9 @@ pub fn watch(ctx: &Ctx<'_>, table: Option<String>) -> Result<Body, ApiError> {
     } else {
         String::new()
     };
-    let api_version = ctx.def.api_version();
-    let kind = ctx.def.kind.clone();
+    let api_version = served.api_version();
+    let kind = served.kind.clone();
+    let convert = super::events::is_events_v1(served);
     let matches = move |c_group: &str, c_plural: &str, c_ns: &str, o: &Value| {
         c_group == group
             && c_plural == plural
@@ -60,8 +64,9 @@ pub fn watch(ctx: &Ctx<'_>, table: Option<String>) -> Result<Body, ApiError> {
             && labels.matches(&o["metadata"]["labels"])
             && fields.matches(o)
     };
-    let def = ctx.def.clone();
-    let versioned = move |mut o: Value| {
+    let def = served.clone();
+    let versioned = move |o: Value| {
+        let mut o = if convert { super::events::to_v1(o) } else { o };
         o["apiVersion"] = json!(api_version);
         o["kind"] = json!(kind);
         match &table {
