@@ -1,10 +1,10 @@
 //! The admission hook: runs after defaulting and validation, before create/update/delete
-//! persists. ValidatingAdmissionPolicies and their bindings are stored as objects; evaluating
-//! their CEL expressions is a later addition that belongs here.
+//! persists. ValidatingAdmissionPolicies and their bindings are evaluated in `vap.rs`.
 
 use super::authn::UserInfo;
 use super::resources::ResourceDef;
 use super::status::ApiError;
+use super::store::Store;
 use super::State;
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ pub struct AdmissionRequest<'a> {
     pub user: &'a UserInfo,
 }
 
-/// Admits or rejects a request. Currently every request is admitted.
-pub fn admit(_state: &State, _req: &AdmissionRequest<'_>) -> Result<(), ApiError> {
-    Ok(())
+/// Admits or rejects a request; `store` is the caller's view (it may hold the lock).
+pub fn admit(_state: &State, store: &Store, req: &AdmissionRequest<'_>) -> Result<(), ApiError> {
+    super::vap::evaluate(store, req)
 }

@@ -321,6 +321,7 @@ fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Reply {
     stamp_new(ctx.def, &mut obj);
     admission::admit(
         ctx.state,
+        &store,
         &AdmissionRequest {
             operation: Operation::Create,
             resource: ctx.def,
@@ -431,6 +432,7 @@ fn update_object(ctx: &Ctx<'_>, old: Value, mut new: Value) -> Reply {
     validation::validate_update(ctx.def, &old, &new)?;
     admission::admit(
         ctx.state,
+        &ctx.state.store.lock().unwrap(),
         &AdmissionRequest {
             operation: Operation::Update,
             resource: ctx.def,
@@ -646,6 +648,7 @@ pub fn delete(ctx: &Ctx<'_>) -> Reply {
     }
     admission::admit(
         ctx.state,
+        &store,
         &AdmissionRequest {
             operation: Operation::Delete,
             resource: ctx.def,

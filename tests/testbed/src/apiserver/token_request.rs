@@ -113,6 +113,7 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
     });
     admission::admit(
         ctx.state,
+        &ctx.state.store.lock().unwrap(),
         &AdmissionRequest {
             operation: Operation::Create,
             resource: ctx.def,
