@@ -44,6 +44,7 @@ mod status;
 mod table;
 mod token_request;
 mod validation;
+mod vap;
 mod watch;
 
 pub use audit::AuditEntry;
