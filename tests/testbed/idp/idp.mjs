@@ -43,6 +43,9 @@ function readConfig() {
   };
 }
 
+// Start-up phases go to the log, so a slow start on a loaded machine can be told apart from a hang.
+const phase = (what) => process.stderr.write(`idp: ${what} ${Math.round(process.uptime() * 1000)} ms after start\n`);
+
 const config = readConfig();
 const users = new Map(config.users.map((u) => [u.name, u]));
 
@@ -96,6 +99,9 @@ await new Promise((resolve, reject) => {
   server.listen(config.port, '127.0.0.1', resolve);
 });
 const { port } = server.address();
+phase(`listening on 127.0.0.1:${port}`);
+const signingKey = signingJwk();
+phase('RS256 signing key generated');
 const issuer = `https://127.0.0.1:${port}`;
 
 const provider = new Provider(issuer, {
@@ -107,7 +113,7 @@ const provider = new Provider(issuer, {
     response_types: [],
     redirect_uris: [],
   }],
-  jwks: { keys: [signingJwk()] },
+  jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   findAccount(ctx, id) {
     const user = users.get(id);
@@ -331,6 +337,7 @@ provider.use(async (ctx, next) => {
 });
 
 server.on('request', provider.callback());
+phase('provider configured');
 
 const shutdown = () => process.exit(0);
 process.on('SIGTERM', shutdown);

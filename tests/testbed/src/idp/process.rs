@@ -32,7 +32,9 @@ fn npm_install_hint() -> String {
 /// The command that installs the provider's npm packages.
 pub const NPM_INSTALL_HINT: &str = "npm ci --prefix tests/testbed/idp";
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+// Generous: on a loaded 2-core machine node's start (module loading, an RSA
+// key) has been seen to take many seconds.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Deserialize)]
 struct Ready {
