@@ -86,6 +86,11 @@ async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
     assert_eq!(rows[0]["reason"], "checkout is down, need to look");
     let left = rows[0]["secondsLeft"].as_i64().unwrap();
     assert!((3590..=3600).contains(&left), "{left}");
+    // From the elevated context, status acts for the person's own context it came from.
+    let via = bed.run(&["--context", "playground-breakglass", "status", "-o", "json"]);
+    assert_ok(&via, "status --context playground-breakglass");
+    let via: serde_json::Value = serde_json::from_slice(&via.stdout).unwrap();
+    assert_eq!(via[0]["name"], "grant-000001");
     let table = bed.run(&["status"]);
     assert!(
         stdout(&table).contains("grant-000001"),

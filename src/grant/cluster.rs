@@ -53,6 +53,8 @@ pub fn client_with_token(
 pub async fn connect(global: &GlobalArgs, interactive: bool) -> anyhow::Result<Cluster> {
     let loaded = crate::kubeconfig::load(global)?;
     let ctx: ContextInfo = loaded.context(global.context.as_deref())?;
+    // On a `<context>-breakglass` context, act for the person's own context it came from.
+    let name = origin_context(loaded.config(), &ctx).unwrap_or_else(|| ctx.name.clone());
     let client = match &ctx.idp {
         Some(idp) => {
             let settings = crate::identity::idp_settings(global, idp)?;
@@ -73,7 +75,7 @@ pub async fn connect(global: &GlobalArgs, interactive: bool) -> anyhow::Result<C
                 None => kube::config::Kubeconfig::read()?,
             };
             let options = kube::config::KubeConfigOptions {
-                context: Some(ctx.name.clone()),
+                context: Some(name.clone()),
                 ..Default::default()
             };
             let mut config = kube::Config::from_custom_kubeconfig(kc, &options).await?;
@@ -83,11 +85,29 @@ pub async fn connect(global: &GlobalArgs, interactive: bool) -> anyhow::Result<C
     };
     Ok(Cluster {
         client,
-        context: ctx.name,
+        context: name,
         server: ctx.server,
         ca_pem: ctx.ca_pem,
         insecure: ctx.insecure_skip_tls_verify,
     })
+}
+
+/// The `--origin-context` of a context whose user runs `credential --elevated`.
+fn origin_context(config: &kube::config::Kubeconfig, ctx: &ContextInfo) -> Option<String> {
+    let exec = config
+        .auth_infos
+        .iter()
+        .find(|u| u.name == ctx.user_name)?
+        .auth_info
+        .as_ref()?
+        .exec
+        .as_ref()?;
+    let args = exec.args.as_ref()?;
+    if !args.iter().any(|a| a == "--elevated") {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "--origin-context")?;
+    args.get(at + 1).cloned()
 }
 
 impl Cluster {
