@@ -815,3 +815,94 @@ async fn project_install_manifests_apply_and_authorise() {
         "everyone signed in may read the policy: {v}"
     );
 }
+
+/// `kubectl --as/--as-group` impersonation: allowed for the admin, refused with the real
+/// message for others, and answered as the impersonated user.
+#[tokio::test]
+async fn impersonation_with_as_and_as_group() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    let bin0 = &kubectl_binaries()[0];
+    for args in [
+        vec![
+            "create",
+            "clusterrolebinding",
+            "sre-view",
+            "--clusterrole=view",
+            "--group=sre",
+        ],
+        vec!["create", "serviceaccount", "nobody"],
+    ] {
+        ok(bin0, &args, &kubectl(bin0, &kc, &args).await);
+    }
+    let args = ["create", "token", "nobody"];
+    let token = ok(bin0, &args, &kubectl(bin0, &kc, &args).await)
+        .trim()
+        .to_string();
+    let nobody = bed.kubeconfig("nobody", &token);
+    for bin in kubectl_binaries() {
+        let args = [
+            "auth",
+            "whoami",
+            "-o",
+            "json",
+            "--as=alice@example.com",
+            "--as-group=sre",
+        ];
+        let v = json(&ok(&bin, &args, &kubectl(&bin, &kc, &args).await));
+        assert_eq!(v["status"]["userInfo"]["username"], "alice@example.com");
+        assert_eq!(
+            v["status"]["userInfo"]["groups"],
+            serde_json::json!(["sre", "system:authenticated"])
+        );
+        let o = kubectl(
+            &bin,
+            &kc,
+            &[
+                "auth",
+                "can-i",
+                "list",
+                "configmaps",
+                "--as=alice@example.com",
+                "--as-group=sre",
+            ],
+        )
+        .await;
+        assert_eq!(stdout(&o).trim(), "yes", "{}", stderr(&o));
+        let o = kubectl(
+            &bin,
+            &kc,
+            &[
+                "auth",
+                "can-i",
+                "list",
+                "configmaps",
+                "--as=bob@example.com",
+            ],
+        )
+        .await;
+        assert_eq!(stdout(&o).trim(), "no", "{}", stderr(&o));
+        let o = kubectl(&bin, &kc, &["get", "configmaps", "--as=bob@example.com"]).await;
+        assert!(
+            stderr(&o).contains(r#"configmaps is forbidden: User "bob@example.com" cannot list resource "configmaps" in API group "" in the namespace "default""#),
+            "{}",
+            stderr(&o)
+        );
+        let o = kubectl(
+            &bin,
+            &nobody,
+            &["get", "configmaps", "--as=bob@example.com"],
+        )
+        .await;
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains(r#"users "bob@example.com" is forbidden: User "system:serviceaccount:default:nobody" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let log = bed.api.audit_log();
+    assert!(log
+        .iter()
+        .any(|e| e.user == "alice@example.com" && e.impersonated_by == "kubernetes-admin"));
+}

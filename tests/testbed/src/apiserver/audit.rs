@@ -20,6 +20,8 @@ pub struct AuditEntry {
     pub resource: String,
     pub subresource: String,
     pub name: String,
+    /// The authenticated user when the request impersonated `user` (empty otherwise).
+    pub impersonated_by: String,
     /// HTTP response code (0 when the connection was dropped).
     pub code: u16,
 }

@@ -26,6 +26,7 @@ mod discovery;
 mod events;
 mod faults;
 mod gc;
+mod impersonation;
 mod objects;
 mod oidc;
 mod openapi;

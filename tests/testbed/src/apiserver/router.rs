@@ -10,7 +10,8 @@ use super::resources::{self, Storage};
 use super::serve::{Body, DropConnection};
 use super::status::ApiError;
 use super::{
-    discovery, events, objects, openapi, reviews, sa_tokens, table, token_request, watch, State,
+    discovery, events, impersonation, objects, openapi, reviews, sa_tokens, table, token_request,
+    watch, State,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -85,6 +86,7 @@ pub async fn handle(
         resource: info.resource.clone(),
         subresource: info.subresource.clone(),
         name: info.name.clone(),
+        impersonated_by: String::new(),
         code: 0,
     };
     let r = Request2 {
@@ -132,6 +134,17 @@ async fn process(
     let user = match authn::authenticate(state, &token).await {
         Ok(u) => u,
         Err(_) => return Ok(error_response(&ApiError::unauthorized())),
+    };
+    let user = match impersonation::impersonate(&state.store.lock().unwrap(), &user, r.headers) {
+        Ok(Some(impersonated)) => {
+            entry.impersonated_by = user.username.clone();
+            impersonated
+        }
+        Ok(None) => user,
+        Err(e) => {
+            entry.user = user.username.clone();
+            return Ok(error_response(&e));
+        }
     };
     entry.user = user.username.clone();
     entry.groups = user.groups.clone();
