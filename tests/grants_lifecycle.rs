@@ -34,7 +34,7 @@ async fn an_expired_grant_makes_kubectl_fail_fast() {
     let bed = Bed::start().await;
     bed.login("alice").await;
     bed.allow_short_grants(6);
-    let out = bed.request(&["--duration", "6s"]);
+    let out = bed.request(&["--duration", "15s"]);
     assert_ok(&out, "request");
     let who = bed.kubectl_elevated(&["auth", "whoami"]);
     assert_ok(&who, "kubectl auth whoami");
@@ -50,7 +50,13 @@ async fn an_expired_grant_makes_kubectl_fail_fast() {
         "get configmaps -A",
     );
 
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    let expiry = bed.records()[0]["spec"]["expiryTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiry = chrono::DateTime::parse_from_rfc3339(&expiry).unwrap();
+    let wait = (expiry.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 1000)).await;
     let out = bed.kubectl_elevated(&["get", "configmaps", "-A"]);
     assert!(!out.status.success());
     let err = stderr(&out);
@@ -67,7 +73,7 @@ async fn an_expired_grant_makes_kubectl_fail_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
     let api = ApiConfig {
-        token_auth_cache_ttl: Duration::from_secs(3),
+        token_auth_cache_ttl: Duration::from_secs(5),
         ..ApiConfig::default()
     };
     let bed = Bed::start_with(api, true).await;
@@ -85,7 +91,7 @@ async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
     assert_eq!(rows[0]["role"], "cluster-admin");
     assert_eq!(rows[0]["reason"], "checkout is down, need to look");
     let left = rows[0]["secondsLeft"].as_i64().unwrap();
-    assert!((3590..=3600).contains(&left), "{left}");
+    assert!((3540..=3600).contains(&left), "{left}");
     // From the elevated context, status acts for the person's own context it came from.
     let via = bed.run(&["--context", "playground-breakglass", "status", "-o", "json"]);
     assert_ok(&via, "status --context playground-breakglass");
@@ -98,13 +104,18 @@ async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
         stdout(&table)
     );
 
+    // Used just now, so the API server's token cache still vouches for it.
+    assert_ok(
+        &bed.kubectl_elevated(&["auth", "whoami"]),
+        "whoami before revoke",
+    );
     let out = bed.run(&["revoke", "-o", "json"]);
     assert_ok(&out, "revoke");
     let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let after = outcome[0]["confirmedAfterSeconds"].as_f64().unwrap();
-    // The double caches successful token checks for 3 s, like a real server's 10 s:
+    // The double caches successful token checks for 5 s, like a real server's 10 s:
     // revoke must have kept presenting the token until the cache let go.
-    assert!((1.0..10.0).contains(&after), "confirmed after {after} s");
+    assert!((0.5..15.0).contains(&after), "confirmed after {after} s");
     assert!(
         stderr(&out).contains("the cluster rejected its token"),
         "{}",
@@ -289,6 +300,6 @@ async fn the_elevated_credential_is_served_from_the_cache_alone() {
         );
         assert_eq!(claims["exp"].as_i64().unwrap(), expires.timestamp());
         let left = expires - chrono::Utc::now();
-        assert!((1150..=1200).contains(&left.num_seconds()), "{left}");
+        assert!((1100..=1200).contains(&left.num_seconds()), "{left}");
     }
 }
