@@ -326,7 +326,7 @@ async fn sa_token(bed: &Bed, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn token_requests_and_reviews() {
     let bed = Bed::start().await.unwrap();
-    bed.api.set_token_auth_cache_ttl(Duration::from_millis(400));
+    bed.api.set_token_auth_cache_ttl(Duration::from_secs(3));
     let (code, v) = sa_token(&bed, json!({"spec": {}})).await;
     assert_eq!(
         (code, v["message"].as_str()),
@@ -417,7 +417,7 @@ async fn token_requests_and_reviews() {
         code, 200,
         "the authentication cache keeps a revoked token alive for its TTL"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let (code, v) = bed.call(&token, "GET", "/version", None).await;
     assert_eq!((code, v["message"].as_str()), (401, Some("Unauthorized")));
     let (_, v) = bed

@@ -4,6 +4,7 @@ mod apiserver_common;
 
 use apiserver_common::{kubectl, kubectl_binaries, ok, Bed};
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 #[tokio::test]
 async fn kubectl_get_watch_prints_new_objects() {
@@ -22,14 +23,37 @@ async fn kubectl_get_watch_prints_new_objects() {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Create once kubectl is watching (it may start slowly on a loaded machine).
+        let watches = |bed: &Bed| {
+            bed.api
+                .audit_log()
+                .iter()
+                .filter(|e| e.verb == "watch" && e.resource == "configmaps")
+                .count()
+        };
+        let start = std::time::Instant::now();
+        while watches(&bed) <= i && start.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(watches(&bed) > i, "kubectl get -w started a watch");
         let name = format!("watched-{i}");
         let args = ["create", "configmap", name.as_str(), "--from-literal=a=b"];
         ok(bin, &args, &kubectl(bin, &kc, &args).await);
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // Read kubectl's output until the new object's row arrives (or 20 s pass).
+        let mut reader = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stdout = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(l)) = reader.next_line().await {
+                stdout.push_str(&l);
+                stdout.push('\n');
+                if l.contains(&name) {
+                    break;
+                }
+            }
+        })
+        .await;
         child.start_kill().unwrap();
         let out = child.wait_with_output().await.unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let line = stdout.lines().find(|l| l.contains(&name));
         // Server-side columns (NAME DATA AGE) in the watch rows too, so kubectl keeps one header.

@@ -329,7 +329,17 @@ async fn apply_crd_then_custom_resources_with_printer_columns() {
                 kubectl(&bin, &kc, &args).await
             })
         };
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Delete once kubectl is watching (kubectl may start slowly on a loaded machine).
+        let watching = |bed: &Bed| {
+            bed.api.audit_log().iter().any(|e| {
+                e.verb == "watch" && e.resource == "widgets" && e.path.contains(name.as_str())
+            })
+        };
+        let start = std::time::Instant::now();
+        while !watching(&bed) && start.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(watching(&bed), "kubectl wait --for=delete started a watch");
         let args = ["delete", "widget", name.as_str()];
         ok(bin, &args, &kubectl(bin, &kc, &args).await);
         let waited = waiter.await.unwrap();
