@@ -21,7 +21,7 @@ pub fn kubectl_binaries() -> Vec<PathBuf> {
             let p = PathBuf::from(b);
             assert!(
                 p.exists(),
-                "{b} is missing: the fidelity tests need real kubectl binaries (install google-cloud-cli-kubectl-oidc / kubectl)"
+                "{b} is missing: the fidelity tests need real kubectl binaries; both come with the Debian package `kubectl` (apt-get install kubectl)"
             );
             p
         })
