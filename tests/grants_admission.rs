@@ -2,11 +2,9 @@
 //! protocol is the only way in, even for a person whose RBAC allows each single step.
 
 mod common;
-#[path = "common/grants.rs"]
-mod grants;
 
+use common::grants::Bed;
 use common::*;
-use grants::Bed;
 
 /// Runs kubectl and expects a refusal by the named admission policy.
 #[track_caller]

@@ -3,12 +3,10 @@
 //! what was cleaned up.
 
 mod common;
-#[path = "common/grants.rs"]
-mod grants;
 
 use breakglass_testbed::apiserver::{FaultKind, FaultRule};
+use common::grants::Bed;
 use common::*;
-use grants::Bed;
 
 struct Step {
     method: &'static str,

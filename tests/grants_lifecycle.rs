@@ -2,12 +2,10 @@
 //! revocation (kubectl then fails), admin `revoke --all`, and concurrent requests.
 
 mod common;
-#[path = "common/grants.rs"]
-mod grants;
 
 use breakglass_testbed::apiserver::ApiConfig;
+use common::grants::Bed;
 use common::*;
-use grants::Bed;
 use std::time::Duration;
 
 const FAIL_FAST: &str = "no active break-glass grant for playground — run: kubectl breakglass request --context playground --reason \"...\"";

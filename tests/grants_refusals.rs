@@ -2,11 +2,9 @@
 //! do next: reason, ticket, role, duration, group, login, policy, CRD, unreachable cluster.
 
 mod common;
-#[path = "common/grants.rs"]
-mod grants;
 
+use common::grants::Bed;
 use common::*;
-use grants::Bed;
 use serde_json::json;
 
 /// Runs `request ARGS` and checks the refusal left the cluster untouched.

@@ -2,11 +2,9 @@
 //! kubectl through the written context; the record, chain and jti are checked field by field.
 
 mod common;
-#[path = "common/grants.rs"]
-mod grants;
 
+use common::grants::Bed;
 use common::*;
-use grants::Bed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {

@@ -4,44 +4,19 @@
 //! installed, the plugin and real kubectl pointed at its kubeconfig, admin reads.
 
 use crate::common::{assert_ok, Sandbox, PLUGIN};
-use breakglass_testbed::apiserver::{ApiConfig, ApiServer, OidcConfig};
-use breakglass_testbed::idp::{Idp, IdpConfig};
-use breakglass_testbed::kubeconfig::{render, KubeconfigInput};
-use breakglass_testbed::tls::Ca;
+use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::idp::IdpConfig;
+use breakglass_testbed::playground::{kubectl, Playground, PlaygroundOptions};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The real IdP and the API double, wired like the playground (contexts `playground`
-/// for the person, `playground-admin` for an admin), with `deploy/` applied.
-pub struct Parts {
-    pub idp: Idp,
-    pub api: ApiServer,
-    pub ca: Ca,
-    kubeconfig: PathBuf,
-}
-
-impl Parts {
-    pub fn kubeconfig_path(&self) -> PathBuf {
-        self.kubeconfig.clone()
-    }
-}
-
-/// A playground and a private home for the person.
+/// A playground (real IdP, API double; contexts `playground` for the person and
+/// `playground-admin`), with `deploy/` applied, and a private home for the person.
 pub struct Bed {
-    pub pg: Parts,
+    pub pg: Playground,
     pub sb: Sandbox,
     _dir: tempfile::TempDir,
-}
-
-/// `/usr/bin/kubectl` when present, else `kubectl` from PATH.
-pub fn kubectl() -> PathBuf {
-    let usr = Path::new("/usr/bin/kubectl");
-    if usr.exists() {
-        usr.to_path_buf()
-    } else {
-        PathBuf::from("kubectl")
-    }
 }
 
 impl Bed {
@@ -50,51 +25,22 @@ impl Bed {
         Bed::start_with(ApiConfig::default(), true).await
     }
 
+    /// Starts a playground; `install` applies `deploy/*.yaml` (sorted) as admin, like the
+    /// playground command and the README's install step.
     pub async fn start_with(api: ApiConfig, install: bool) -> Bed {
         let dir = tempfile::tempdir().unwrap();
-        let ca = Ca::generate().unwrap();
-        let ca_file = dir.path().join("ca.crt");
-        ca.write_cert(&ca_file).unwrap();
-        let idp = Idp::start(IdpConfig::default(), &ca).await.unwrap();
-        let api = ApiServer::start(
-            ApiConfig {
-                oidc: Some(OidcConfig {
-                    issuer_url: idp.issuer().to_string(),
-                    client_id: idp.client_id().to_string(),
-                    ca_pem: ca.cert_pem().to_string(),
-                }),
-                ..api
-            },
-            &ca,
-        )
+        let pg = Playground::start(PlaygroundOptions {
+            dir: dir.path().join("pg"),
+            auto_approve: None,
+            plugin: PLUGIN.into(),
+            idp: IdpConfig::default(),
+            api,
+            install,
+        })
         .await
         .unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        let text = render(&KubeconfigInput {
-            server: api.url(),
-            ca_pem: ca.cert_pem(),
-            admin_token: api.admin_token(),
-            plugin: Path::new(PLUGIN),
-            issuer: idp.issuer(),
-            client_id: idp.client_id(),
-            ca_file: &ca_file,
-        });
-        std::fs::write(&kubeconfig, text).unwrap();
-        let sb = Sandbox::new(idp.issuer(), idp.client_id(), &ca);
-        let bed = Bed {
-            pg: Parts {
-                idp,
-                api,
-                ca,
-                kubeconfig,
-            },
-            sb,
-            _dir: dir,
-        };
-        if install {
-            bed.install();
-        }
-        bed
+        let sb = Sandbox::new(pg.idp.issuer(), pg.idp.client_id(), &pg.ca);
+        Bed { pg, sb, _dir: dir }
     }
 
     /// `kubectl apply -f deploy/` as admin, like the README's install step.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod grants;
+
 use breakglass_testbed::idp::Idp;
 use breakglass_testbed::tls::Ca;
 use serde_json::Value;
