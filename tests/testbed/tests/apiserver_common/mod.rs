@@ -21,7 +21,7 @@ pub fn kubectl_binaries() -> Vec<PathBuf> {
             let p = PathBuf::from(b);
             assert!(
                 p.exists(),
-                "{b} is missing: the fidelity tests need real kubectl binaries; both come with the Debian package `kubectl` (apt-get install kubectl)"
+                "{b} is missing: the fidelity tests drive real kubectl binaries, which machines of this kind ship preinstalled (package `kubectl`, the Google Cloud SDK build with /usr/lib/google-cloud-sdk/bin/kubectl.1.*)"
             );
             p
         })
