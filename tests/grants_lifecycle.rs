@@ -268,23 +268,10 @@ async fn the_elevated_credential_is_served_from_the_cache_alone() {
             on_calls: 1..=u32::MAX,
             kind: breakglass_testbed::apiserver::FaultKind::Drop,
         });
-    let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
-    let user = kubeconfig["users"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "playground-breakglass")
-        .expect("the elevated user entry");
-    let exec = &user["user"]["exec"];
-    let args: Vec<String> = exec["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let (command, args) = elevated_exec(&bed);
     assert_eq!(&args[..2], ["credential", "--elevated"]);
     for v in [V1, V1BETA1] {
-        let mut cmd = std::process::Command::new(exec["command"].as_str().unwrap());
+        let mut cmd = std::process::Command::new(&command);
         bed.sb.env(&mut cmd);
         cmd.env("BREAKGLASS_TOKEN_CACHE", &bed.sb.cache)
             .env("KUBERNETES_EXEC_INFO", exec_info(v, false))
@@ -300,4 +287,77 @@ async fn the_elevated_credential_is_served_from_the_cache_alone() {
         let left = expires - chrono::Utc::now();
         assert!((1100..=1200).contains(&left.num_seconds()), "{left}");
     }
+}
+
+/// The elevated user's exec entry in the kubeconfig: (command, args).
+fn elevated_exec(bed: &Bed) -> (String, Vec<String>) {
+    let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let user = kubeconfig["users"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "playground-breakglass")
+        .expect("the elevated user entry");
+    let exec = &user["user"]["exec"];
+    let args = exec["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    (exec["command"].as_str().unwrap().to_string(), args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&["--role", "cluster-admin"]), "request");
+    assert_ok(&bed.run(&["revoke"]), "revoke");
+    let (command, args) = elevated_exec(&bed);
+    let credential = |stdin: &str| {
+        use std::io::Write as _;
+        let mut cmd = std::process::Command::new(&command);
+        bed.sb.env(&mut cmd);
+        cmd.env("KUBECONFIG", bed.pg.kubeconfig_path())
+            .env("BREAKGLASS_TOKEN_CACHE", &bed.sb.cache)
+            .env("KUBERNETES_EXEC_INFO", exec_info(V1, true))
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // Declined (Enter): the fail-fast message, nothing created.
+    let out = credential("\n");
+    assert_fails_with(&out, &[FAIL_FAST, "Break the glass now as cluster-admin?"]);
+    assert_eq!(bed.records().len(), 1);
+
+    // Answered: the grant is requested there and then and its token served.
+    let out = credential("etcd lost quorum, need to look\nINC-42\n");
+    let (_, token, _) = exec_credential(&out);
+    assert_eq!(
+        jwt_claims(&token)["sub"],
+        "system:serviceaccount:breakglass:cluster-admin"
+    );
+    assert_no_jwt(&stderr(&out));
+    let records = bed.records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[1]["spec"]["reason"],
+        "etcd lost quorum, need to look"
+    );
+    assert_eq!(records[1]["spec"]["ticket"], "INC-42");
+    assert_eq!(records[1]["status"]["state"], "Active");
+    assert_ok(
+        &bed.kubectl_elevated(&["get", "secrets", "-A"]),
+        "the new grant works",
+    );
 }

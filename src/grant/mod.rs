@@ -12,6 +12,7 @@ pub mod output;
 pub mod policy;
 pub mod protocol;
 pub mod record;
+pub mod request;
 pub mod revoke;
 pub mod seal;
 pub mod status;

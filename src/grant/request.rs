@@ -1,0 +1,203 @@
+//! The `request` use case: check the policy, run the grant protocol, cache the token and
+//! write the `<context>-breakglass` context.
+
+use super::cluster::{self, Cluster};
+use super::policy::{Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
+use super::{duration, elevated_cache, output, protocol, NAMESPACE};
+use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
+use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
+use clap::ValueEnum;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+
+/// Breaks the glass as `args` say.
+pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
+    let requested = args.duration.as_deref().map(duration::parse).transpose()?;
+    if args
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        anyhow::bail!(
+            "a reason is required: add --reason \"what is broken and why you need access\" \
+             (it is recorded in the cluster)"
+        );
+    }
+    output::runtime()?.block_on(request(global, args, requested))
+}
+
+async fn request(
+    global: &GlobalArgs,
+    args: &RequestArgs,
+    requested: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let cluster = cluster::connect(global, false).await?;
+    let me = cluster.whoami().await?;
+    let policy = read_policy(&cluster).await?;
+    let ask = Ask {
+        reason: args.reason.as_deref(),
+        ticket: args.ticket.as_deref(),
+        role: args.role.as_deref(),
+        duration: requested,
+    };
+    let allowed = policy.check(&ask, &me.username, &me.groups)?;
+    let granted = protocol::request(&cluster, &me, &allowed, args.additional).await?;
+    for w in &granted.warnings {
+        eprintln!("warning: {w}");
+    }
+    let name = granted.record.name().to_string();
+
+    let entry = elevated_cache::Entry {
+        token: granted.token.expose().clone(),
+        expires_at: granted.expires_at,
+        grant: name.clone(),
+        jti: granted.claims.jti.clone(),
+        server: cluster.server.clone(),
+        role: allowed.role.name.clone(),
+        account: me.username.clone(),
+        origin_context: cluster.context.clone(),
+    };
+    let cached = crate::token_cache::open(global.token_cache)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| elevated_cache::store(store.as_ref(), &entry));
+    if let Err(e) = cached {
+        let cleanup = granted
+            .undo
+            .run(&format!("caching the token failed: {e}"))
+            .await;
+        anyhow::bail!(
+            "the grant was issued but its token could not be cached ({e}), so it was taken back. \
+             Cleaned up: {cleanup}"
+        );
+    }
+
+    let elevated_context = format!("{}-breakglass", cluster.context);
+    if !args.no_kubeconfig {
+        if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
+            let cleanup = granted
+                .undo
+                .run(&format!("writing the kubeconfig failed: {e}"))
+                .await;
+            if let Ok(store) = crate::token_cache::open(global.token_cache) {
+                let _ = store.delete(&entry.key());
+            }
+            anyhow::bail!(
+                "the grant was issued but the kubeconfig context {elevated_context} could not be \
+                 written ({e:#}), so it was taken back; retry with --no-kubeconfig to skip it. \
+                 Cleaned up: {cleanup}"
+            );
+        }
+    }
+
+    let left = duration::human(allowed.duration);
+    eprintln!(
+        "Break-glass grant {name}: {} is {} ({NAMESPACE}/{}) on {} for {left}, until {}.",
+        me.username,
+        allowed.role.name,
+        allowed.role.name,
+        cluster.server,
+        elevated_cache_time(&granted.expires_at)
+    );
+    eprintln!(
+        "Recorded in the cluster (kubectl get breakglassgrants -n {NAMESPACE} {name}); token id (jti) {}.",
+        granted.claims.jti
+    );
+    if args.no_kubeconfig {
+        eprintln!("No kubeconfig context written (--no-kubeconfig).");
+    } else {
+        eprintln!("Use it:    kubectl --context {elevated_context} get pods -A");
+    }
+    eprintln!(
+        "Status:    kubectl breakglass status --context {}",
+        cluster.context
+    );
+    eprintln!(
+        "Revoke:    kubectl breakglass revoke {name} --context {}",
+        cluster.context
+    );
+    if let Some(format) = args.output {
+        output::print(
+            format,
+            &serde_json::json!({
+                "grant": name,
+                "requester": me.username,
+                "role": allowed.role.name,
+                "serviceAccount": granted.claims.sub,
+                "reason": allowed.reason,
+                "ticket": allowed.ticket,
+                "start": granted.record.spec.start_time,
+                "expires": elevated_cache_time(&granted.expires_at),
+                "jti": granted.claims.jti,
+                "context": if args.no_kubeconfig { None } else { Some(&elevated_context) },
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    super::record::timestamp(*t)
+}
+
+async fn read_policy(cluster: &Cluster) -> anyhow::Result<Policy> {
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let cm = match api.get_opt(POLICY_NAME).await {
+        Ok(Some(cm)) => cm,
+        Ok(None) => anyhow::bail!(
+            "the cluster has no break-glass policy (ConfigMap {NAMESPACE}/{POLICY_NAME}); \
+             an admin must install it: kubectl apply -f deploy/ (the policy is {POLICY_MANIFEST})"
+        ),
+        Err(e) => {
+            return Err(cluster::explain(
+                e,
+                &cluster.server,
+                &cluster.context,
+                "reading the break-glass policy",
+            ))
+        }
+    };
+    Policy::from_data(&cm.data.unwrap_or_default())
+}
+
+fn write_context(
+    global: &GlobalArgs,
+    cluster: &Cluster,
+    entry: &elevated_cache::Entry,
+    name: &str,
+) -> anyhow::Result<()> {
+    let loaded = crate::kubeconfig::load(global)?;
+    let origin = loaded.context(Some(&cluster.context))?;
+    let mut args = vec![
+        "--elevated".to_string(),
+        "--server".to_string(),
+        entry.server.clone(),
+        "--role".to_string(),
+        entry.role.clone(),
+        "--account".to_string(),
+        entry.account.clone(),
+        "--origin-context".to_string(),
+        cluster.context.clone(),
+    ];
+    if global.token_cache != TokenCacheKind::Keyring {
+        if let Some(v) = global.token_cache.to_possible_value() {
+            args.push("--token-cache".to_string());
+            args.push(v.get_name().to_string());
+        }
+    }
+    let fallback_command = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "kubectl-breakglass".to_string());
+    write_elevated_context(
+        loaded.paths(),
+        &ElevatedContext {
+            name: name.to_string(),
+            origin_context: cluster.context.clone(),
+            cluster_name: origin.cluster_name,
+            args,
+            fallback_command,
+        },
+    )?;
+    Ok(())
+}
