@@ -25,7 +25,10 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
     let err = stderr(&out);
     assert_no_jwt(&err);
     assert_no_jwt(&stdout(&out));
-    assert!(err.contains("alice@example.com is cluster-admin"), "{err}");
+    assert!(
+        err.contains("alice@example.com acts as cluster-admin"),
+        "{err}"
+    );
     assert!(
         err.contains("kubectl --context playground-breakglass"),
         "{err}"

@@ -93,7 +93,7 @@ async fn request(
 
     let left = duration::human(allowed.duration);
     eprintln!(
-        "Break-glass grant {name}: {} is {} ({NAMESPACE}/{}) on {} for {left}, until {}.",
+        "Break-glass grant {name}: {} acts as {} (ServiceAccount {NAMESPACE}/{}) on {} for {left}, until {}.",
         me.username,
         allowed.role.name,
         allowed.role.name,
