@@ -172,3 +172,40 @@ async fn a_seal_forged_without_a_record_dies_with_its_token() {
         "the garbage collector deletes a seal without a record"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_that_cannot_be_recorded_says_so_and_can_be_retried() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    bed.pg.api.faults().add(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: "/status".into(),
+        on_calls: 1..=1,
+        kind: FaultKind::Status(503),
+    });
+    let out = bed.run(&["revoke"]);
+    assert_fails_with(
+        &out,
+        &[
+            "grant-000001 is not on its record yet",
+            "run the same revoke again",
+        ],
+    );
+    assert!(
+        bed.seals().is_empty(),
+        "the seal is gone: the token is dead"
+    );
+    assert_eq!(bed.records()[0]["status"]["state"], "Active");
+
+    let out = bed.run(&["revoke", "grant-000001"]);
+    assert_ok(&out, "revoke again");
+    assert!(
+        stderr(&out).contains("the seal was already deleted"),
+        "{}",
+        stderr(&out)
+    );
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Revoked");
+    assert_eq!(r["status"]["revokedBy"], "alice@example.com");
+}

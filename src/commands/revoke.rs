@@ -45,5 +45,17 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             unconfirmed.join(", ")
         );
     }
+    let unrecorded: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.recorded)
+        .map(|o| o.grant.as_str())
+        .collect();
+    if !unrecorded.is_empty() {
+        anyhow::bail!(
+            "the revocation of {} is not on its record yet (the token is dead); run the same \
+             revoke again to record it",
+            unrecorded.join(", ")
+        );
+    }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub struct Outcome {
     pub summary: String,
     /// False when the cluster still accepted the token at the end of the wait.
     pub ok: bool,
+    /// Whether the revocation was written onto the record.
+    pub recorded: bool,
 }
 
 /// Revokes the target grants.
@@ -101,6 +103,7 @@ pub async fn revoke(
                 confirmed_after_seconds: None,
                 summary: format!("deleted stray seal {name} (its record was not live)"),
                 ok: true,
+                recorded: true,
             });
         }
     }
@@ -222,6 +225,7 @@ async fn revoke_one(
         },
         how
     );
+    let was_recorded = recorded.is_ok();
     match recorded {
         Ok(_) => {
             let note = format!(
@@ -250,5 +254,6 @@ async fn revoke_one(
         confirmed_after_seconds: confirmed_after,
         summary,
         ok,
+        recorded: was_recorded,
     })
 }
