@@ -83,6 +83,23 @@ fn credential_errors() {
             )),
         ),
         ("not logged in", run(Some(&exec_info(V1, false)))),
+        ("not logged in, file cache", {
+            let mut fsb = sandbox();
+            fsb.cache = "file".into();
+            let out = fsb
+                .plugin(&["credential"])
+                .args([
+                    "--issuer",
+                    "https://idp.example.invalid",
+                    "--client-id",
+                    "kubectl-breakglass",
+                ])
+                .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+                .output()
+                .unwrap();
+            assert_fails_with(&out, &[]);
+            normalized_stderr(&fsb, &out)
+        }),
     ]
     .iter()
     .map(|(case, text)| format!("## {case}\n{text}"))

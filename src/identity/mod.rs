@@ -167,10 +167,18 @@ pub async fn person_identity(
         }
     };
     if !interactive {
+        let hint = match store.name() {
+            // Nothing is ever cached: only an interactive call can log in.
+            "none" => "choose a token cache other than `none` (--token-cache / BREAKGLASS_TOKEN_CACHE), then: ".to_string()
+                + &login_hint(settings, context_name),
+            // The opt-in file is not where a plain `login` looks.
+            "file" => login_hint(settings, context_name) + " --token-cache file",
+            _ => login_hint(settings, context_name),
+        };
         return Err(IdentityError::NotLoggedIn {
             issuer: settings.issuer.clone(),
             why,
-            hint: login_hint(settings, context_name),
+            hint,
         }
         .into());
     }
