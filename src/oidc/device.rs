@@ -20,6 +20,8 @@ pub struct DeviceAuthorization {
     pub expires_in: Duration,
     /// How often we may poll.
     pub interval: Duration,
+    /// How much `slow_down` adds to the interval (RFC 8628 §3.5: 5 s).
+    slow_down_step: Duration,
 }
 
 /// Progress while polling, for the person watching.
@@ -108,6 +110,7 @@ fn parse_authorization(
         expires_in: Duration::from_secs(secs("expires_in").unwrap_or(600)),
         // RFC 8628 §3.2: 5 s when the IdP does not say.
         interval: Duration::from_secs(secs("interval").unwrap_or(5).max(1)),
+        slow_down_step: Duration::from_secs(5),
     })
 }
 
@@ -160,7 +163,7 @@ pub async fn poll_device_token(
                     "authorization_pending" => {}
                     "slow_down" => {
                         // RFC 8628 §3.5: add 5 seconds to the interval.
-                        interval += Duration::from_secs(5);
+                        interval += auth.slow_down_step;
                         progress(PollEvent::SlowDown { interval });
                     }
                     "access_denied" => return Err(OidcError::AccessDenied),
@@ -232,5 +235,124 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("has no verification_uri"), "{err}");
+    }
+
+    /// A token endpoint that answers each request with the next scripted
+    /// (status, body); fewer answers than requests closes the connection.
+    fn scripted_endpoint(answers: Vec<(u16, &'static str)>) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = reader.read_exact(&mut body);
+                let Some((status, text)) = answers.next() else {
+                    return;
+                };
+                let kind = if text.starts_with('{') {
+                    "application/json"
+                } else {
+                    "text/html"
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        url
+    }
+
+    fn poll(answers: Vec<(u16, &'static str)>) -> (Result<TokenResponse, OidcError>, Vec<String>) {
+        let provider = Provider {
+            issuer: "http://idp".into(),
+            device_authorization_endpoint: None,
+            token_endpoint: scripted_endpoint(answers),
+            jwks: openidconnect::core::CoreJsonWebKeySet::new(vec![]),
+        };
+        let auth = DeviceAuthorization {
+            device_code: Secret::new("dc".into()),
+            user_code: "ABCD".into(),
+            verification_uri: "http://idp/device".into(),
+            verification_uri_complete: None,
+            expires_in: Duration::from_secs(60),
+            interval: Duration::from_millis(10),
+            slow_down_step: Duration::from_millis(50),
+        };
+        let http = crate::oidc::client(None).unwrap();
+        let mut events = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(poll_device_token(&http, &provider, "c", &auth, &mut |e| {
+            events.push(match e {
+                PollEvent::Pending { .. } => "pending".to_string(),
+                PollEvent::SlowDown { interval } => format!("slow_down {}ms", interval.as_millis()),
+                PollEvent::Retrying { attempt, .. } => format!("retry {attempt}"),
+            })
+        }));
+        (result, events)
+    }
+
+    #[test]
+    fn polling_sits_out_hiccups_and_slows_down_when_asked() {
+        let (result, events) = poll(vec![
+            (503, "<html>Service Unavailable</html>"),
+            (400, r#"{"error":"authorization_pending"}"#),
+            (400, r#"{"error":"slow_down"}"#),
+            (400, r#"{"error":"authorization_pending"}"#),
+            (
+                200,
+                r#"{"id_token":"a.b.c","refresh_token":"r","token_type":"Bearer"}"#,
+            ),
+        ]);
+        let tokens = result.unwrap();
+        assert_eq!(tokens.id_token.expose(), "a.b.c");
+        assert_eq!(tokens.refresh_token.unwrap().expose(), "r");
+        // 10 ms doubled to 20 ms after the 503, then +50 ms for slow_down
+        // (which is still pending, so it is followed by a progress event).
+        assert_eq!(
+            events,
+            ["retry 1", "pending", "slow_down 70ms", "pending", "pending"]
+        );
+    }
+
+    #[test]
+    fn polling_gives_up_after_bounded_retries_and_names_denial_and_expiry() {
+        let (result, events) = poll(vec![(502, "<html>Bad Gateway</html>"); 7]);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("HTTP 502 with an HTML page"), "{err}");
+        assert_eq!(events.len(), MAX_TRANSIENT_FAILURES as usize, "{events:?}");
+
+        let (result, _) = poll(vec![(400, r#"{"error":"access_denied"}"#)]);
+        assert!(matches!(result, Err(OidcError::AccessDenied)));
+        let (result, _) = poll(vec![(400, r#"{"error":"expired_token"}"#)]);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("ABCD expired before it was approved"), "{err}");
+        let (result, _) = poll(vec![(
+            400,
+            r#"{"error":"invalid_client","error_description":"no such client"}"#,
+        )]);
+        assert!(result
+            .unwrap_err()
+            .to_string()
+            .contains("invalid_client: no such client"));
     }
 }
