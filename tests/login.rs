@@ -227,3 +227,44 @@ async fn an_idp_answering_html_or_garbage_is_named() {
     let out = wait(sb.spawn_login(&[])).await;
     assert_fails_with(&out, &["not a JSON object"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_login_shows_a_qr_code_and_live_progress() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    // `script` gives the plugin a pseudo-terminal, as a person's shell would.
+    let line = format!(
+        "{PLUGIN} --token-cache keyutils login --no-browser {}",
+        sb.idp_args().join(" ")
+    );
+    let mut cmd = std::process::Command::new("script");
+    sb.env(&mut cmd);
+    let child = cmd
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = idp
+        .wait_for_pending_user_code(Duration::from_secs(20))
+        .await
+        .unwrap();
+    // Let it poll a few times first, so there is progress to show.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    idp.approve(&code, "alice").await.unwrap();
+    let out = wait(child).await;
+    let screen = stdout(&out);
+    assert_ok(&out, "login on a terminal");
+    assert!(
+        screen.contains('▀') || screen.contains('▄'),
+        "a QR code of the complete URL:\n{screen}"
+    );
+    assert!(
+        screen.contains("\rWaiting for approval… ")
+            || screen.contains("\r\x1b[2KWaiting for approval… "),
+        "live progress:\n{screen}"
+    );
+    assert!(screen.contains("Logged in to"), "{screen}");
+    assert_no_jwt(&screen);
+}
