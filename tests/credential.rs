@@ -101,10 +101,12 @@ async fn kubectl_sees_the_person_and_the_second_call_is_served_from_the_cache() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_kubectl_calls_with_an_expired_token_share_one_refresh() {
-    let (pg, sb, _dir) = playground(short_lived(8)).await;
+    // 12 s tokens: refreshed 3 s before expiry, so the refreshed one stays
+    // fresh for 9 s — time enough for 32 kubectl processes on a loaded machine.
+    let (pg, sb, _dir) = playground(short_lived(12)).await;
     sb.login(&pg.idp, "alice").await;
     let (_, old, _) = exec_credential(&sb.credential(V1, false));
-    until_stale(8).await;
+    until_stale(12).await;
     let before = pg.idp.stats().await.unwrap();
 
     let children: Vec<_> = (0..32)
