@@ -148,6 +148,14 @@ async fn the_protocol_is_the_only_way_in() {
         "breakglass-records",
         "is final",
     );
+    // Records are never deleted, not even by an admin.
+    denied(
+        &bed,
+        &admin,
+        &["delete", "bgg", "grant-000001"],
+        "breakglass-records-kept",
+        "never deleted",
+    );
     let r = &bed.records()[0];
     assert_eq!(r["spec"]["reason"], "checkout is down, need to look");
     assert_eq!(r["status"]["state"], "Revoked");

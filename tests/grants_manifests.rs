@@ -224,7 +224,7 @@ fn admission_policies_are_bound_and_cover_the_protocol() {
     let objs = objects();
     let policies = of_kind(&objs, "ValidatingAdmissionPolicy");
     let bindings = of_kind(&objs, "ValidatingAdmissionPolicyBinding");
-    assert_eq!(policies.len(), 3);
+    assert_eq!(policies.len(), 4);
     for p in &policies {
         let b = bindings
             .iter()
