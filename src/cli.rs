@@ -56,6 +56,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Revoke a grant and confirm the cluster rejects its token
     Revoke(RevokeArgs),
+    /// Every grant record, oldest first, with its audit-log key; verifies the hash chain
+    Audit(AuditArgs),
+    /// Fire drill: a real minimal grant, used, revoked and confirmed, timed stage by stage
+    Drill(DrillArgs),
+    /// Point a context at the break-glass identity provider (writes its exec credential)
+    Setup(SetupArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -160,4 +166,35 @@ pub struct RevokeArgs {
     /// Also print the outcome as JSON or YAML on stdout
     #[arg(short, long, value_enum)]
     pub output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Output format (default: a table for people)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Only list records started within this long ago, e.g. 24h or 7days (the chain is
+    /// always verified in full)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Break-glass role to drill (default: the policy's default role)
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// OIDC issuer URL of your organisation's identity provider
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// OIDC client id registered for kubectl-breakglass
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// CA certificate (PEM) to trust for the issuer, for a private CA
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }

@@ -1,10 +1,13 @@
 //! One function per subcommand; each takes its input struct and returns `anyhow::Result`.
 
+mod audit;
 mod credential;
+mod drill;
 mod login;
 mod logout;
 mod request;
 mod revoke;
+mod setup;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -19,5 +22,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Request(args) => request::run(global, args),
         Command::Status(args) => status::run(global, args),
         Command::Revoke(args) => revoke::run(global, args),
+        Command::Audit(args) => audit::run(global, args),
+        Command::Drill(args) => drill::run(global, args),
+        Command::Setup(args) => setup::run(global, args),
     }
 }

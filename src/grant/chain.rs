@@ -1,9 +1,11 @@
 //! The hash chain: each record carries the digest of the one before it, so a deleted or
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
-use super::record::{Grant, GrantSpec};
+use super::record::{name_for, Grant, GrantSpec};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// `sha256:<hex>` of the canonical JSON (sorted keys, no spaces) of `{"name", "spec"}`.
 pub fn digest(name: &str, spec: &GrantSpec) -> String {
@@ -53,50 +55,179 @@ pub fn head(records: &[Grant]) -> Option<&Grant> {
     records.iter().max_by_key(|g| g.spec.sequence)
 }
 
+/// What is wrong at one place of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BreakKind {
+    /// A record's name or spec no longer matches the digest its successor recorded.
+    Altered,
+    /// A record links to a predecessor that does not exist.
+    MissingPredecessor,
+    /// Sequence numbers skip: records in between were deleted.
+    SequenceGap,
+    /// Two records claim the same place (same sequence or same predecessor).
+    Forked,
+    /// A record after the first carries no link to its predecessor.
+    Unlinked,
+}
+
+impl BreakKind {
+    /// The kind in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            BreakKind::Altered => "altered",
+            BreakKind::MissingPredecessor => "missing predecessor",
+            BreakKind::SequenceGap => "sequence gap",
+            BreakKind::Forked => "forked",
+            BreakKind::Unlinked => "unlinked",
+        }
+    }
+}
+
+/// One break: the record at fault (or the first one after it) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Break {
+    pub record: String,
+    pub kind: BreakKind,
+    pub message: String,
+}
+
 /// Breaks in the chain, one sentence each (empty when intact).
 pub fn verify(records: &[Grant]) -> Vec<String> {
+    breaks(records).into_iter().map(|b| b.message).collect()
+}
+
+/// Every break in the chain, in sequence order (empty when intact).
+pub fn breaks(records: &[Grant]) -> Vec<Break> {
     let mut sorted: Vec<&Grant> = records.iter().collect();
-    sorted.sort_by_key(|g| g.spec.sequence);
-    let mut problems = Vec::new();
+    sorted.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
+    let by_name: HashMap<&str, &Grant> = sorted.iter().map(|g| (g.name(), *g)).collect();
+    let mut out = Vec::new();
+    let mut push = |record: &Grant, kind, message: String| {
+        out.push(Break {
+            record: record.name().to_string(),
+            kind,
+            message,
+        })
+    };
+    let mut followers: HashMap<&str, &Grant> = HashMap::new();
     let mut prev: Option<&Grant> = None;
-    for g in sorted {
-        match (prev, &g.spec.previous) {
-            (None, None) if g.spec.sequence == 1 => {}
-            (None, _) => problems.push(format!(
-                "{} (sequence {}) follows records that no longer exist",
-                g.name(),
-                g.spec.sequence
-            )),
-            (Some(p), Some(link)) => {
-                if g.spec.sequence != p.spec.sequence + 1 {
-                    problems.push(format!(
-                        "records between {} and {} are missing",
+    for g in sorted.iter().copied() {
+        let seq = g.spec.sequence;
+        if let Some(p) = prev.filter(|p| p.spec.sequence == seq) {
+            push(
+                g,
+                BreakKind::Forked,
+                format!(
+                    "{} and {} both claim sequence {seq} (forked chain)",
+                    p.name(),
+                    g.name()
+                ),
+            );
+            prev = Some(g);
+            continue;
+        }
+        match &g.spec.previous {
+            None if seq == 1 => {}
+            None => push(
+                g,
+                BreakKind::Unlinked,
+                format!(
+                    "{} (sequence {seq}) has no link to the previous record{}",
+                    g.name(),
+                    prev.map(|p| format!(" {}", p.name())).unwrap_or_default()
+                ),
+            ),
+            Some(link) => match by_name.get(link.name.as_str()) {
+                None => match prev {
+                    Some(p) if p.spec.sequence + 1 < seq => push(
+                        g,
+                        BreakKind::SequenceGap,
+                        format!(
+                            "records between {} and {} are missing ({}; {} links to {})",
+                            p.name(),
+                            g.name(),
+                            missing(p.spec.sequence + 1, seq - 1),
+                            g.name(),
+                            link.name
+                        ),
+                    ),
+                    Some(_) => push(
+                        g,
+                        BreakKind::MissingPredecessor,
+                        format!(
+                            "{} links to {}, which does not exist",
+                            g.name(),
+                            link.name
+                        ),
+                    ),
+                    None => push(
+                        g,
+                        BreakKind::MissingPredecessor,
+                        format!(
+                            "{} (sequence {seq}) follows records that no longer exist ({}; it links to {})",
+                            g.name(),
+                            missing(1, seq - 1),
+                            link.name
+                        ),
+                    ),
+                },
+                Some(p) if p.spec.sequence + 1 != seq => push(
+                    g,
+                    BreakKind::SequenceGap,
+                    format!(
+                        "{} (sequence {seq}) links to {} (sequence {}), not to sequence {}",
+                        g.name(),
                         p.name(),
-                        g.name()
-                    ));
-                } else if link.name != p.name() || link.digest != digest_of(p) {
-                    problems.push(format!(
-                        "{} does not match the digest {} records for it (altered or replaced)",
-                        p.name(),
-                        g.name()
-                    ));
+                        p.spec.sequence,
+                        seq - 1
+                    ),
+                ),
+                Some(p) => {
+                    if let Some(first) = followers.insert(p.name(), g) {
+                        push(
+                            g,
+                            BreakKind::Forked,
+                            format!(
+                                "{} and {} both follow {} (forked chain)",
+                                first.name(),
+                                g.name(),
+                                p.name()
+                            ),
+                        );
+                    } else if link.digest != digest_of(p) {
+                        push(
+                            p,
+                            BreakKind::Altered,
+                            format!(
+                                "{} does not match the digest {} records for it (altered or replaced)",
+                                p.name(),
+                                g.name()
+                            ),
+                        );
+                    }
                 }
-            }
-            (Some(p), None) => problems.push(format!(
-                "{} has no link to the previous record {}",
-                g.name(),
-                p.name()
-            )),
+            },
         }
         prev = Some(g);
     }
-    problems
+    out
+}
+
+/// `grant-000002` or `grant-000002 to grant-000005`.
+fn missing(from: i64, to: i64) -> String {
+    if from >= to {
+        format!("{} is gone", name_for(from))
+    } else {
+        format!("{} to {} are gone", name_for(from), name_for(to))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::{name_for, PreviousRecord};
+    use crate::grant::record::PreviousRecord;
 
     fn spec(seq: i64, previous: Option<PreviousRecord>) -> GrantSpec {
         GrantSpec {
@@ -166,5 +297,57 @@ mod tests {
         altered[2].spec.reason = "nothing to see".into();
         let p = verify(&altered);
         assert!(p[0].contains("grant-000003 does not match"), "{p:?}");
+    }
+
+    #[test]
+    fn breaks_name_the_record_and_the_kind() {
+        let records = chain(5);
+        assert!(breaks(&records).is_empty());
+
+        let mut gap = records.clone();
+        gap.drain(1..3);
+        let b = breaks(&gap);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::SequenceGap, "grant-000004")
+        );
+        assert!(
+            b[0].message
+                .contains("grant-000002 to grant-000003 are gone"),
+            "{b:?}"
+        );
+
+        let b = breaks(&records[2..]);
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::MissingPredecessor, "grant-000003")
+        );
+
+        let mut altered = records.clone();
+        altered[1].spec.ticket = Some("INC-0".into());
+        let b = breaks(&altered);
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::Altered, "grant-000002")
+        );
+
+        // A second record in place 3, linking to the same predecessor.
+        let mut forked = records.clone();
+        let mut twin = forked[2].clone();
+        twin.metadata.name = Some("grant-000003b".into());
+        twin.spec.reason = "another".into();
+        forked.push(twin);
+        let b = breaks(&forked);
+        assert_eq!(b[0].kind, BreakKind::Forked, "{b:?}");
+        assert_eq!(b[0].record, "grant-000003b");
+
+        let mut unlinked = records.clone();
+        unlinked[4].spec.previous = None;
+        let b = breaks(&unlinked);
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::Unlinked, "grant-000005")
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Break-glass grants: the cluster-side protocol (record → seal → token → annotate),
 //! the elevated credential, status and confirmed revocation.
 
+pub mod audit;
 pub mod chain;
 pub mod cluster;
+pub mod drill;
 pub mod duration;
 pub mod elevated_cache;
 pub mod elevated_credential;

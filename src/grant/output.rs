@@ -21,6 +21,38 @@ pub fn text_out(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Aligns rows of cells into kubectl-style columns (the first row is the header); the
+/// last column is left unpadded so long text (a reason) does not widen every line.
+pub fn columns(lines: &[Vec<String>]) -> String {
+    let width = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..width)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in lines {
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == l.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// A current-thread runtime for one command's cluster calls.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

@@ -5,7 +5,7 @@ use super::cluster::{explain, status_code, Cluster, Whoami};
 use super::jwt::{self, Claims};
 use super::policy::Allowed;
 use super::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
-use super::{chain, events, seal, NAMESPACE};
+use super::{chain, elevated_cache, events, seal, NAMESPACE};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
@@ -29,6 +29,22 @@ pub struct Granted {
     /// Things worth telling the person that did not stop the grant (e.g. a failed Event).
     pub warnings: Vec<String>,
     pub undo: Undo,
+}
+
+impl Granted {
+    /// The cache entry that serves this grant's token to `account`.
+    pub fn cache_entry(&self, cluster: &Cluster, account: &str) -> elevated_cache::Entry {
+        elevated_cache::Entry {
+            token: self.token.expose().clone(),
+            expires_at: self.expires_at,
+            grant: self.record.name().to_string(),
+            jti: self.claims.jti.clone(),
+            server: cluster.server.clone(),
+            role: self.record.spec.role.clone(),
+            account: account.to_string(),
+            origin_context: cluster.context.clone(),
+        }
+    }
 }
 
 /// What a request has created so far, to take back.

@@ -49,16 +49,7 @@ async fn request(
     }
     let name = granted.record.name().to_string();
 
-    let entry = elevated_cache::Entry {
-        token: granted.token.expose().clone(),
-        expires_at: granted.expires_at,
-        grant: name.clone(),
-        jti: granted.claims.jti.clone(),
-        server: cluster.server.clone(),
-        role: allowed.role.name.clone(),
-        account: me.username.clone(),
-        origin_context: cluster.context.clone(),
-    };
+    let entry = granted.cache_entry(&cluster, &me.username);
     let cached = crate::token_cache::open(global.token_cache)
         .map_err(anyhow::Error::from)
         .and_then(|store| elevated_cache::store(store.as_ref(), &entry));
@@ -141,7 +132,8 @@ fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     super::record::timestamp(*t)
 }
 
-async fn read_policy(cluster: &Cluster) -> anyhow::Result<Policy> {
+/// The cluster's break-glass policy, or a message naming the manifest to apply.
+pub async fn read_policy(cluster: &Cluster) -> anyhow::Result<Policy> {
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let cm = match api.get_opt(POLICY_NAME).await {
         Ok(Some(cm)) => cm,

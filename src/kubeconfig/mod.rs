@@ -2,6 +2,7 @@
 //! lists, `~/.kube/config`), with kube's `Kubeconfig` types.
 
 mod load;
+pub mod setup;
 pub mod write;
 
 #[allow(unused_imports)] // the grant commands name these types

@@ -24,17 +24,7 @@ pub struct ElevatedContext {
 /// Adds or replaces the context and its user in the kubeconfig file that defines the origin
 /// context (else the first file), leaving `current-context` and everything else as it was.
 pub fn write_elevated_context(paths: &[PathBuf], ctx: &ElevatedContext) -> anyhow::Result<PathBuf> {
-    let mut docs = Vec::new();
-    for p in paths {
-        let text = std::fs::read_to_string(p).unwrap_or_default();
-        let doc: Value = if text.trim().is_empty() {
-            Value::Mapping(Mapping::new())
-        } else {
-            serde_yaml::from_str(&text)
-                .with_context(|| format!("cannot parse kubeconfig {}", p.display()))?
-        };
-        docs.push((p.clone(), doc));
-    }
+    let mut docs = read_trees(paths)?;
     let origin_user = docs.iter().find_map(|(_, d)| {
         named(d, "contexts", &ctx.origin_context)
             .and_then(|c| c.get("context")?.get("user")?.as_str().map(String::from))
@@ -115,14 +105,30 @@ pub fn write_elevated_context(paths: &[PathBuf], ctx: &ElevatedContext) -> anyho
     Ok(path.clone())
 }
 
-fn named<'a>(doc: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
+/// Each kubeconfig file as a YAML tree (an empty mapping for an empty or missing file).
+pub(super) fn read_trees(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Value)>> {
+    let mut docs = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let doc: Value = if text.trim().is_empty() {
+            Value::Mapping(Mapping::new())
+        } else {
+            serde_yaml::from_str(&text)
+                .with_context(|| format!("cannot parse kubeconfig {}", p.display()))?
+        };
+        docs.push((p.clone(), doc));
+    }
+    Ok(docs)
+}
+
+pub(super) fn named<'a>(doc: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
     doc.get(list)?
         .as_sequence()?
         .iter()
         .find(|i| i.get("name").and_then(Value::as_str) == Some(name))
 }
 
-fn upsert(
+pub(super) fn upsert(
     doc: &mut Value,
     list: &str,
     name: &str,
@@ -155,7 +161,7 @@ fn upsert(
 }
 
 /// Writes via a temporary file in the same directory and a rename, mode 0600.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -1,0 +1,74 @@
+//! `kubectl breakglass audit`: every grant record with its audit-log key, and the hash
+//! chain verified; a broken chain is listed in full, then fails the command.
+
+use crate::cli::{AuditArgs, GlobalArgs};
+use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
+use crate::grant::{cluster, output, protocol};
+
+/// Runs `audit`.
+pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| {
+            humantime::parse_duration(s.trim()).map_err(|e| {
+                anyhow::anyhow!("invalid --since {s:?} ({e}): use a duration such as 24h or 7days")
+            })
+        })
+        .transpose()?;
+    let (context, report) = output::runtime()?.block_on(async {
+        let cluster = cluster::connect(global, false).await?;
+        let records = protocol::list_records(&cluster).await?;
+        anyhow::Ok((
+            cluster.context.clone(),
+            audit::report(&records, chrono::Utc::now(), since),
+        ))
+    })?;
+    match args.output {
+        Some(format) => output::print(format, &report)?,
+        None if report.records.is_empty() => {
+            let when = args
+                .since
+                .as_deref()
+                .map(|s| format!(" started in the last {s}"))
+                .unwrap_or_default();
+            eprintln!("No grant records{when} on {context}.");
+        }
+        None => {
+            output::text_out(&audit::table(&report.records))?;
+            eprintln!(
+                "To see what a grant did, search the API server's audit log for annotation \
+                 {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column (JTI=<jti>)."
+            );
+        }
+    }
+    let chain = &report.chain;
+    if chain.intact {
+        eprintln!(
+            "Hash chain intact: {} record(s) verified{}.",
+            chain.records,
+            chain
+                .head
+                .as_ref()
+                .map(|h| format!(", newest {h}"))
+                .unwrap_or_default()
+        );
+        return Ok(());
+    }
+    for b in &chain.breaks {
+        eprintln!(
+            "chain break at {} ({}): {}",
+            b.record,
+            b.kind.label(),
+            b.message
+        );
+    }
+    let at: Vec<&str> = chain.breaks.iter().map(|b| b.record.as_str()).collect();
+    anyhow::bail!(
+        "the grant record chain of {context} is broken at {} ({} problem(s) listed above): records \
+         were deleted, altered or forged; keep this output and report it to the cluster admins \
+         and your security team",
+        at.join(", "),
+        chain.breaks.len()
+    )
+}

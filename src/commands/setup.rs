@@ -1,0 +1,84 @@
+//! `kubectl breakglass setup`: point a context at the break-glass identity provider, so
+//! nobody hand-edits kubeconfig YAML.
+
+use crate::cli::{GlobalArgs, SetupArgs, TokenCacheKind};
+use crate::kubeconfig::setup::{self, Setup, COMMAND};
+use anyhow::Context as _;
+use clap::ValueEnum as _;
+
+/// Runs `setup`.
+pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
+    let context = global.context.clone().context(
+        "setup needs --context NAME: the kubeconfig context to point at the identity provider \
+         (see kubectl config get-contexts)",
+    )?;
+    if !args.issuer.starts_with("https://") {
+        anyhow::bail!(
+            "--issuer {:?} is not an https:// URL: give the OIDC issuer URL exactly as the \
+             identity provider and the API server's --oidc-issuer-url name it",
+            args.issuer
+        );
+    }
+    if args.client_id.trim().is_empty() {
+        anyhow::bail!(
+            "--client-id is empty: give the OIDC client id registered for kubectl-breakglass"
+        );
+    }
+    // kubectl runs the exec entry from any directory: store the CA's absolute path.
+    let ca_file = args
+        .ca_file
+        .as_ref()
+        .map(|p| {
+            std::fs::File::open(p)
+                .and_then(|_| std::fs::canonicalize(p))
+                .with_context(|| {
+                    format!(
+                        "cannot read --ca-file {}: give the PEM file of the CA that signed the \
+                     issuer's certificate",
+                        p.display()
+                    )
+                })
+        })
+        .transpose()?;
+    let mut extra_args = Vec::new();
+    if global.token_cache != TokenCacheKind::Keyring {
+        if let Some(v) = global.token_cache.to_possible_value() {
+            extra_args.push("--token-cache".to_string());
+            extra_args.push(v.get_name().to_string());
+        }
+    }
+    let loaded = crate::kubeconfig::load(global)?;
+    let changed = setup::setup(
+        loaded.paths(),
+        &Setup {
+            context: context.clone(),
+            issuer: args.issuer,
+            client_id: args.client_id,
+            ca_file,
+            extra_args,
+        },
+    )?;
+    let was = match &changed.previous_user {
+        Some(u) => format!(" instead of {u} (that entry is unchanged)"),
+        None => String::new(),
+    };
+    eprintln!(
+        "Context {context} in {} now uses user {}{was}, which runs:\n  {COMMAND} {}",
+        changed.file.display(),
+        changed.user,
+        changed.args.join(" ")
+    );
+    if !on_path(COMMAND) {
+        eprintln!(
+            "warning: {COMMAND} is not on your PATH, so kubectl cannot run it; install it \
+             (kubectl krew install breakglass) or put its directory on PATH"
+        );
+    }
+    eprintln!("Next: kubectl breakglass login --context {context}");
+    Ok(())
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
+}

@@ -1,0 +1,245 @@
+//! The audit trail for people investigating an incident: every record, oldest first, with
+//! the key that joins it to the API server's audit log, and the verdict on the hash chain.
+
+use super::chain::{self, Break};
+use super::record::{Grant, State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The audit-log annotation under which an API server records a token's credential id.
+pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
+
+/// One record as the auditor reads it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub name: String,
+    pub sequence: i64,
+    /// Pending, Active, Expired (Active past its expiry), Failed or Revoked.
+    pub state: String,
+    pub requester: String,
+    pub requester_groups: Vec<String>,
+    pub role: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub start: String,
+    pub expiry: String,
+    pub client_host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_confirmed: Option<bool>,
+    /// Why a failed request failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The value to search for under `authentication.kubernetes.io/credential-id`: `JTI=<jti>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_log_credential_id: Option<String>,
+    /// This record's chain digest (what its successor must link to).
+    pub digest: String,
+}
+
+/// The verdict on the hash chain (always over every record, whatever `--since` shows).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainVerdict {
+    pub intact: bool,
+    /// How many records were verified.
+    pub records: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    pub breaks: Vec<Break>,
+}
+
+/// What `audit` reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The audit-log annotation the entries' `auditLogCredentialId` is the value of.
+    pub audit_log_key: &'static str,
+    pub records: Vec<Entry>,
+    pub chain: ChainVerdict,
+}
+
+/// A record's state at `now`: the recorded one, with Active past its expiry shown as Expired.
+pub fn state(g: &Grant, now: DateTime<Utc>) -> &'static str {
+    match g.state() {
+        None | Some(State::Pending) => "Pending",
+        Some(State::Active) if g.is_live(now) => "Active",
+        Some(State::Active) => "Expired",
+        Some(State::Failed) => "Failed",
+        Some(State::Revoked) => "Revoked",
+    }
+}
+
+/// The report over `records` at `now`, listing those started within `since` (all without it).
+pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Duration>) -> Report {
+    let cutoff = since.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| now - d));
+    let mut shown: Vec<&Grant> = records
+        .iter()
+        .filter(|g| match cutoff {
+            // A record without a readable start cannot be placed in time: show it.
+            Some(c) => g.start().is_none_or(|s| s >= c),
+            None => true,
+        })
+        .collect();
+    shown.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
+    let breaks = chain::breaks(records);
+    Report {
+        audit_log_key: CREDENTIAL_ID_KEY,
+        records: shown.into_iter().map(|g| entry(g, now)).collect(),
+        chain: ChainVerdict {
+            intact: breaks.is_empty(),
+            records: records.len(),
+            head: chain::head(records).map(|h| h.name().to_string()),
+            breaks,
+        },
+    }
+}
+
+fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
+    let status = g.status.clone().unwrap_or_default();
+    Entry {
+        name: g.name().to_string(),
+        sequence: g.spec.sequence,
+        state: state(g, now).to_string(),
+        requester: g.spec.requester.clone(),
+        requester_groups: g.spec.requester_groups.clone(),
+        role: g.spec.role.clone(),
+        reason: g.spec.reason.clone(),
+        ticket: g.spec.ticket.clone(),
+        start: g.spec.start_time.clone(),
+        expiry: g.spec.expiry_time.clone(),
+        client_host: g.spec.client_host.clone(),
+        revoked_by: status.revoked_by,
+        revoked_at: status.revoked_at,
+        revocation_confirmed: status.revocation_confirmed,
+        message: status.message,
+        audit_log_credential_id: status.jti.as_ref().map(|j| format!("JTI={j}")),
+        jti: status.jti,
+        digest: chain::digest_of(g),
+    }
+}
+
+/// A table for people: one line per record, the reason last.
+pub fn table(entries: &[Entry]) -> String {
+    let mut lines = vec![[
+        "NAME",
+        "STATE",
+        "REQUESTER",
+        "ROLE",
+        "START",
+        "EXPIRY",
+        "REVOKED",
+        "TICKET",
+        "CREDENTIAL-ID",
+        "REASON",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for e in entries {
+        let revoked = match (&e.revoked_by, &e.revoked_at) {
+            (Some(by), Some(at)) => format!("{by} {at}"),
+            (Some(by), None) => by.clone(),
+            _ => "-".to_string(),
+        };
+        let reason = match &e.message {
+            Some(m) if e.state == "Failed" => format!("{} (failed: {m})", e.reason),
+            _ => e.reason.clone(),
+        };
+        lines.push(vec![
+            e.name.clone(),
+            e.state.clone(),
+            e.requester.clone(),
+            e.role.clone(),
+            e.start.clone(),
+            e.expiry.clone(),
+            revoked,
+            e.ticket.clone().unwrap_or_else(|| "-".into()),
+            e.audit_log_credential_id
+                .clone()
+                .unwrap_or_else(|| "-".into()),
+            reason,
+        ]);
+    }
+    super::output::columns(&lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord};
+
+    fn grant(seq: i64, prev: Option<&Grant>, state: Option<State>, expiry: &str) -> Grant {
+        let spec = GrantSpec {
+            requester: "alice@example.com".into(),
+            requester_groups: vec!["sre".into()],
+            reason: format!("incident {seq}"),
+            ticket: (seq == 2).then(|| "INC-2".to_string()),
+            role: "incident-debug".into(),
+            service_account: "incident-debug".into(),
+            duration_seconds: 600,
+            start_time: format!("2026-11-27T1{seq}:00:00Z"),
+            expiry_time: expiry.into(),
+            client_host: "laptop".into(),
+            plugin_version: "0.1.0".into(),
+            request_id: format!("r{seq}"),
+            sequence: seq,
+            previous: prev.map(|p| PreviousRecord {
+                name: p.name().into(),
+                digest: chain::digest_of(p),
+            }),
+        };
+        let mut g = Grant::new(&crate::grant::record::name_for(seq), spec);
+        g.status = Some(GrantStatus {
+            state,
+            jti: Some(format!("jti-{seq}")),
+            ..GrantStatus::default()
+        });
+        g
+    }
+
+    #[test]
+    fn states_keys_order_and_since() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T14:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let g1 = grant(1, None, Some(State::Active), "2026-11-27T11:10:00Z");
+        let g2 = grant(2, Some(&g1), Some(State::Revoked), "2026-11-27T12:10:00Z");
+        let g3 = grant(3, Some(&g2), Some(State::Active), "2026-11-27T15:00:00Z");
+        let g4 = grant(4, Some(&g3), None, "2026-11-27T14:10:00Z");
+        let records = vec![g3.clone(), g1, g4, g2];
+        let r = report(&records, now, None);
+        let states: Vec<&str> = r.records.iter().map(|e| e.state.as_str()).collect();
+        assert_eq!(states, ["Expired", "Revoked", "Active", "Pending"]);
+        assert_eq!(r.records[0].name, "grant-000001");
+        assert_eq!(
+            r.records[2].audit_log_credential_id.as_deref(),
+            Some("JTI=jti-3")
+        );
+        assert!(r.chain.intact);
+        assert_eq!(r.chain.head.as_deref(), Some("grant-000004"));
+        let text = table(&r.records);
+        assert!(text.starts_with("NAME"), "{text}");
+        assert!(text.contains("INC-2"), "{text}");
+
+        // --since 2h at 14:30: records started at 13:00 and 14:00; the chain still covers all.
+        let r = report(&records, now, Some(std::time::Duration::from_secs(7200)));
+        let names: Vec<&str> = r.records.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["grant-000003", "grant-000004"]);
+        assert_eq!(r.chain.records, 4);
+
+        let without_second: Vec<Grant> = records
+            .into_iter()
+            .filter(|g| g.name() != "grant-000002")
+            .collect();
+        let r = report(&without_second, now, None);
+        assert!(!r.chain.intact);
+        assert_eq!(r.chain.breaks[0].record, "grant-000003");
+    }
+}

@@ -1,0 +1,229 @@
+//! The fire drill: a real grant through the same protocol as `request` (shortest duration,
+//! reason marked `[drill]`, nothing cached or written to the kubeconfig), used once,
+//! revoked with confirmation. Whatever fails, no live grant is left behind.
+
+use super::cluster::{self, Cluster, Whoami};
+use super::policy::Ask;
+use super::protocol::{self, Granted};
+use super::revoke::{self, Target};
+use super::{elevated_cache, request, NAMESPACE};
+use crate::cli::GlobalArgs;
+use crate::secret::Secret;
+use crate::token_cache::{CacheError, CacheKey, TokenStore};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::time::Instant;
+
+/// The prefix that marks a drill's reason on its record.
+pub const DRILL_MARK: &str = "[drill]";
+
+/// One stage of the drill.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    pub name: &'static str,
+    pub ok: bool,
+    pub seconds: f64,
+    /// What was seen (passed) or what went wrong (failed); never a token.
+    pub detail: String,
+}
+
+/// The drill's outcome: the stages run, in order; the first failure ends the drill
+/// (after the revocation, when a grant exists).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drill {
+    pub context: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    pub stages: Vec<Stage>,
+}
+
+impl Drill {
+    /// Whether every stage passed.
+    pub fn passed(&self) -> bool {
+        !self.stages.is_empty() && self.stages.iter().all(|s| s.ok)
+    }
+
+    /// The first failed stage.
+    pub fn failure(&self) -> Option<&Stage> {
+        self.stages.iter().find(|s| !s.ok)
+    }
+
+    fn record<T>(
+        &mut self,
+        name: &'static str,
+        started: Instant,
+        r: anyhow::Result<(T, String)>,
+    ) -> Option<T> {
+        let seconds = started.elapsed().as_secs_f64();
+        let (value, ok, detail) = match r {
+            Ok((v, detail)) => (Some(v), true, detail),
+            Err(e) => (None, false, format!("{e:#}")),
+        };
+        self.stages.push(Stage {
+            name,
+            ok,
+            seconds,
+            detail,
+        });
+        value
+    }
+}
+
+/// Runs the drill for `role` (the policy's default role when `None`).
+pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
+    let mut drill = Drill::default();
+    let t = Instant::now();
+    let connected = async {
+        let cluster = cluster::connect(global, false).await?;
+        let me = cluster.whoami().await?;
+        let detail = format!("the cluster knows you as {}", me.username);
+        anyhow::Ok(((cluster, me), detail))
+    }
+    .await;
+    let Some((cluster, me)) = drill.record("identity", t, connected) else {
+        return drill;
+    };
+    drill.context = cluster.context.clone();
+
+    let t = Instant::now();
+    let checked = async {
+        let policy = request::read_policy(&cluster).await?;
+        let reason = format!(
+            "{DRILL_MARK} fire drill of the break-glass path by {}; revoked at once",
+            me.username
+        );
+        let ask = Ask {
+            reason: Some(&reason),
+            ticket: policy.ticket_required.then_some("DRILL"),
+            role,
+            duration: Some(policy.min_duration),
+        };
+        let allowed = policy.check(&ask, &me.username, &me.groups)?;
+        let detail = format!(
+            "{} may request role {} (drilled for {})",
+            me.username,
+            allowed.role.name,
+            super::duration::human(allowed.duration)
+        );
+        anyhow::Ok((allowed, detail))
+    }
+    .await;
+    let Some(allowed) = drill.record("policy", t, checked) else {
+        return drill;
+    };
+
+    // `additional`: a drill must work even while the person holds a real grant.
+    let t = Instant::now();
+    let granted = protocol::request(&cluster, &me, &allowed, true)
+        .await
+        .map(|g| {
+            let detail = format!(
+                "{} recorded, sealed and issued (credential id JTI={})",
+                g.record.name(),
+                g.claims.jti
+            );
+            (g, detail)
+        });
+    let Some(granted) = drill.record("grant", t, granted) else {
+        return drill;
+    };
+    drill.grant = Some(granted.record.name().to_string());
+
+    let t = Instant::now();
+    let used = use_token(&cluster, &granted, &allowed.role.name)
+        .await
+        .map(|d| ((), d));
+    drill.record("use", t, used);
+
+    let t = Instant::now();
+    let revoked = take_back(&cluster, &me, granted).await;
+    drill.record("revoke", t, revoked);
+    drill
+}
+
+/// Presents the elevated token: the cluster must see the role's ServiceAccount.
+async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
+    let client = cluster::client_with_token(
+        &cluster.server,
+        cluster.ca_pem.as_deref(),
+        cluster.insecure,
+        &granted.token,
+    )?;
+    let expected = format!("system:serviceaccount:{NAMESPACE}:{role}");
+    let who = cluster::whoami(&client).await.map_err(|e| {
+        cluster::explain(
+            e,
+            &cluster.server,
+            &cluster.context,
+            "presenting the drill's elevated token",
+        )
+    })?;
+    if who.username != expected {
+        anyhow::bail!(
+            "the elevated token authenticates as {:?}, not as {expected}; the role's \
+             ServiceAccount or the cluster's token authentication is misconfigured",
+            who.username
+        );
+    }
+    Ok(format!("the elevated token authenticates as {expected}"))
+}
+
+/// Revokes the drill's grant with confirmation; if that fails, undoes it like a failed
+/// request (seal deleted, record marked Failed), so nothing stays live.
+async fn take_back(
+    cluster: &Cluster,
+    me: &Whoami,
+    granted: Granted,
+) -> anyhow::Result<((), String)> {
+    let name = granted.record.name().to_string();
+    // The revocation confirms with the token it finds in a store: give it this one,
+    // held in memory so that the person's cached tokens are never touched.
+    let held = MemoryStore::default();
+    elevated_cache::store(&held, &granted.cache_entry(cluster, &me.username))?;
+    let outcome = revoke::revoke(cluster, me, Target::Named(name.clone()), &held).await;
+    let failed = match outcome.as_deref() {
+        Ok([o]) if o.ok && o.recorded && o.confirmed_after_seconds.is_some() => {
+            return Ok(((), o.summary.clone()))
+        }
+        Ok([o, ..]) => o.summary.clone(),
+        Ok([]) => format!("{name} was not revoked"),
+        Err(e) => format!("{e:#}"),
+    };
+    let cleanup = granted
+        .undo
+        .run(&format!("{DRILL_MARK} revocation failed: {failed}"))
+        .await;
+    anyhow::bail!("{failed}. Cleaned up: {cleanup}")
+}
+
+/// A token store that lives as long as the drill.
+#[derive(Default)]
+struct MemoryStore(RefCell<Vec<(CacheKey, Secret<Vec<u8>>)>>);
+
+impl TokenStore for MemoryStore {
+    fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
+        let items = self.0.borrow();
+        Ok(items
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| Secret::new(v.expose().clone())))
+    }
+    fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
+        self.delete(key)?;
+        self.0
+            .borrow_mut()
+            .push((key.clone(), Secret::new(value.expose().clone())));
+        Ok(())
+    }
+    fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        let mut items = self.0.borrow_mut();
+        let before = items.len();
+        items.retain(|(k, _)| k != key);
+        Ok(items.len() != before)
+    }
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,228 @@
+//! Wiring a context to the break-glass identity: its user becomes a dedicated entry whose
+//! `exec` runs `kubectl-breakglass credential`, and nothing else in the file changes.
+
+use super::write::{named, read_trees, upsert, write_private};
+use anyhow::Context as _;
+use serde_yaml::{Mapping, Value};
+use std::path::PathBuf;
+
+/// The command kubeconfig entries run; krew and the install instructions put it on PATH.
+pub const COMMAND: &str = "kubectl-breakglass";
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub context: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// Absolute path of the issuer's CA, if private.
+    pub ca_file: Option<PathBuf>,
+    /// Extra arguments for `credential` (e.g. `--token-cache file`).
+    pub extra_args: Vec<String>,
+}
+
+/// What was changed.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub file: PathBuf,
+    /// The user entry the context now uses.
+    pub user: String,
+    /// The user entry it used before (left as it was).
+    pub previous_user: Option<String>,
+    /// The exec arguments written.
+    pub args: Vec<String>,
+}
+
+/// The dedicated user entry of a context, so a user entry shared with other contexts is
+/// never rewritten.
+pub fn user_name(context: &str) -> String {
+    format!("{context}-breakglass-oidc")
+}
+
+/// Points `setup.context` at a `<context>-breakglass-oidc` user running the credential
+/// provider, in the file that defines the context; writes atomically with mode 0600.
+pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
+    let mut docs = read_trees(paths)?;
+    let files = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (path, doc) = docs
+        .iter_mut()
+        .find(|(_, d)| named(d, "contexts", &setup.context).is_some())
+        .with_context(|| {
+            format!(
+                "context {:?} is not in {files}; create it first (kubectl config set-context {} \
+                 --cluster CLUSTER), then run setup again",
+                setup.context, setup.context
+            )
+        })?;
+    let user = user_name(&setup.context);
+
+    let mut args = vec![
+        "credential".to_string(),
+        "--issuer".into(),
+        setup.issuer.clone(),
+        "--client-id".into(),
+        setup.client_id.clone(),
+    ];
+    if let Some(ca) = &setup.ca_file {
+        args.push("--ca-file".into());
+        args.push(ca.display().to_string());
+    }
+    args.extend(setup.extra_args.iter().cloned());
+    // Re-running setup keeps what someone added to the entry since (env, for instance).
+    let mut exec = match named(doc, "users", &user).and_then(|u| u.get("user")?.get("exec")) {
+        Some(Value::Mapping(m)) => m.clone(),
+        _ => Mapping::new(),
+    };
+    exec.insert(
+        "apiVersion".into(),
+        "client.authentication.k8s.io/v1".into(),
+    );
+    exec.insert("command".into(), COMMAND.into());
+    exec.insert(
+        "args".into(),
+        Value::Sequence(args.iter().cloned().map(Value::from).collect()),
+    );
+    exec.insert("interactiveMode".into(), "IfAvailable".into());
+    exec.entry("provideClusterInfo".into())
+        .or_insert(Value::Bool(false));
+    let mut entry = Mapping::new();
+    entry.insert("exec".into(), Value::Mapping(exec));
+    upsert(doc, "users", &user, "user", Value::Mapping(entry))?;
+
+    // Change only the context's `user`: its cluster, namespace and any extension stay.
+    let context = doc
+        .get_mut("contexts")
+        .and_then(Value::as_sequence_mut)
+        .and_then(|items| {
+            items
+                .iter_mut()
+                .find(|i| i.get("name").and_then(Value::as_str) == Some(setup.context.as_str()))
+        })
+        .and_then(|c| c.get_mut("context"))
+        .and_then(Value::as_mapping_mut)
+        .with_context(|| {
+            format!(
+                "context {:?} in {} has no `context:` mapping; fix the file, then run setup again",
+                setup.context,
+                path.display()
+            )
+        })?;
+    let previous_user = context
+        .insert("user".into(), user.clone().into())
+        .and_then(|v| v.as_str().map(String::from))
+        .filter(|u| *u != user);
+
+    let text = serde_yaml::to_string(doc)?;
+    write_private(path, text.as_bytes())?;
+    Ok(Changed {
+        file: path.clone(),
+        user,
+        previous_user,
+        args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = r#"apiVersion: v1
+kind: Config
+current-context: other
+x-unknown-top: {keep: me}
+clusters:
+- name: prod-cluster
+  cluster: {server: "https://127.0.0.1:6443", x-extension: 1}
+contexts:
+- name: prod
+  context: {cluster: prod-cluster, user: shared, namespace: shop, extensions: [{name: e, extension: {a: 1}}]}
+- name: other
+  context: {cluster: prod-cluster, user: shared}
+users:
+- name: shared
+  user: {token: not-a-real-token}
+"#;
+
+    fn setup_for(ca: Option<&str>) -> Setup {
+        Setup {
+            context: "prod".into(),
+            issuer: "https://idp.example.com".into(),
+            client_id: "kubectl-breakglass".into(),
+            ca_file: ca.map(PathBuf::from),
+            extra_args: vec![],
+        }
+    }
+
+    #[test]
+    fn rewires_only_the_named_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, ORIGINAL).unwrap();
+        let changed = setup(std::slice::from_ref(&path), &setup_for(Some("/ca.pem"))).unwrap();
+        assert_eq!(changed.user, "prod-breakglass-oidc");
+        assert_eq!(changed.previous_user.as_deref(), Some("shared"));
+        // Twice: the same file, the entry replaced rather than duplicated.
+        let again = setup(std::slice::from_ref(&path), &setup_for(Some("/ca.pem"))).unwrap();
+        assert_eq!(again.previous_user, None);
+
+        let mut after: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let exec = after["users"][1]["user"]["exec"].clone();
+        assert_eq!(after["users"][1]["name"], "prod-breakglass-oidc");
+        assert_eq!(exec["command"], "kubectl-breakglass");
+        assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+        assert_eq!(exec["interactiveMode"], "IfAvailable");
+        let args: Vec<&str> = exec["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "credential",
+                "--issuer",
+                "https://idp.example.com",
+                "--client-id",
+                "kubectl-breakglass",
+                "--ca-file",
+                "/ca.pem"
+            ]
+        );
+        assert_eq!(
+            after["contexts"][0]["context"]["user"],
+            "prod-breakglass-oidc"
+        );
+
+        // Undo the two intended changes: what is left is the original, field for field.
+        after["contexts"][0]["context"]["user"] = "shared".into();
+        after["users"].as_sequence_mut().unwrap().remove(1);
+        let before: Value = serde_yaml::from_str(ORIGINAL).unwrap();
+        assert_eq!(after, before);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn an_unknown_context_says_how_to_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, ORIGINAL).unwrap();
+        let mut s = setup_for(None);
+        s.context = "nope".into();
+        let err = setup(std::slice::from_ref(&path), &s)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kubectl config set-context nope"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), ORIGINAL);
+    }
+}
