@@ -176,24 +176,16 @@ users:
         assert_eq!(exec["command"], "kubectl-breakglass");
         assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
         assert_eq!(exec["interactiveMode"], "IfAvailable");
-        let args: Vec<&str> = exec["args"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            args,
-            [
-                "credential",
-                "--issuer",
-                "https://idp.example.com",
-                "--client-id",
-                "kubectl-breakglass",
-                "--ca-file",
-                "/ca.pem"
-            ]
-        );
+        let args = [
+            "credential",
+            "--issuer",
+            "https://idp.example.com",
+            "--client-id",
+            "kubectl-breakglass",
+            "--ca-file",
+            "/ca.pem",
+        ];
+        assert_eq!(exec["args"], serde_yaml::to_value(args).unwrap());
         assert_eq!(
             after["contexts"][0]["context"]["user"],
             "prod-breakglass-oidc"
