@@ -75,11 +75,18 @@ fn normalize(bed: &Bed, text: &str) -> String {
     masked
 }
 
+/// Appends one titled section (with the exit code) to a transcript; no token may show.
+fn section(all: &mut String, title: &str, out: &std::process::Output, text: &str) {
+    assert_no_jwt(text);
+    let code = out.status.code().unwrap_or(-1);
+    all.push_str(&format!("## {title} (exit {code})\n{text}"));
+}
+
 #[test]
 fn help_texts() {
     let ca = breakglass_testbed::tls::Ca::generate().unwrap();
     let sb = Sandbox::new("https://idp.example.invalid", "kubectl-breakglass", &ca);
-    for cmd in ["request", "status", "revoke"] {
+    for cmd in ["request", "status", "revoke", "audit", "drill", "setup"] {
         let out = sb
             .plugin(&[cmd, "--help"])
             .env("COLUMNS", "100")
@@ -95,9 +102,7 @@ async fn what_people_read() {
     let bed = Bed::start().await;
     let mut all = String::new();
     let mut show = |title: &str, out: &std::process::Output, text: String| {
-        assert_no_jwt(&text);
-        let code = out.status.code().unwrap_or(-1);
-        all.push_str(&format!("## {title} (exit {code})\n{text}"));
+        section(&mut all, title, out, &text)
     };
     let reason = "checkout is down, need to look";
 
@@ -181,4 +186,25 @@ async fn what_people_read() {
     let out = bed.run(&["revoke"]);
     show("nothing to revoke", &out, normalize(&bed, &stderr(&out)));
     snapshot("grants-messages", &all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_auditors_and_drills_read() {
+    let bed = Bed::start().await;
+    let mut all = String::new();
+    let mut show = |title: &str, out: &std::process::Output, text: String| {
+        section(&mut all, title, out, &text)
+    };
+    bed.login("bob").await;
+    let out = bed.run(&["drill"]);
+    show("drill, bob", &out, normalize(&bed, &stderr(&out)));
+    bed.login("alice").await;
+    let out = bed.run(&["audit"]);
+    show("audit, no records", &out, normalize(&bed, &stderr(&out)));
+    let out = bed.run(&["drill"]);
+    show("drill, alice", &out, normalize(&bed, &stderr(&out)));
+    let out = bed.run(&["audit"]);
+    let text = normalize(&bed, &(stdout(&out) + &stderr(&out)));
+    show("audit", &out, text);
+    snapshot("grants-audit-drill-messages", &all);
 }

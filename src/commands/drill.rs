@@ -14,7 +14,7 @@ pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
     eprintln!("Break-glass drill{on}:");
     for s in &report.stages {
         eprintln!(
-            "  {}  {:<8}  {:>6.2} s  {}",
+            "  {}  {:<8}  {:.2} s  {}",
             if s.ok { "PASS" } else { "FAIL" },
             s.name,
             s.seconds,
@@ -25,7 +25,7 @@ pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
     match report.failure() {
         None if report.passed() => {
             eprintln!(
-                "Drill passed in {total:.2} s: the grant {} is revoked and recorded as a drill.",
+                "Drill passed ({total:.2} s in all): grant {} is revoked and recorded as a drill.",
                 report.grant.as_deref().unwrap_or("-")
             );
             Ok(())
