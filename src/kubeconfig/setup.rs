@@ -58,6 +58,20 @@ pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
                 setup.context, setup.context
             )
         })?;
+    let current_user = named(doc, "contexts", &setup.context)
+        .and_then(|c| c.get("context")?.get("user")?.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let elevated = named(doc, "users", &current_user)
+        .and_then(|u| u.get("user")?.get("exec")?.get("args")?.as_sequence())
+        .is_some_and(|args| args.iter().any(|a| a.as_str() == Some("--elevated")));
+    if elevated {
+        anyhow::bail!(
+            "context {:?} is a break-glass context written by `request` (its user serves the \
+             elevated token); run setup on the person's own context it came from",
+            setup.context
+        );
+    }
     let user = user_name(&setup.context);
 
     let mut args = vec![
@@ -202,6 +216,25 @@ users:
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn an_elevated_context_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let text = format!(
+            "{ORIGINAL}- name: prod-bg\n  user:\n    exec: {{command: kubectl-breakglass, args: [credential, --elevated]}}\n"
+        )
+        .replace("user: shared, namespace: shop", "user: prod-bg, namespace: shop");
+        std::fs::write(&path, &text).unwrap();
+        let err = setup(std::slice::from_ref(&path), &setup_for(None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is a break-glass context written by `request`"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]
