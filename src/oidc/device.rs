@@ -1,6 +1,6 @@
 //! The device authorization grant (RFC 8628): ask for a code, then poll.
 
-use super::http::{describe, json_body};
+use super::http::send_json;
 use super::tokens::{self, TokenResponse};
 use super::{OidcError, Provider, SCOPES};
 use crate::secret::Secret;
@@ -54,17 +54,10 @@ pub async fn start_device_flow(
             issuer: provider.issuer.clone(),
             client_id: client_id.to_string(),
         })?;
-    let resp = http
+    let request = http
         .post(url)
-        .header("accept", "application/json")
-        .form(&[("client_id", client_id), ("scope", SCOPES)])
-        .send()
-        .await
-        .map_err(|e| OidcError::Unreachable {
-            url: url.to_string(),
-            reason: describe(&e),
-        })?;
-    let (status, body) = json_body(url, resp).await?;
+        .form(&[("client_id", client_id), ("scope", SCOPES)]);
+    let (status, body) = send_json(url, request).await?;
     if status != 200 {
         let error = body
             .get("error")
@@ -135,26 +128,14 @@ pub async fn poll_device_token(
         if started.elapsed() > auth.expires_in + Duration::from_secs(5) {
             return Err(expired());
         }
-        let sent = http
-            .post(url)
-            .header("accept", "application/json")
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", auth.device_code.expose().as_str()),
-                ("client_id", client_id),
-            ])
-            .send()
+        let request = http.post(url).form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", auth.device_code.expose().as_str()),
+            ("client_id", client_id),
+        ]);
+        let answer = send_json(url, request)
             .await
-            .map_err(|e| OidcError::Unreachable {
-                url: url.to_string(),
-                reason: describe(&e),
-            });
-        let answer = match sent {
-            Ok(resp) => json_body(url, resp)
-                .await
-                .and_then(|(status, body)| tokens::parse(url, client_id, status, body)),
-            Err(e) => Err(e),
-        };
+            .and_then(|(status, body)| tokens::parse(url, client_id, status, body));
         match answer {
             Ok(Ok(tokens)) => return Ok(tokens),
             Ok(Err(oauth)) => {

@@ -1,6 +1,6 @@
 //! OIDC discovery: the provider's endpoints and signing keys.
 
-use super::http::{describe, json_body};
+use super::http::send_json;
 use super::OidcError;
 use openidconnect::core::CoreJsonWebKeySet;
 
@@ -55,16 +55,7 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, OidcError> {
-    let resp = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| OidcError::Unreachable {
-            url: url.to_string(),
-            reason: describe(&e),
-        })?;
-    let (status, body) = json_body(url, resp).await?;
+    let (status, body) = send_json(url, http.get(url)).await?;
     if status != 200 {
         return Err(OidcError::BadResponse {
             url: url.to_string(),

@@ -56,8 +56,24 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     out
 }
 
+/// Sends `request` (asking for JSON) and reads the JSON answer with its status.
+pub(crate) async fn send_json(
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, serde_json::Value), OidcError> {
+    let resp = request
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| OidcError::Unreachable {
+            url: url.to_string(),
+            reason: describe(&e),
+        })?;
+    json_body(url, resp).await
+}
+
 /// Reads a JSON body, naming HTML, garbage and server errors plainly.
-pub(crate) async fn json_body(
+async fn json_body(
     url: &str,
     resp: reqwest::Response,
 ) -> Result<(u16, serde_json::Value), OidcError> {

@@ -1,6 +1,6 @@
 //! The refresh token grant.
 
-use super::http::{describe, json_body};
+use super::http::send_json;
 use super::tokens::{self, TokenResponse};
 use super::{OidcError, Provider};
 use crate::secret::Secret;
@@ -13,21 +13,12 @@ pub async fn refresh(
     refresh_token: &Secret<String>,
 ) -> Result<TokenResponse, OidcError> {
     let url = provider.token_endpoint.as_str();
-    let resp = http
-        .post(url)
-        .header("accept", "application/json")
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose().as_str()),
-            ("client_id", client_id),
-        ])
-        .send()
-        .await
-        .map_err(|e| OidcError::Unreachable {
-            url: url.to_string(),
-            reason: describe(&e),
-        })?;
-    let (status, body) = json_body(url, resp).await?;
+    let request = http.post(url).form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose().as_str()),
+        ("client_id", client_id),
+    ]);
+    let (status, body) = send_json(url, request).await?;
     match tokens::parse(url, client_id, status, body)? {
         Ok(tokens) => Ok(tokens),
         Err(oauth) if oauth.error == "invalid_grant" => Err(OidcError::RefreshRejected {
