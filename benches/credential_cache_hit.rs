@@ -1,16 +1,21 @@
-//! The exec credential's hot path as a whole process: `credential` with a
-//! valid ID token in the kernel keyring, against `/bin/true`, same run.
+//! The exec credential's hot path as a whole process, in both modes, against
+//! `/bin/true` in the same run:
 //!
-//! `cargo bench --bench credential_cache_hit` builds the plugin with the
-//! bench (release) profile, logs in once against the test bed's real IdP
-//! (oidc-provider under node) so the cache holds a genuine token, then runs
-//! both commands N times, interleaved, and prints medians and their ratio.
-//! `BENCH_RUNS` overrides N (default 300). Target: at most 3× `/bin/true`.
+//! - identity: `credential --issuer … --client-id …` with a valid ID token cached;
+//! - elevated: `credential --elevated …` with a live break-glass token cached.
+//!
+//! `cargo bench --bench credential_cache_hit` builds the plugin with the bench
+//! (release) profile, starts the playground (the test bed's real IdP and the API
+//! double with `deploy/` applied), logs alice in and breaks the glass once, so the
+//! kernel keyring holds genuine tokens, then runs each command N times,
+//! interleaved, and prints medians and ratios. `BENCH_RUNS` overrides N
+//! (default 300). Target: at most 3× `/bin/true`.
 
 #![allow(clippy::print_stdout)] // the report is this program's output
 
-use breakglass_testbed::idp::{Idp, IdpConfig};
-use breakglass_testbed::tls::Ca;
+use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::idp::IdpConfig;
+use breakglass_testbed::playground::{Playground, PlaygroundOptions};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,82 +28,76 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.crt");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ca = Ca::generate().unwrap();
-    ca.write_cert(&ca_file).unwrap();
-    let idp = runtime
-        .block_on(Idp::start(
-            IdpConfig {
+    let pg = runtime
+        .block_on(Playground::start(PlaygroundOptions {
+            dir: dir.path().join("pg"),
+            auto_approve: Some("alice".into()),
+            plugin: PLUGIN.into(),
+            idp: IdpConfig {
                 id_token_ttl: Duration::from_secs(3600),
                 ..IdpConfig::default()
             },
-            &ca,
-        ))
+            api: ApiConfig::default(),
+            install: true,
+        }))
         .unwrap();
-    let idp_args = [
-        "--issuer".to_string(),
-        idp.issuer().to_string(),
-        "--client-id".to_string(),
-        idp.client_id().to_string(),
-        "--ca-file".to_string(),
-        ca_file.display().to_string(),
-    ];
+    let kubeconfig = pg.kubeconfig_path();
     let plugin = |args: &[&str]| {
         let mut cmd = Command::new(PLUGIN);
         cmd.env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_RUNTIME_DIR", dir.path())
-            .arg("--token-cache")
-            .arg("keyutils")
-            .args(args)
-            .args(&idp_args);
+            .env("KUBECONFIG", &kubeconfig)
+            .env("BREAKGLASS_TOKEN_CACHE", "keyutils")
+            .args(args);
         cmd
     };
+    let must = |cmd: &mut Command, what: &str| {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
 
-    // Log in once, approving like a person would.
-    let login = plugin(&["login", "--no-browser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    runtime.block_on(async {
-        let code = idp
-            .wait_for_pending_user_code(Duration::from_secs(30))
-            .await
-            .unwrap();
-        idp.approve(&code, "alice").await.unwrap();
-    });
-    let out = login.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "login failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // Log in (the playground approves the code as alice) and break the glass once.
+    must(
+        &mut plugin(&["--context", "playground", "login", "--no-browser"]),
+        "login",
+    );
+    must(
+        &mut plugin(&[
+            "--context",
+            "playground",
+            "request",
+            "--reason",
+            "benchmark of the cached credential",
+            "--role",
+            "incident-debug",
+            "--duration",
+            "30m",
+        ]),
+        "request",
     );
 
-    let mut credential = plugin(&["credential"]);
-    credential
-        .env("KUBERNETES_EXEC_INFO", EXEC_INFO)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let check = credential.output().unwrap();
-    assert!(
-        check.status.success(),
-        "credential failed: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&check.stdout).contains("\"token\""),
-        "no ExecCredential on stdout"
-    );
+    // The exec entries exactly as kubectl would run them, from the kubeconfig.
+    let identity = exec_entry(&kubeconfig, "playground", &plugin);
+    let elevated = exec_entry(&kubeconfig, "playground-breakglass", &plugin);
     let before = runtime
-        .block_on(idp.stats())
+        .block_on(pg.idp.stats())
         .unwrap()
         .total_token_requests();
+    let api_calls_before = pg.api.audit_log().len();
 
+    let mut modes = [
+        ("identity", identity, Vec::with_capacity(runs)),
+        ("elevated", elevated, Vec::with_capacity(runs)),
+    ];
     let mut truecmd = Command::new("/bin/true");
     truecmd.stdout(Stdio::null());
-    credential.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut true_times = Vec::with_capacity(runs);
     let time = |cmd: &mut Command| {
         let t = Instant::now();
         let status = cmd.status().unwrap();
@@ -106,40 +105,94 @@ fn main() {
         assert!(status.success());
         elapsed
     };
-    // Warm both up, then interleave so drift hits both equally.
+    // Warm up, then interleave so drift hits every command equally.
     for _ in 0..10 {
-        time(&mut credential);
+        for (_, cmd, _) in modes.iter_mut() {
+            time(cmd);
+        }
         time(&mut truecmd);
     }
-    let (mut plugin_times, mut true_times) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
-        plugin_times.push(time(&mut credential));
+        for (_, cmd, times) in modes.iter_mut() {
+            times.push(time(cmd));
+        }
         true_times.push(time(&mut truecmd));
     }
+
     let after = runtime
-        .block_on(idp.stats())
+        .block_on(pg.idp.stats())
         .unwrap()
         .total_token_requests();
+    assert_eq!(before, after, "the identity cache hit made token requests");
     assert_eq!(
-        before, after,
-        "the cache-hit path made token requests: not a cache hit"
+        api_calls_before,
+        pg.api.audit_log().len(),
+        "the cache hits called the API server"
     );
 
-    let _ = plugin(&["logout"]).stderr(Stdio::null()).status();
+    let _ = plugin(&["--context", "playground", "revoke"]).output();
+    let _ = plugin(&["--context", "playground", "logout"]).output();
+
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
-    let (p, t) = (median(&mut plugin_times), median(&mut true_times));
-    let ratio = p.as_secs_f64() / t.as_secs_f64();
-    println!("credential cache hit (keyutils), {runs} runs");
+    let t = median(&mut true_times);
+    println!("credential cache hit (kernel keyring), {runs} interleaved runs each");
     println!(
-        "  kubectl-breakglass credential  median {:>8.3} ms",
-        p.as_secs_f64() * 1e3
+        "  /bin/true                        median {:>8.3} ms",
+        ms(t)
     );
-    println!(
-        "  /bin/true                      median {:>8.3} ms",
-        t.as_secs_f64() * 1e3
+    for (name, _, times) in modes.iter_mut() {
+        let p = median(times);
+        println!(
+            "  credential ({name})  median {:>8.3} ms   {:.2}x /bin/true  (target <= 3x)",
+            ms(p),
+            p.as_secs_f64() / t.as_secs_f64()
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The `credential` command of `context`'s exec entry, with the exec info kubectl sends.
+fn exec_entry(
+    kubeconfig: &std::path::Path,
+    context: &str,
+    plugin: &dyn Fn(&[&str]) -> Command,
+) -> Command {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
+    let find = |list: &str, name: &str| {
+        doc[list]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no {list} entry {name}"))
+            .clone()
+    };
+    let user = find("contexts", context)["context"]["user"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let args: Vec<String> = find("users", &user)["user"]["exec"]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = plugin(&args);
+    cmd.env("KUBERNETES_EXEC_INFO", EXEC_INFO);
+    let check = cmd.output().unwrap();
+    assert!(
+        check.status.success() && String::from_utf8_lossy(&check.stdout).contains("\"token\""),
+        "{context}'s credential gave no ExecCredential: {}",
+        String::from_utf8_lossy(&check.stderr)
     );
-    println!("  ratio                          {ratio:.2}x  (target <= 3x)");
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    cmd
 }
