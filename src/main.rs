@@ -21,8 +21,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report(&err);
-            ExitCode::FAILURE
+            exit_code(&err)
         }
+    }
+}
+
+/// A command stopped by a signal exits like one (130 for SIGINT); any other failure with 1.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    match err.downcast_ref::<grant::interrupt::Interrupted>() {
+        Some(stopped) => ExitCode::from(stopped.signal.exit_code()),
+        None => ExitCode::FAILURE,
     }
 }
 

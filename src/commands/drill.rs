@@ -1,6 +1,9 @@
 //! `kubectl breakglass drill`: prove the break-glass path works before it is needed.
 
 use crate::cli::{DrillArgs, GlobalArgs};
+use crate::grant::drill::Drill;
+use crate::grant::interrupt::{Interrupted, Signal};
+use crate::grant::undo::context_flag;
 use crate::grant::{drill, output};
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
@@ -30,12 +33,13 @@ pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        _ if report.interrupted.is_some() => Err(interrupted(&report, on_ctx(&report)).into()),
         failed => {
             let stage = failed.map_or("?", |s| s.name);
             let left = match &report.grant {
                 Some(g) => format!(
-                    "; grant {g} was taken back (see kubectl breakglass audit{on_ctx})",
-                    on_ctx = context_flag(&report.context)
+                    "; grant {g} was taken back (see kubectl breakglass audit{})",
+                    on_ctx(&report)
                 ),
                 // A failed request undid itself; its detail says what was cleaned up.
                 None if stage == "grant" => String::new(),
@@ -50,10 +54,32 @@ pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
     }
 }
 
-fn context_flag(context: &str) -> String {
-    if context.is_empty() {
-        String::new()
-    } else {
-        format!(" --context {context}")
+fn on_ctx(report: &Drill) -> String {
+    context_flag(&report.context)
+}
+
+/// A drill stopped by a signal: where, and what became of its grant.
+fn interrupted(report: &Drill, on_ctx: String) -> Interrupted {
+    let signal = report.interrupted.unwrap_or(Signal::Interrupt);
+    let stage = report.stages.iter().find(|s| !s.ok).map_or("?", |s| s.name);
+    let grant = match (
+        &report.grant,
+        report.stages.iter().find(|s| s.name == "revoke"),
+    ) {
+        (Some(g), Some(r)) if r.ok => {
+            format!("; grant {g} is revoked (see kubectl breakglass audit{on_ctx})")
+        }
+        (Some(g), Some(r)) => format!("; revoking grant {g}: {}", r.detail),
+        (Some(g), None) => {
+            format!("; grant {g} may be live: run kubectl breakglass revoke {g}{on_ctx}")
+        }
+        // The stage's own detail says what was cleaned up, or that nothing was created.
+        (None, _) => String::new(),
+    };
+    Interrupted {
+        signal,
+        message: format!(
+            "the break-glass drill was interrupted ({signal}) at stage {stage}{grant}"
+        ),
     }
 }

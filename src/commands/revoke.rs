@@ -2,6 +2,7 @@
 //! record the revocation, wipe the local cache.
 
 use crate::cli::{GlobalArgs, RevokeArgs};
+use crate::grant::interrupt::{Interrupted, Signal, Signals};
 use crate::grant::revoke::{self, Target};
 use crate::grant::{cluster, output};
 
@@ -13,16 +14,33 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         (None, false) => Target::Mine,
     };
     let store = crate::token_cache::open(global.token_cache)?;
-    let outcomes = output::runtime()?.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
-        let me = cluster.whoami().await?;
+    let (outcomes, interrupted) = output::runtime()?.block_on(async {
+        let mut signals = Signals::listen()?;
+        let connected = signals
+            .race(async {
+                let cluster = cluster::connect(global, false).await?;
+                let me = cluster.whoami().await?;
+                anyhow::Ok((cluster, me))
+            })
+            .await;
+        let (cluster, me) = match connected {
+            Ok(connected) => connected?,
+            Err(signal) => {
+                return Err(Interrupted {
+                    signal,
+                    message: format!("interrupted ({signal}) before anything was revoked"),
+                }
+                .into())
+            }
+        };
         if matches!(target, Target::All) {
             eprintln!(
                 "Revoking every live break-glass grant on {} ...",
                 cluster.context
             );
         }
-        revoke::revoke(&cluster, &me, target, store.as_ref()).await
+        let outcomes = revoke::revoke(&cluster, &me, target, store.as_ref(), &mut signals).await?;
+        anyhow::Ok((outcomes, signals.received()))
     })?;
     if outcomes.is_empty() {
         eprintln!("There were no live break-glass grants to revoke.");
@@ -32,6 +50,13 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
     }
     if let Some(format) = args.output {
         output::print(format, &outcomes)?;
+    }
+    if let Some(signal) = interrupted {
+        return Err(Interrupted {
+            signal,
+            message: interrupted_state(signal, &outcomes),
+        }
+        .into());
     }
     let unconfirmed: Vec<&str> = outcomes
         .iter()
@@ -58,4 +83,35 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where an interrupted revoke left things, grant by grant.
+fn interrupted_state(signal: Signal, outcomes: &[revoke::Outcome]) -> String {
+    let names = |keep: fn(&revoke::Outcome) -> bool| -> String {
+        let names: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| keep(o))
+            .map(|o| o.grant.as_str())
+            .collect();
+        names.join(", ")
+    };
+    let mut said = vec![format!("interrupted ({signal})")];
+    let unconfirmed = names(|o| o.recorded && !o.ok);
+    if !unconfirmed.is_empty() {
+        said.push(format!(
+            "{unconfirmed}: seal deleted and revocation recorded, but the cluster's rejection of \
+             the token was not observed; it dies once the API server's token cache expires \
+             (about 10 s)"
+        ));
+    }
+    let unfinished = names(|o| !o.recorded);
+    if !unfinished.is_empty() {
+        said.push(format!(
+            "{unfinished}: not revoked or not recorded (see above); run the same revoke again to finish"
+        ));
+    }
+    if said.len() == 1 {
+        said.push("every revocation above was done and recorded".to_string());
+    }
+    said.join("; ")
 }

@@ -1,10 +1,12 @@
 //! The fire drill: a real grant through the same protocol as `request` (shortest duration,
 //! reason marked `[drill]`, nothing cached or written to the kubeconfig), used once,
-//! revoked with confirmation. Whatever fails, no live grant is left behind.
+//! revoked with confirmation. Whatever fails, no live grant is left behind; a signal
+//! (Ctrl-C) stops the drill where it is, and a grant already made is still revoked.
 
 use super::cluster::{self, Cluster, Whoami};
+use super::interrupt::{self, Interrupted, Signal, Signals};
 use super::policy::Ask;
-use super::protocol::{self, Granted};
+use super::protocol::{self, Granted, Progress};
 use super::revoke::{self, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
@@ -37,6 +39,9 @@ pub struct Drill {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
     pub stages: Vec<Stage>,
+    /// The signal that stopped the drill, if one did.
+    #[serde(skip)]
+    pub interrupted: Option<Signal>,
 }
 
 impl Drill {
@@ -74,16 +79,30 @@ impl Drill {
 /// Runs the drill for `role` (the policy's default role when `None`).
 pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
     let mut drill = Drill::default();
+    match Signals::listen() {
+        Ok(mut signals) => {
+            stages(&mut drill, &mut signals, global, role).await;
+            drill.interrupted = signals.received();
+        }
+        Err(e) => {
+            drill.record::<()>("identity", Instant::now(), Err(e));
+        }
+    }
+    drill
+}
+
+/// The stages, each raced against a signal.
+async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, role: Option<&str>) {
     let t = Instant::now();
     let connected = async {
         let cluster = cluster::connect(global, false).await?;
         let me = cluster.whoami().await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
-    }
-    .await;
+    };
+    let connected = nothing_made(signals.race(connected).await);
     let Some((cluster, me)) = drill.record("identity", t, connected) else {
-        return drill;
+        return;
     };
     drill.context = cluster.context.clone();
 
@@ -108,39 +127,66 @@ pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
             super::duration::human(allowed.duration)
         );
         anyhow::Ok((allowed, detail))
-    }
-    .await;
+    };
+    let checked = nothing_made(signals.race(checked).await);
     let Some(allowed) = drill.record("policy", t, checked) else {
-        return drill;
+        return;
     };
 
     // `additional`: a drill must work even while the person holds a real grant.
     let t = Instant::now();
-    let granted = protocol::request(&cluster, &me, &allowed, true)
-        .await
-        .map(|g| {
-            let detail = format!(
-                "{} recorded, sealed and issued (credential id JTI={})",
-                g.record.name(),
-                g.claims.jti
-            );
-            (g, detail)
-        });
+    let progress = Progress::default();
+    let requested = protocol::request(&cluster, &me, &allowed, true, &progress);
+    let granted = match signals.race(requested).await {
+        Ok(granted) => granted,
+        Err(signal) => Err(interrupt::undo_request(signals, signal, &progress)
+            .await
+            .into()),
+    }
+    .map(|g| {
+        let detail = format!(
+            "{} recorded, sealed and issued (credential id JTI={})",
+            g.record.name(),
+            g.claims.jti
+        );
+        (g, detail)
+    });
     let Some(granted) = drill.record("grant", t, granted) else {
-        return drill;
+        return;
     };
     drill.grant = Some(granted.record.name().to_string());
 
     let t = Instant::now();
-    let used = use_token(&cluster, &granted, &allowed.role.name)
+    let used = match signals
+        .race(use_token(&cluster, &granted, &allowed.role.name))
         .await
-        .map(|d| ((), d));
+    {
+        Ok(used) => used.map(|d| ((), d)),
+        Err(signal) => {
+            eprintln!(
+                "{signal} received: revoking the drill's grant {} first; press Ctrl-C again to \
+                 abandon that",
+                granted.record.name()
+            );
+            Err(anyhow::anyhow!(
+                "interrupted by the requester ({signal}); the grant is revoked next"
+            ))
+        }
+    };
     drill.record("use", t, used);
 
     let t = Instant::now();
-    let revoked = take_back(&cluster, &me, granted).await;
+    let revoked = take_back(&cluster, &me, granted, signals).await;
     drill.record("revoke", t, revoked);
-    drill
+}
+
+/// A stage stopped by a signal before anything was made.
+fn nothing_made<T>(r: Result<anyhow::Result<T>, Signal>) -> anyhow::Result<T> {
+    r.unwrap_or_else(|signal| {
+        Err(anyhow::anyhow!(
+            "interrupted by the requester ({signal}); nothing was created"
+        ))
+    })
 }
 
 /// Presents the elevated token: the cluster must see the role's ServiceAccount.
@@ -171,31 +217,48 @@ async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::
 }
 
 /// Revokes the drill's grant with confirmation; if that fails, undoes it like a failed
-/// request (seal deleted, record marked Failed), so nothing stays live.
+/// request (seal deleted, record marked Failed), so nothing stays live. A signal here stops
+/// only the wait for confirmation; a second one abandons the revocation, saying what is left.
 async fn take_back(
     cluster: &Cluster,
     me: &Whoami,
     granted: Granted,
+    signals: &mut Signals,
 ) -> anyhow::Result<((), String)> {
     let name = granted.record.name().to_string();
     // The revocation confirms with the token it finds in a store: give it this one,
     // held in memory so that the person's cached tokens are never touched.
     let held = MemoryStore::default();
     elevated_cache::store(&held, &granted.cache_entry(cluster, &me.username))?;
-    let outcome = revoke::revoke(cluster, me, Target::Named(name.clone()), &held).await;
+    let target = Target::Named(name.clone());
+    let seen = signals.count();
+    let outcome = match revoke::revoke(cluster, me, target, &held, signals).await {
+        // Abandoned at a second signal: the error says what may be left.
+        Err(e) if e.is::<Interrupted>() => return Err(e),
+        outcome => outcome,
+    };
     let failed = match outcome.as_deref() {
         Ok([o]) if o.ok && o.recorded && o.confirmed_after_seconds.is_some() => {
             return Ok(((), o.summary.clone()))
         }
+        // A signal stopped the wait for the rejection: the seal is deleted, the record says so.
+        Ok([o]) if o.recorded && signals.count() > seen => anyhow::bail!("{}", o.summary),
         Ok([o, ..]) => o.summary.clone(),
         Ok([]) => format!("{name} was not revoked"),
         Err(e) => format!("{e:#}"),
     };
-    let cleanup = granted
-        .undo
-        .run(&format!("{DRILL_MARK} revocation failed: {failed}"))
-        .await;
-    anyhow::bail!("{failed}. Cleaned up: {cleanup}")
+    let why = format!("{DRILL_MARK} revocation failed: {failed}");
+    match signals
+        .finish("taking the drill's grant back", granted.undo.run(&why))
+        .await
+    {
+        Ok(cleanup) => anyhow::bail!("{failed}. Cleaned up: {cleanup}"),
+        Err(again) => anyhow::bail!(
+            "{failed}; taking the grant back was abandoned at a second {again}: finish with: \
+             kubectl breakglass revoke {name} --context {}",
+            cluster.context
+        ),
+    }
 }
 
 /// A token store that lives as long as the drill.

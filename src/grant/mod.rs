@@ -9,6 +9,7 @@ pub mod duration;
 pub mod elevated_cache;
 pub mod elevated_credential;
 pub mod events;
+pub mod interrupt;
 pub mod jwt;
 pub mod output;
 pub mod policy;
@@ -18,6 +19,7 @@ pub mod request;
 pub mod revoke;
 pub mod seal;
 pub mod status;
+pub mod undo;
 
 /// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
 pub const NAMESPACE: &str = "breakglass";

@@ -5,15 +5,15 @@ use super::cluster::{explain, status_code, Cluster, Whoami};
 use super::jwt::{self, Claims};
 use super::policy::Allowed;
 use super::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
+pub use super::undo::{Progress, Undo};
 use super::{chain, elevated_cache, events, seal, NAMESPACE};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret as K8sSecret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
-use std::time::Duration;
 
 /// How long a Pending record of the same person counts as a request still in flight.
 const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
@@ -47,15 +47,6 @@ impl Granted {
     }
 }
 
-/// What a request has created so far, to take back.
-pub struct Undo {
-    grants: Api<Grant>,
-    secrets: Api<K8sSecret>,
-    record: String,
-    seal_attempted: bool,
-    expiry: String,
-}
-
 /// The grant records of the cluster, or a message naming the manifest to apply.
 pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
@@ -72,12 +63,14 @@ pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
     }
 }
 
-/// Runs the protocol for `me` with what the policy allowed.
+/// Runs the protocol for `me` with what the policy allowed, publishing in `progress` what
+/// it has created so far (for whoever drops it mid-step to take back).
 pub async fn request(
     cluster: &Cluster,
     me: &Whoami,
     allowed: &Allowed,
     additional: bool,
+    progress: &Progress,
 ) -> anyhow::Result<Granted> {
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
@@ -124,6 +117,8 @@ pub async fn request(
             previous,
         };
         let name = record::name_for(sequence);
+        let maybe = Undo::new(&grants, &secrets, &name, "", &cluster.context);
+        progress.creating(&maybe, &request_id);
         match grants
             .create(&PostParams::default(), &Grant::new(&name, spec))
             .await
@@ -132,27 +127,23 @@ pub async fn request(
                 created = Some(rec);
                 break;
             }
-            Err(e) if status_code(&e) == Some(409) => continue,
+            Err(e) if status_code(&e) == Some(409) => {
+                progress.nothing();
+                continue;
+            }
             Err(e) if status_code(&e).is_none() => {
                 // The record may or may not exist: find out, and take it back if it does.
-                let undo = Undo::new(&grants, &secrets, &name, "");
                 let what = explain(
                     e,
                     &cluster.server,
                     &cluster.context,
                     "writing the grant record",
                 );
-                let cleanup = match grants.get_opt(&name).await {
-                    Ok(Some(r)) if r.spec.request_id == request_id => undo.mark_failed(&what.to_string()).await,
-                    Ok(_) => "nothing was created".to_string(),
-                    Err(_) => format!(
-                        "could not tell whether record {name} was written; if it was, it stays Pending \
-                         with no seal and no token (nothing live)"
-                    ),
-                };
+                let cleanup = maybe.if_ours(&request_id, &what.to_string()).await;
                 anyhow::bail!("{what}. Cleaned up: {cleanup}");
             }
             Err(e) => {
+                progress.nothing();
                 let what = explain(
                     e,
                     &cluster.server,
@@ -169,10 +160,18 @@ pub async fn request(
              record chain first; try again"
         )
     })?;
-    let mut undo = Undo::new(&grants, &secrets, rec.name(), &rec.spec.expiry_time);
+    let mut undo = Undo::new(
+        &grants,
+        &secrets,
+        rec.name(),
+        &rec.spec.expiry_time,
+        &cluster.context,
+    );
 
     // 2. Seal, 3. token, 4. annotate; any failure undoes all of it.
-    match seal_token_annotate(cluster, &rec, allowed, &mut undo).await {
+    undo.seal_attempted = true;
+    progress.created(&undo);
+    match seal_token_annotate(cluster, &rec, allowed).await {
         Ok((record, token, claims)) => {
             let note = format!(
                 "{} broke the glass: role {} until {} — {}{}",
@@ -214,14 +213,12 @@ async fn seal_token_annotate(
     cluster: &Cluster,
     rec: &Grant,
     allowed: &Allowed,
-    undo: &mut Undo,
 ) -> anyhow::Result<(Grant, Secret<String>, Claims)> {
     let ex = |doing: &str| {
         let doing = doing.to_string();
         move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
     };
     let seal_step = format!("creating the seal {}", seal::name_for(rec.name()));
-    undo.seal_attempted = true;
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let sealed = secrets
         .create(&PostParams::default(), &seal::build(rec))
@@ -330,85 +327,4 @@ fn request_id(me: &Whoami) -> String {
     h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
     h.update(format!("{:p}", &h as *const _).as_bytes());
     hex::encode(&h.finalize()[..12])
-}
-
-async fn retry<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
-{
-    let mut last = None;
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.expect("at least one attempt"))
-}
-
-impl Undo {
-    fn new(grants: &Api<Grant>, secrets: &Api<K8sSecret>, record: &str, expiry: &str) -> Undo {
-        Undo {
-            grants: grants.clone(),
-            secrets: secrets.clone(),
-            record: record.to_string(),
-            seal_attempted: false,
-            expiry: expiry.to_string(),
-        }
-    }
-
-    /// Deletes the seal (killing any token bound to it) and marks the record Failed.
-    /// The record is kept, not deleted: it is a link in the hash chain and the audit of an attempt.
-    pub async fn run(self, why: &str) -> String {
-        let mut done = Vec::new();
-        let mut seal_dead = true;
-        if self.seal_attempted {
-            let name = seal::name_for(&self.record);
-            let dp = DeleteParams::default();
-            match retry(|| self.secrets.delete(&name, &dp)).await {
-                Ok(_) => done.push(format!(
-                    "deleted seal {name}, so no token issued for it works"
-                )),
-                Err(e) if status_code(&e) == Some(404) => {
-                    done.push(format!("seal {name} was never created"))
-                }
-                Err(e) => {
-                    seal_dead = false;
-                    done.push(format!(
-                        "COULD NOT delete seal {name} ({e}): a token issued for it may stay valid until {}; \
-                         run: kubectl breakglass revoke {}",
-                        self.expiry, self.record
-                    ));
-                }
-            }
-        }
-        let why = if seal_dead {
-            why.to_string()
-        } else {
-            format!("{why}; seal not deleted")
-        };
-        done.push(self.mark_failed(&why).await);
-        done.join("; ")
-    }
-
-    async fn mark_failed(&self, why: &str) -> String {
-        let patch = Patch::Merge(
-            serde_json::json!({ "status": { "state": State::Failed, "message": why } }),
-        );
-        let pp = PatchParams::default();
-        match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {
-            Ok(_) => format!(
-                "marked record {} Failed (records are kept as the audit trail)",
-                self.record
-            ),
-            Err(e) => format!(
-                "could not mark record {} Failed ({e}); it stays Pending, with no live token",
-                self.record
-            ),
-        }
-    }
 }

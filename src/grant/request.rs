@@ -1,8 +1,10 @@
 //! The `request` use case: check the policy, run the grant protocol, cache the token and
-//! write the `<context>-breakglass` context.
+//! write the `<context>-breakglass` context. A signal before all of that is done takes the
+//! grant back (`interrupt`).
 
 use super::cluster::{self, Cluster};
-use super::policy::{Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
+use super::interrupt::{self, Signals};
+use super::policy::{Allowed, Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
 use super::{duration, elevated_cache, output, protocol, NAMESPACE};
 use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
@@ -28,11 +30,41 @@ pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
     output::runtime()?.block_on(request(global, args, requested))
 }
 
+/// A grant made whole: recorded, issued, cached and (unless `--no-kubeconfig`) wired into
+/// the kubeconfig. From here on an interrupt changes nothing.
+struct Made {
+    cluster: Cluster,
+    me: cluster::Whoami,
+    allowed: Allowed,
+    granted: protocol::Granted,
+    elevated_context: String,
+}
+
 async fn request(
     global: &GlobalArgs,
     args: &RequestArgs,
     requested: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
+    // Listening from the start: a signal before the grant is whole undoes what was made.
+    let mut signals = Signals::listen()?;
+    let progress = protocol::Progress::default();
+    let made = match signals.race(make(global, args, requested, &progress)).await {
+        Ok(made) => made?,
+        Err(signal) => {
+            return Err(interrupt::undo_request(&mut signals, signal, &progress)
+                .await
+                .into())
+        }
+    };
+    report(args, made)
+}
+
+async fn make(
+    global: &GlobalArgs,
+    args: &RequestArgs,
+    requested: Option<std::time::Duration>,
+    progress: &protocol::Progress,
+) -> anyhow::Result<Made> {
     let cluster = cluster::connect(global, false).await?;
     let me = cluster.whoami().await?;
     let policy = read_policy(&cluster).await?;
@@ -43,11 +75,10 @@ async fn request(
         duration: requested,
     };
     let allowed = policy.check(&ask, &me.username, &me.groups)?;
-    let granted = protocol::request(&cluster, &me, &allowed, args.additional).await?;
+    let granted = protocol::request(&cluster, &me, &allowed, args.additional, progress).await?;
     for w in &granted.warnings {
         eprintln!("warning: {w}");
     }
-    let name = granted.record.name().to_string();
 
     let entry = granted.cache_entry(&cluster, &me.username);
     let cached = crate::token_cache::open(global.token_cache)
@@ -67,13 +98,14 @@ async fn request(
     let elevated_context = format!("{}-breakglass", cluster.context);
     if !args.no_kubeconfig {
         if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
+            // The cache goes first: nothing awaits while a token of a dying grant is cached.
+            if let Ok(store) = crate::token_cache::open(global.token_cache) {
+                let _ = store.delete(&entry.key());
+            }
             let cleanup = granted
                 .undo
                 .run(&format!("writing the kubeconfig failed: {e}"))
                 .await;
-            if let Ok(store) = crate::token_cache::open(global.token_cache) {
-                let _ = store.delete(&entry.key());
-            }
             anyhow::bail!(
                 "the grant was issued but the kubeconfig context {elevated_context} could not be \
                  written ({e:#}), so it was taken back; retry with --no-kubeconfig to skip it. \
@@ -81,7 +113,25 @@ async fn request(
             );
         }
     }
+    Ok(Made {
+        cluster,
+        me,
+        allowed,
+        granted,
+        elevated_context,
+    })
+}
 
+/// Tells the person what they now hold (stderr), and prints the grant for `-o`.
+fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
+    let Made {
+        cluster,
+        me,
+        allowed,
+        granted,
+        elevated_context,
+    } = made;
+    let name = granted.record.name().to_string();
     let left = duration::human(allowed.duration);
     eprintln!(
         "Break-glass grant {name}: {} acts as {} (ServiceAccount {NAMESPACE}/{}) on {} for {left}, until {}.",

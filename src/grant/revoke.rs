@@ -3,7 +3,9 @@
 
 use super::cluster::{self, explain, status_code, Cluster, Whoami};
 use super::elevated_cache;
+use super::interrupt::{Interrupted, Signal, Signals};
 use super::record::{self, Grant, State};
+use super::undo::context_flag;
 use super::{events, protocol, seal, NAMESPACE, SEAL_LABEL};
 use crate::token_cache::{CacheKey, TokenStore};
 use k8s_openapi::api::core::v1::Secret as K8sSecret;
@@ -42,12 +44,16 @@ pub struct Outcome {
     pub recorded: bool,
 }
 
-/// Revokes the target grants.
+/// Revokes the target grants. A signal during the confirmation stops waiting for it and
+/// records what is known (the seal is deleted); grants not reached yet are left alone and
+/// reported as such. A signal while a seal is deleted or a revocation recorded lets that
+/// finish; a second one abandons it with an `Interrupted` error saying what may be left.
 pub async fn revoke(
     cluster: &Cluster,
     me: &Whoami,
     target: Target,
     store: &dyn TokenStore,
+    signals: &mut Signals,
 ) -> anyhow::Result<Vec<Outcome>> {
     let records = protocol::list_records(cluster).await?;
     let now = chrono::Utc::now();
@@ -76,11 +82,18 @@ pub async fn revoke(
         }
         Target::All => records.iter().filter(|g| g.is_live(now)).collect(),
     };
+    // Only a signal during this revocation stops it (a drill revokes after one).
+    let seen = signals.count();
     let mut outcomes = Vec::new();
     for g in chosen {
-        outcomes.push(revoke_one(cluster, me, g, store).await?);
+        match signals.received() {
+            Some(signal) if signals.count() > seen => {
+                outcomes.push(not_reached(g, signal, &cluster.context))
+            }
+            _ => outcomes.push(revoke_one(cluster, me, g, store, signals).await?),
+        }
     }
-    if let Target::All = target {
+    if matches!(target, Target::All) && signals.count() == seen {
         // Seals whose record is not live (a request that died mid-way): delete them too.
         let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
         let seals = secrets
@@ -110,11 +123,54 @@ pub async fn revoke(
     Ok(outcomes)
 }
 
+/// A grant an interrupt kept this command from revoking.
+fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
+    Outcome {
+        grant: g.name().to_string(),
+        requester: g.spec.requester.clone(),
+        role: g.spec.role.clone(),
+        confirmed_after_seconds: None,
+        summary: format!(
+            "NOT revoked {} ({} as {}): interrupted ({signal}) before it; run: kubectl breakglass \
+             revoke {}{}",
+            g.name(),
+            g.spec.requester,
+            g.spec.role,
+            g.name(),
+            context_flag(context)
+        ),
+        ok: false,
+        recorded: false,
+    }
+}
+
+/// The error for a revocation abandoned at a second signal.
+fn abandoned(
+    signals: &Signals,
+    again: Signal,
+    g: &Grant,
+    state: &str,
+    context: &str,
+) -> anyhow::Error {
+    Interrupted {
+        signal: signals.received().unwrap_or(again),
+        message: format!(
+            "revoking {} was abandoned at a second {again}: {state}; finish with: kubectl breakglass \
+             revoke {}{}",
+            g.name(),
+            g.name(),
+            context_flag(context)
+        ),
+    }
+    .into()
+}
+
 async fn revoke_one(
     cluster: &Cluster,
     me: &Whoami,
     g: &Grant,
     store: &dyn TokenStore,
+    signals: &mut Signals,
 ) -> anyhow::Result<Outcome> {
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let seal_name = g
@@ -137,7 +193,22 @@ async fn revoke_one(
     .filter(|e| e.grant == g.name());
 
     let started = Instant::now();
-    let seal_existed = match secrets.delete(&seal_name, &DeleteParams::default()).await {
+    let dp = DeleteParams::default();
+    let deleting = format!("deleting seal {seal_name}");
+    let deleted = match signals
+        .finish(&deleting, secrets.delete(&seal_name, &dp))
+        .await
+    {
+        Ok(deleted) => deleted,
+        Err(again) => {
+            let state = format!(
+                "seal {seal_name} may still exist, and a token issued for it work until {}",
+                g.spec.expiry_time
+            );
+            return Err(abandoned(signals, again, g, &state, &cluster.context));
+        }
+    };
+    let seal_existed = match deleted {
         Ok(_) => true,
         Err(e) if status_code(&e) == Some(404) => false,
         Err(e) => {
@@ -158,28 +229,42 @@ async fn revoke_one(
                 cluster.insecure,
                 &elevated_cache::token(entry),
             )?;
-            loop {
-                match cluster::whoami(&client).await {
-                    Err(e) if status_code(&e) == Some(401) => {
-                        let secs = started.elapsed().as_secs_f64();
-                        break (
-                            Some(secs),
-                            true,
-                            format!("the cluster rejected its token {:.1} s after the seal was deleted", secs),
-                        );
+            let confirming = async {
+                loop {
+                    match cluster::whoami(&client).await {
+                        Err(e) if status_code(&e) == Some(401) => {
+                            let secs = started.elapsed().as_secs_f64();
+                            break (
+                                Some(secs),
+                                true,
+                                format!("the cluster rejected its token {:.1} s after the seal was deleted", secs),
+                            );
+                        }
+                        _ if started.elapsed() >= CONFIRM_WITHIN => {
+                            break (
+                                None,
+                                false,
+                                format!(
+                                    "NOT CONFIRMED: the cluster still accepted its token {} s after the seal was deleted",
+                                    CONFIRM_WITHIN.as_secs()
+                                ),
+                            )
+                        }
+                        _ => tokio::time::sleep(POLL).await,
                     }
-                    _ if started.elapsed() >= CONFIRM_WITHIN => {
-                        break (
-                            None,
-                            false,
-                            format!(
-                                "NOT CONFIRMED: the cluster still accepted its token {} s after the seal was deleted",
-                                CONFIRM_WITHIN.as_secs()
-                            ),
-                        )
-                    }
-                    _ => tokio::time::sleep(POLL).await,
                 }
+            };
+            match signals.race(confirming).await {
+                Ok(seen) => seen,
+                Err(signal) => (
+                    None,
+                    false,
+                    format!(
+                        "NOT CONFIRMED: interrupted ({signal}) while waiting for the cluster to reject its \
+                         token; the seal is deleted, so an API server rejects it once its \
+                         token-authentication cache expires (about 10 s on a default server)"
+                    ),
+                ),
             }
         }
         None => {
@@ -209,10 +294,29 @@ async fn revoke_one(
         "revocationConfirmed": confirmed_after.is_some(),
         "revocationConfirmedAfterSeconds": confirmed_after,
     }});
+    if held.is_some() {
+        // The seal is gone either way, so the token is of no further use here.
+        let _ = store.delete(&key);
+    }
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let recorded = grants
-        .patch_status(g.name(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await;
+    let pp = PatchParams::default();
+    let recording = format!("recording the revocation on {}", g.name());
+    let recorded = match signals
+        .finish(
+            &recording,
+            grants.patch_status(g.name(), &pp, &Patch::Merge(&patch)),
+        )
+        .await
+    {
+        Ok(recorded) => recorded,
+        Err(again) => {
+            let state = format!(
+                "seal {seal_name} is deleted, so its token is dead (or dies once the API server's \
+                 token cache expires, about 10 s), but the revocation may not be on the record"
+            );
+            return Err(abandoned(signals, again, g, &state, &cluster.context));
+        }
+    };
     let mut summary = format!(
         "revoked {} ({} as {}): {}{}",
         g.name(),
@@ -232,20 +336,21 @@ async fn revoke_one(
                 "{} revoked the grant of {}: {how}",
                 me.username, g.spec.requester
             );
-            if let Err(e) =
-                protocol::emit(cluster, events::build(g, "Revoked", "Revoke", note)).await
-            {
-                summary.push_str(&format!(" (the Revoked Event was not written: {e})"));
+            let event = protocol::emit(cluster, events::build(g, "Revoked", "Revoke", note));
+            match signals.race(event).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    summary.push_str(&format!(" (the Revoked Event was not written: {e})"))
+                }
+                Err(signal) => summary.push_str(&format!(
+                    " (the Revoked Event was not written: interrupted by {signal})"
+                )),
             }
         }
         Err(e) => summary.push_str(&format!(
             "; the revocation could NOT be written onto the record ({})",
             explain(e, &cluster.server, &cluster.context, "updating the record")
         )),
-    }
-    if held.is_some() {
-        // The seal is gone either way, so the token is of no further use here.
-        let _ = store.delete(&key);
     }
     Ok(Outcome {
         grant: g.name().to_string(),

@@ -1,0 +1,200 @@
+//! Taking back a request that did not finish: delete the seal (so any token issued for it
+//! dies) and mark the record Failed. `Progress` publishes what a request has created so far,
+//! so that an interrupt, which drops the request mid-step, can take it back the same way.
+
+use super::cluster::status_code;
+use super::record::{Grant, State};
+use super::seal;
+use k8s_openapi::api::core::v1::Secret as K8sSecret;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::Api;
+use std::cell::RefCell;
+use std::time::Duration;
+
+/// What a request has created so far, to take back.
+#[derive(Clone)]
+pub struct Undo {
+    grants: Api<Grant>,
+    secrets: Api<K8sSecret>,
+    record: String,
+    pub(super) seal_attempted: bool,
+    expiry: String,
+    context: String,
+}
+
+impl Undo {
+    pub(super) fn new(
+        grants: &Api<Grant>,
+        secrets: &Api<K8sSecret>,
+        record: &str,
+        expiry: &str,
+        context: &str,
+    ) -> Undo {
+        Undo {
+            grants: grants.clone(),
+            secrets: secrets.clone(),
+            record: record.to_string(),
+            seal_attempted: false,
+            expiry: expiry.to_string(),
+            context: context.to_string(),
+        }
+    }
+
+    /// Deletes the seal (killing any token bound to it) and marks the record Failed.
+    /// The record is kept, not deleted: it is a link in the hash chain and the audit of an attempt.
+    pub async fn run(self, why: &str) -> String {
+        let mut done = Vec::new();
+        let mut seal_dead = true;
+        if self.seal_attempted {
+            let name = seal::name_for(&self.record);
+            let dp = DeleteParams::default();
+            match retry(|| self.secrets.delete(&name, &dp)).await {
+                Ok(_) => done.push(format!(
+                    "deleted seal {name}, so no token issued for it works"
+                )),
+                Err(e) if status_code(&e) == Some(404) => {
+                    done.push(format!("seal {name} was never created"))
+                }
+                Err(e) => {
+                    seal_dead = false;
+                    done.push(format!(
+                        "COULD NOT delete seal {name} ({e}): a token issued for it may stay valid until {}; \
+                         run: kubectl breakglass revoke {}{}",
+                        self.expiry,
+                        self.record,
+                        context_flag(&self.context)
+                    ));
+                }
+            }
+        }
+        let why = if seal_dead {
+            why.to_string()
+        } else {
+            format!("{why}; seal not deleted")
+        };
+        done.push(self.mark_failed(&why).await);
+        done.join("; ")
+    }
+
+    /// After a lost answer to the record's creation: marks the record Failed if it was
+    /// written (it carries our `request_id`), and says what was found.
+    pub(super) async fn if_ours(&self, request_id: &str, why: &str) -> String {
+        match self.grants.get_opt(&self.record).await {
+            Ok(Some(r)) if r.spec.request_id == request_id => self.mark_failed(why).await,
+            Ok(_) => "nothing was created".to_string(),
+            Err(_) => format!(
+                "could not tell whether record {} was written; if it was, it stays Pending \
+                 with no seal and no token (nothing live)",
+                self.record
+            ),
+        }
+    }
+
+    async fn mark_failed(&self, why: &str) -> String {
+        let patch = Patch::Merge(
+            serde_json::json!({ "status": { "state": State::Failed, "message": why } }),
+        );
+        let pp = PatchParams::default();
+        match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {
+            Ok(_) => format!(
+                "marked record {} Failed (records are kept as the audit trail)",
+                self.record
+            ),
+            Err(e) => format!(
+                "could not mark record {} Failed ({e}); it stays Pending, with no live token",
+                self.record
+            ),
+        }
+    }
+}
+
+/// What an in-flight request has created, published before each step that creates something.
+#[derive(Default)]
+pub struct Progress(RefCell<Made>);
+
+#[derive(Default, Clone)]
+enum Made {
+    #[default]
+    Nothing,
+    /// The record's creation was sent; its answer may never come.
+    MaybeRecord { undo: Undo, request_id: String },
+    /// The record exists (and the seal, once `seal_attempted`).
+    Record(Undo),
+}
+
+impl Progress {
+    pub(super) fn creating(&self, undo: &Undo, request_id: &str) {
+        *self.0.borrow_mut() = Made::MaybeRecord {
+            undo: undo.clone(),
+            request_id: request_id.to_string(),
+        };
+    }
+
+    pub(super) fn created(&self, undo: &Undo) {
+        *self.0.borrow_mut() = Made::Record(undo.clone());
+    }
+
+    pub(super) fn nothing(&self) {
+        *self.0.borrow_mut() = Made::Nothing;
+    }
+
+    /// Takes back what the request created, the same way as a failed step; says what it did.
+    pub async fn undo(&self, why: &str) -> String {
+        let made = self.0.borrow().clone();
+        match made {
+            Made::Nothing => "nothing was created".to_string(),
+            Made::MaybeRecord { undo, request_id } => undo.if_ours(&request_id, why).await,
+            Made::Record(undo) => undo.run(why).await,
+        }
+    }
+
+    /// What may be left when the undo was abandoned half-way, and how to finish it.
+    pub fn left(&self) -> String {
+        match &*self.0.borrow() {
+            Made::Nothing => "nothing (nothing had been created)".to_string(),
+            Made::MaybeRecord { undo, .. } => format!(
+                "record {} may exist as Pending, with no seal and no token (nothing live)",
+                undo.record
+            ),
+            Made::Record(undo) if !undo.seal_attempted => format!(
+                "record {} stays Pending, with no seal and no token (nothing live)",
+                undo.record
+            ),
+            Made::Record(undo) => format!(
+                "record {r} and maybe its seal {s}, so a token issued for it may work until {e}; \
+                 finish with: kubectl breakglass revoke {r}{c}",
+                r = undo.record,
+                s = seal::name_for(&undo.record),
+                e = undo.expiry,
+                c = context_flag(&undo.context)
+            ),
+        }
+    }
+}
+
+/// ` --context C`, or nothing when the context is not known.
+pub fn context_flag(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" --context {context}")
+    }
+}
+
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut last = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}

@@ -1,0 +1,250 @@
+//! Ctrl-C (SIGINT), a closed terminal (SIGHUP) or a kill (SIGTERM) in the middle of a
+//! request, a drill or a revoke, sent to the real plugin process while the API double
+//! holds the protocol at a chosen step: nothing half-made is left, the record says why,
+//! and the person is told what was cleaned up.
+
+mod common;
+
+use breakglass_testbed::apiserver::{FaultKind, FaultRule};
+use common::grants::Bed;
+use common::*;
+use serde_json::Value;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough that only the signal can end the held step within the test's patience.
+const HOLD: Duration = Duration::from_secs(60);
+/// How long the plugin may take to clean up after a signal.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn hold(bed: &Bed, method: &str, path: &str, call: u32) {
+    bed.pg.api.faults().clear();
+    bed.pg.api.faults().add(FaultRule {
+        method: Some(method.into()),
+        path_contains: path.into(),
+        on_calls: call..=call,
+        kind: FaultKind::Latency(HOLD),
+    });
+}
+
+fn spawn(bed: &Bed, args: &[&str]) -> Child {
+    bed.plugin(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn kill(child: &Child, signal: &str) {
+    let out = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .output()
+        .unwrap();
+    assert_ok(&out, &format!("kill {signal}"));
+}
+
+/// Waits for the child, failing if it is still running after `PATIENCE`.
+async fn finished(child: Child) -> Output {
+    let started = Instant::now();
+    let out = tokio::time::timeout(PATIENCE, wait(child))
+        .await
+        .expect("the plugin ends soon after the signal, without waiting for the held step");
+    assert!(started.elapsed() < PATIENCE);
+    out
+}
+
+/// Polls (as admin) until `ready` holds for the records and seals.
+async fn until(bed: &Bed, what: &str, ready: impl Fn(&[Value], &[Value]) -> bool) {
+    for _ in 0..100 {
+        if ready(&bed.records(), &bed.seals()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The person's elevated credential for the playground's role, non-interactive.
+fn cached_credential(bed: &Bed) -> Output {
+    let out = bed.kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "--context",
+        "playground",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    assert_ok(&out, "kubectl config view");
+    let server = stdout(&out);
+    bed.plugin(&[
+        "credential",
+        "--elevated",
+        "--server",
+        &server,
+        "--role",
+        "incident-debug",
+        "--account",
+        "alice@example.com",
+        "--origin-context",
+        "playground",
+    ])
+    .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+    .output()
+    .unwrap()
+}
+
+#[track_caller]
+fn assert_stopped_by(out: &Output, code: i32, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{}", stderr(out));
+    assert_fails_with(out, needles);
+    let err = stderr(out);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "one error line:\n{err}"
+    );
+    assert_no_jwt(&err);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_request_is_taken_back_and_says_so() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let kubeconfig = bed.kubeconfig_text();
+    let request = ["request", "--reason", "checkout is down, need to look"];
+
+    // Ctrl-C while the token is being issued: the record and the seal exist.
+    hold(&bed, "POST", "/serviceaccounts/incident-debug/token", 1);
+    let child = spawn(&bed, &request);
+    until(&bed, "record and seal", |r, s| r.len() == 1 && s.len() == 1).await;
+    kill(&child, "-INT");
+    let out = finished(child).await;
+    assert_stopped_by(
+        &out,
+        130,
+        &[
+            "interrupted by the requester (SIGINT)",
+            "deleted seal grant-000001-seal",
+            "marked record grant-000001 Failed",
+        ],
+    );
+    assert!(bed.seals().is_empty(), "no seal is left");
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Failed", "{r}");
+    assert_eq!(
+        r["status"]["message"], "interrupted by the requester (SIGINT)",
+        "{r}"
+    );
+    assert_eq!(bed.kubeconfig_text(), kubeconfig, "no context written");
+    assert_fails_with(&cached_credential(&bed), &["no active break-glass grant"]);
+
+    // The terminal closes while the jti is being recorded: the token was issued, and dies.
+    hold(&bed, "PATCH", "/breakglassgrants/grant-000002/status", 1);
+    let child = spawn(&bed, &request);
+    until(&bed, "the second record issued", |r, s| {
+        r.len() == 2 && s.len() == 1
+    })
+    .await;
+    // The token request comes between the seal and the held annotation.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(&child, "-HUP");
+    let out = finished(child).await;
+    assert_stopped_by(
+        &out,
+        129,
+        &[
+            "interrupted by the requester (SIGHUP)",
+            "deleted seal grant-000002-seal",
+            "marked record grant-000002 Failed",
+        ],
+    );
+    assert!(bed.seals().is_empty(), "no seal is left");
+    let r = &bed.records()[1];
+    assert_eq!(r["status"]["state"], "Failed", "{r}");
+    assert_eq!(
+        r["status"]["message"], "interrupted by the requester (SIGHUP)",
+        "{r}"
+    );
+    assert_eq!(bed.kubeconfig_text(), kubeconfig, "no context written");
+    assert_fails_with(&cached_credential(&bed), &["no active break-glass grant"]);
+
+    // Without a signal the same request goes through, and the same check sees its token:
+    // the Failed records block nothing, and the cache check above could have failed.
+    bed.pg.api.faults().clear();
+    assert_ok(&bed.run(&request), "request after the interrupts");
+    assert_ok(&cached_credential(&bed), "the cached grant");
+    bed.assert_no_seal_without_an_active_record();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_drill_revokes_its_grant() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    // The drill's first SelfSubjectReview is its identity stage, the second its use stage.
+    hold(&bed, "POST", "/selfsubjectreviews", 2);
+    let child = spawn(&bed, &["drill"]);
+    until(&bed, "the drill's grant", |r, _| {
+        r.first().is_some_and(|r| r["status"]["state"] == "Active")
+    })
+    .await;
+    // The Granted Event is the last call before the use stage.
+    for _ in 0..100 {
+        let log = bed.pg.api.audit_log();
+        if log
+            .iter()
+            .any(|e| e.method == "POST" && e.path.contains("/events"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(&child, "-INT");
+    let out = finished(child).await;
+    assert_stopped_by(
+        &out,
+        130,
+        &[
+            "FAIL  use",
+            "interrupted by the requester (SIGINT)",
+            "PASS  revoke",
+            "the break-glass drill was interrupted (SIGINT) at stage use",
+            "grant grant-000001 is revoked",
+        ],
+    );
+    assert!(bed.seals().is_empty(), "no seal is left");
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Revoked", "{r}");
+    assert_eq!(r["status"]["revokedBy"], "alice@example.com");
+    assert_eq!(r["status"]["revocationConfirmed"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_revoke_records_what_it_knows() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&["--role", "incident-debug"]), "request");
+    // The server vouches for a token it has checked for a minute: the rejection that
+    // `revoke` waits for does not come before the signal.
+    bed.pg.api.set_token_auth_cache_ttl(Duration::from_secs(60));
+    assert_ok(&bed.kubectl_elevated(&["auth", "whoami"]), "use the grant");
+    let child = spawn(&bed, &["revoke"]);
+    until(&bed, "the seal deleted", |_, s| s.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(&child, "-TERM");
+    let out = finished(child).await;
+    assert_stopped_by(
+        &out,
+        143,
+        &[
+            "NOT CONFIRMED: interrupted (SIGTERM)",
+            "grant-000001: seal deleted and revocation recorded",
+        ],
+    );
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Revoked", "{r}");
+    assert_eq!(r["status"]["revocationConfirmed"], false, "{r}");
+    // The local cache is wiped all the same.
+    assert_fails_with(&cached_credential(&bed), &["no active break-glass grant"]);
+}
