@@ -248,3 +248,45 @@ async fn an_interrupted_revoke_records_what_it_knows() {
     // The local cache is wiped all the same.
     assert_fails_with(&cached_credential(&bed), &["no active break-glass grant"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_abandons_the_clean_up_and_says_how_to_finish_it() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    // The token request is held, and so is the seal's deletion the clean-up starts with.
+    hold(&bed, "POST", "/serviceaccounts/incident-debug/token", 1);
+    bed.pg.api.faults().add(FaultRule {
+        method: Some("DELETE".into()),
+        path_contains: "/secrets/grant-000001-seal".into(),
+        on_calls: 1..=1,
+        kind: FaultKind::Latency(HOLD),
+    });
+    let child = spawn(
+        &bed,
+        &["request", "--reason", "checkout is down, need to look"],
+    );
+    until(&bed, "record and seal", |r, s| r.len() == 1 && s.len() == 1).await;
+    kill(&child, "-INT");
+    // The clean-up says it started, and how to abandon it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill(&child, "-INT");
+    let out = finished(child).await;
+    assert_stopped_by(
+        &out,
+        130,
+        &[
+            "SIGINT received: taking back what this request created; press Ctrl-C again",
+            "the clean-up was abandoned at a second SIGINT",
+            "May be left: record grant-000001 and maybe its seal grant-000001-seal",
+            "finish with: kubectl breakglass revoke grant-000001 --context playground",
+        ],
+    );
+    assert_eq!(bed.seals().len(), 1, "the held deletion never happened");
+
+    // What it says to run finishes the job.
+    bed.pg.api.faults().clear();
+    let out = bed.run(&["revoke", "grant-000001", "--context", "playground"]);
+    assert_ok(&out, "the revoke the message names");
+    assert!(bed.seals().is_empty(), "no seal is left");
+    assert_eq!(bed.records()[0]["status"]["state"], "Revoked");
+}
