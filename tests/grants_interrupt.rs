@@ -238,7 +238,7 @@ async fn an_interrupted_revoke_records_what_it_knows() {
         &out,
         143,
         &[
-            "NOT CONFIRMED: interrupted (SIGTERM)",
+            "NOT CONFIRMED: interrupted (SIGTERM) before the cluster was seen to reject its token",
             "grant-000001: seal deleted and revocation recorded",
         ],
     );
@@ -247,6 +247,67 @@ async fn an_interrupted_revoke_records_what_it_knows() {
     assert_eq!(r["status"]["revocationConfirmed"], false, "{r}");
     // The local cache is wiped all the same.
     assert_fails_with(&cached_credential(&bed), &["no active break-glass grant"]);
+
+    // Ctrl-C while the seal is being deleted: the deletion finishes (it is the point of
+    // revoking), the wait for the rejection is skipped, the record says what is known.
+    assert_ok(&bed.request(&[]), "a second grant");
+    assert_ok(&bed.kubectl_elevated(&["auth", "whoami"]), "use it");
+    let slow = Duration::from_secs(3);
+    bed.pg.api.faults().add(FaultRule {
+        method: Some("DELETE".into()),
+        path_contains: "/secrets/grant-000002-seal".into(),
+        on_calls: 1..=1,
+        kind: FaultKind::Latency(slow),
+    });
+    let lists_before = grant_lists(&bed);
+    let started = Instant::now();
+    let child = spawn(&bed, &["revoke"]);
+    // Reading the records is the revoke's last call before the held deletion.
+    while grant_lists(&bed) == lists_before {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "revoke never read the records"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(&child, "-INT");
+    let out = finished(child).await;
+    assert!(
+        started.elapsed() < slow + Duration::from_secs(10),
+        "no 30 s wait for a rejection after the signal"
+    );
+    assert_stopped_by(
+        &out,
+        130,
+        &[
+            "SIGINT received: deleting seal grant-000002-seal first",
+            "NOT CONFIRMED: interrupted (SIGINT) before the cluster was seen to reject its token",
+            "grant-000002: seal deleted and revocation recorded",
+        ],
+    );
+    assert!(bed.seals().is_empty(), "the seal is deleted");
+    let r = &bed.records()[1];
+    assert_eq!(r["status"]["state"], "Revoked", "{r}");
+    assert_eq!(r["status"]["revocationConfirmed"], false, "{r}");
+}
+
+/// How many times the person has listed the grant records.
+fn grant_lists(bed: &Bed) -> usize {
+    bed.pg
+        .api
+        .audit_log()
+        .iter()
+        .filter(|e| {
+            e.method == "GET"
+                && e.path
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .ends_with("/breakglassgrants")
+                && e.user == "alice@example.com"
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use std::future::Future;
 
 /// A signal that ends a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(unix), allow(dead_code))] // only Ctrl-C is listened for there
 pub enum Signal {
     Interrupt,
     Terminate,

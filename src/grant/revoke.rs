@@ -192,6 +192,7 @@ async fn revoke_one(
     .and_then(|r| r.ok())
     .filter(|e| e.grant == g.name());
 
+    let seen = signals.count();
     let started = Instant::now();
     let dp = DeleteParams::default();
     let deleting = format!("deleting seal {seal_name}");
@@ -254,14 +255,19 @@ async fn revoke_one(
                     }
                 }
             };
-            match signals.race(confirming).await {
-                Ok(seen) => seen,
+            // A signal while the seal was deleted stops the wait before it starts.
+            let waited = match signals.received() {
+                Some(signal) if signals.count() > seen => Err(signal),
+                _ => signals.race(confirming).await,
+            };
+            match waited {
+                Ok(result) => result,
                 Err(signal) => (
                     None,
                     false,
                     format!(
-                        "NOT CONFIRMED: interrupted ({signal}) while waiting for the cluster to reject its \
-                         token; the seal is deleted, so an API server rejects it once its \
+                        "NOT CONFIRMED: interrupted ({signal}) before the cluster was seen to reject \
+                         its token; the seal is deleted, so an API server rejects it once its \
                          token-authentication cache expires (about 10 s on a default server)"
                     ),
                 ),
