@@ -99,6 +99,16 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
     assert_eq!(seal["metadata"]["uid"], status["sealUid"]);
     assert_eq!(seal["type"], "breakglass.dev/seal");
     assert_eq!(seal["metadata"]["labels"]["breakglass.dev/seal"], "true");
+    assert_eq!(
+        seal["metadata"]["labels"]["breakglass.dev/grant"],
+        "grant-000001"
+    );
+    // The admission policy requires the seal to name its maker.
+    assert_eq!(
+        seal["metadata"]["annotations"]["breakglass.dev/requester"],
+        "alice@example.com"
+    );
+    assert_eq!(seal["metadata"]["name"], "grant-000001-seal");
     let owner = &seal["metadata"]["ownerReferences"][0];
     assert_eq!(owner["kind"], "BreakGlassGrant");
     assert_eq!(owner["name"], "grant-000001");

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// The Secret type of every seal (admission policies match on it).
 pub const SEAL_TYPE: &str = "breakglass.dev/seal";
 
+/// Annotation on a seal naming the person it was made for (the record's requester, from
+/// SelfSubjectReview); the admission policy requires it to be the caller.
+pub const REQUESTER_ANNOTATION: &str = "breakglass.dev/requester";
+
 /// The seal's name for a record: deterministic, so undo can delete it even after a lost response.
 pub fn name_for(record_name: &str) -> String {
     format!("{record_name}-seal")
@@ -26,6 +30,10 @@ pub fn build(record: &Grant) -> Secret {
             name: Some(name_for(record.name())),
             namespace: Some(super::NAMESPACE.to_string()),
             labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                REQUESTER_ANNOTATION.to_string(),
+                record.spec.requester.clone(),
+            )])),
             owner_references: Some(vec![OwnerReference {
                 api_version: format!("{}/{}", super::GROUP, super::VERSION),
                 kind: KIND.to_string(),
