@@ -137,7 +137,9 @@ async fn a_fault_at_any_step_leaves_nothing_live_and_says_what_happened() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seal_forged_without_a_record_dies_with_its_token() {
     let bed = Bed::start().await;
-    // An admin-made seal whose owner record does not exist: the garbage collector removes it.
+    // An admin-made seal whose owner record does not exist: the garbage collector removes it
+    // (the admission policy refuses it first; this is the second line of defence).
+    bed.drop_admission();
     let seal = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret", "type": "breakglass.dev/seal",
         "metadata": {
@@ -208,4 +210,66 @@ async fn a_revocation_that_cannot_be_recorded_says_so_and_can_be_retried() {
     let r = &bed.records()[0];
     assert_eq!(r["status"]["state"], "Revoked");
     assert_eq!(r["status"]["revokedBy"], "alice@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "first request");
+    let first = bed.records()[0].clone();
+    bed.drop_admission();
+    // Squat the next name with an old sequence.
+    let out = bed.admin_create(&Bed::forged_record(&first, "grant-000002", 1));
+    assert_ok(&out, "create the squatter");
+
+    let out = bed.request(&["--additional"]);
+    assert_ok(&out, "request past the squatter");
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("chain")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: the grant record chain is broken at grant-000002 (misnumbered); shown once on \
+          this machine — see it with: kubectl breakglass audit --context playground"],
+        "{err}"
+    );
+    let names: Vec<String> = bed
+        .records()
+        .iter()
+        .map(|r| r["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["grant-000001", "grant-000002", "grant-000003"]);
+    let third = &bed.records()[2];
+    assert_eq!(third["spec"]["sequence"], 3);
+    assert_eq!(third["spec"]["previous"]["name"], "grant-000002");
+    assert_eq!(third["status"]["state"], "Active");
+    // Known now: status does not repeat it; audit always reports it.
+    let status = bed.run(&["status"]);
+    assert_ok(&status, "status");
+    assert!(!stderr(&status).contains("chain"), "{}", stderr(&status));
+    let audit = bed.run(&["audit"]);
+    assert!(!audit.status.success());
+    assert!(
+        stderr(&audit).contains("chain break at grant-000002 (misnumbered)"),
+        "{}",
+        stderr(&audit)
+    );
+
+    // A record claiming the last possible place: refused cleanly (or kept out by the CRD).
+    let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999", i64::MAX));
+    if out.status.success() {
+        let out = bed.request(&["--additional"]);
+        assert_fails_with(
+            &out,
+            &[
+                "grant-999999 claims chain place 9223372036854775807, the last one possible",
+                "nothing was created",
+                "kubectl breakglass audit --context playground",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "a clean refusal, not a panic");
+        assert_eq!(bed.records().len(), 4);
+    } else {
+        assert!(stderr(&out).contains("sequence"), "{}", stderr(&out));
+    }
 }

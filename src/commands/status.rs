@@ -10,8 +10,8 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         let me = cluster.whoami().await?;
         let records = protocol::list_records(&cluster).await?;
         let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
-        for problem in chain::verify(&records) {
-            eprintln!("warning: grant record chain: {problem}");
+        if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
+            eprintln!("warning: {w}");
         }
         match args.output {
             Some(format) => output::print(format, &rows),

@@ -50,9 +50,45 @@ fn canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// The record a new one must follow: the highest sequence.
+/// The number in a record's name (`grant-000042` → 42), when it has the plugin's form.
+pub fn name_number(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("grant-")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether a record is named and numbered as the plugin writes it: `grant-<sequence>`, sequence ≥ 1.
+pub fn is_well_formed(g: &Grant) -> bool {
+    g.spec.sequence >= 1 && g.name() == name_for(g.spec.sequence)
+}
+
+/// The place a record takes in the chain: the larger of its sequence and the number in its
+/// name, so a record made by hand under a high name with a low sequence (or the reverse)
+/// still pushes the next record past both.
+pub fn position(g: &Grant) -> i64 {
+    g.spec.sequence.max(name_number(g.name()).unwrap_or(0))
+}
+
+/// The record a new one must follow: the highest place taken.
 pub fn head(records: &[Grant]) -> Option<&Grant> {
-    records.iter().max_by_key(|g| g.spec.sequence)
+    records.iter().max_by_key(|g| (position(g), g.name()))
+}
+
+/// The sequence of the next record: past every sequence and every record name in use.
+/// Fails (instead of overflowing) when a record claims the last possible place.
+pub fn next_sequence(records: &[Grant]) -> Result<i64, String> {
+    let Some(h) = head(records) else {
+        return Ok(1);
+    };
+    position(h).max(0).checked_add(1).ok_or_else(|| {
+        format!(
+            "record {} claims chain place {}, the last one possible, so no record can follow it",
+            h.name(),
+            position(h)
+        )
+    })
 }
 
 /// What is wrong at one place of the chain.
@@ -69,6 +105,8 @@ pub enum BreakKind {
     Forked,
     /// A record after the first carries no link to its predecessor.
     Unlinked,
+    /// A record the plugin did not write: its name is not `grant-<sequence>`.
+    Misnumbered,
 }
 
 impl BreakKind {
@@ -80,6 +118,7 @@ impl BreakKind {
             BreakKind::SequenceGap => "sequence gap",
             BreakKind::Forked => "forked",
             BreakKind::Unlinked => "unlinked",
+            BreakKind::Misnumbered => "misnumbered",
         }
     }
 }
@@ -93,15 +132,61 @@ pub struct Break {
     pub message: String,
 }
 
+/// One short line for `request`, `status` and `drill` when the chain is broken, pointing at
+/// `audit` for the details; `None` when it is intact, or when this machine already warned
+/// about exactly these breaks on this cluster (remembered in the cache directory), so a
+/// break that is known does not nag every command forever. `audit` always reports it.
+pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String> {
+    let breaks = breaks(records);
+    let first = breaks.first()?;
+    let mut h = Sha256::new();
+    h.update(server.as_bytes());
+    for b in &breaks {
+        h.update(b"\n");
+        h.update(b.message.as_bytes());
+    }
+    let fingerprint = hex::encode(&h.finalize()[..16]);
+    let marker = dirs::cache_dir().map(|d| d.join("kubectl-breakglass").join("chain-warned"));
+    let known = marker
+        .as_ref()
+        .and_then(|m| std::fs::read_to_string(m).ok())
+        .unwrap_or_default();
+    if known.lines().any(|l| l == fingerprint) {
+        return None;
+    }
+    if let Some(m) = &marker {
+        if let Some(dir) = m.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        // Keep the file small: the last few fingerprints are enough.
+        let mut lines: Vec<&str> = known.lines().rev().take(31).collect();
+        lines.reverse();
+        lines.push(&fingerprint);
+        let _ = std::fs::write(m, lines.join("\n") + "\n");
+    }
+    let more = match breaks.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "the grant record chain is broken at {} ({}{more}); shown once on this machine — see it \
+         with: kubectl breakglass audit{}",
+        first.record,
+        first.kind.label(),
+        super::undo::context_flag(context)
+    ))
+}
+
 /// Breaks in the chain, one sentence each (empty when intact).
-pub fn verify(records: &[Grant]) -> Vec<String> {
+#[cfg(test)]
+fn verify(records: &[Grant]) -> Vec<String> {
     breaks(records).into_iter().map(|b| b.message).collect()
 }
 
 /// Every break in the chain, in sequence order (empty when intact).
 pub fn breaks(records: &[Grant]) -> Vec<Break> {
     let mut sorted: Vec<&Grant> = records.iter().collect();
-    sorted.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
+    sorted.sort_by(|a, b| (position(a), a.name()).cmp(&(position(b), b.name())));
     let by_name: HashMap<&str, &Grant> = sorted.iter().map(|g| (g.name(), *g)).collect();
     let mut out = Vec::new();
     let mut push = |record: &Grant, kind, message: String| {
@@ -114,8 +199,22 @@ pub fn breaks(records: &[Grant]) -> Vec<Break> {
     let mut followers: HashMap<&str, &Grant> = HashMap::new();
     let mut prev: Option<&Grant> = None;
     for g in sorted.iter().copied() {
+        if !is_well_formed(g) {
+            push(
+                g,
+                BreakKind::Misnumbered,
+                format!(
+                    "{} claims sequence {} under a name the plugin never gives it (made by hand?); \
+                     new records are numbered past it",
+                    g.name(),
+                    g.spec.sequence
+                ),
+            );
+            prev = Some(g);
+            continue;
+        }
         let seq = g.spec.sequence;
-        if let Some(p) = prev.filter(|p| p.spec.sequence == seq) {
+        if let Some(p) = prev.filter(|p| position(p) == seq) {
             push(
                 g,
                 BreakKind::Forked,
@@ -141,14 +240,14 @@ pub fn breaks(records: &[Grant]) -> Vec<Break> {
             ),
             Some(link) => match by_name.get(link.name.as_str()) {
                 None => match prev {
-                    Some(p) if p.spec.sequence + 1 < seq => push(
+                    Some(p) if position(p).saturating_add(1) < seq => push(
                         g,
                         BreakKind::SequenceGap,
                         format!(
                             "records between {} and {} are missing ({}; {} links to {})",
                             p.name(),
                             g.name(),
-                            missing(p.spec.sequence + 1, seq - 1),
+                            missing(position(p).saturating_add(1), seq - 1),
                             g.name(),
                             link.name
                         ),
@@ -173,7 +272,7 @@ pub fn breaks(records: &[Grant]) -> Vec<Break> {
                         ),
                     ),
                 },
-                Some(p) if p.spec.sequence + 1 != seq => push(
+                Some(p) if position(p).saturating_add(1) != seq => push(
                     g,
                     BreakKind::SequenceGap,
                     format!(
@@ -339,8 +438,24 @@ mod tests {
         twin.spec.reason = "another".into();
         forked.push(twin);
         let b = breaks(&forked);
-        assert_eq!(b[0].kind, BreakKind::Forked, "{b:?}");
+        assert_eq!(b[0].kind, BreakKind::Misnumbered, "{b:?}");
         assert_eq!(b[0].record, "grant-000003b");
+
+        // A hand-made record sorting before the real one at the same place.
+        let mut forked = records.clone();
+        let mut twin = forked[2].clone();
+        twin.metadata.name = Some("forged".into());
+        forked.push(twin);
+        let b = breaks(&forked);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.kind, b.record.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (BreakKind::Misnumbered, "forged"),
+                (BreakKind::Forked, "grant-000003")
+            ]
+        );
 
         let mut unlinked = records.clone();
         unlinked[4].spec.previous = None;
@@ -349,5 +464,43 @@ mod tests {
             (b[0].kind, b[0].record.as_str()),
             (BreakKind::Unlinked, "grant-000005")
         );
+    }
+
+    #[test]
+    fn next_sequence_moves_past_squatted_names_and_never_overflows() {
+        let mut records = chain(4);
+        assert_eq!(next_sequence(&records), Ok(5));
+        // A record made by hand under the next name, claiming an old place.
+        let mut squatter = records[0].clone();
+        squatter.metadata.name = Some("grant-000005".into());
+        records.push(squatter);
+        assert_eq!(next_sequence(&records), Ok(6));
+        assert_eq!(head(&records).unwrap().name(), "grant-000005");
+        let b = breaks(&records);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::Misnumbered, "grant-000005")
+        );
+        // A record following the squatter (as the plugin links it) adds no break.
+        let previous = Some(PreviousRecord {
+            name: "grant-000005".into(),
+            digest: digest_of(&records[4]),
+        });
+        records.push(Grant::new("grant-000006", spec(6, previous)));
+        assert_eq!(breaks(&records).len(), 1, "{:?}", breaks(&records));
+
+        let mut last = records[0].clone();
+        last.metadata.name = Some("grant-999999".into());
+        last.spec.sequence = i64::MAX;
+        records.push(last);
+        let err = next_sequence(&records).unwrap_err();
+        assert!(err.contains("last one possible"), "{err}");
+        assert!(!breaks(&records).is_empty());
+        // Negative sequences do not pull the next one below 1.
+        let mut neg = chain(1);
+        neg[0].spec.sequence = i64::MIN;
+        assert_eq!(next_sequence(&neg), Ok(2));
+        assert!(!breaks(&neg).is_empty());
     }
 }

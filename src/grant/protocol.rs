@@ -85,15 +85,19 @@ pub async fn request(
         if !additional {
             refuse_second_grant(&records, me, now, &cluster.context)?;
         }
-        let problems = chain::verify(&records);
-        if !problems.is_empty() {
-            warnings.push(format!(
-                "the grant record chain is broken ({}); an admin should investigate",
-                problems.join("; ")
-            ));
+        if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
         }
         let head = chain::head(&records);
-        let sequence = head.map_or(1, |h| h.spec.sequence + 1);
+        let sequence = chain::next_sequence(&records).map_err(|e| {
+            anyhow::anyhow!(
+                "writing the grant record: {e}; nothing was created. An admin must look at \
+                     the records: kubectl breakglass audit{}",
+                super::undo::context_flag(&cluster.context)
+            )
+        })?;
         let previous = head.map(|h| PreviousRecord {
             name: h.name().to_string(),
             digest: chain::digest_of(h),
@@ -128,6 +132,7 @@ pub async fn request(
                 break;
             }
             Err(e) if status_code(&e) == Some(409) => {
+                // The name is taken: the re-read sees it, and the next place is past it.
                 progress.nothing();
                 continue;
             }
@@ -156,8 +161,11 @@ pub async fn request(
     }
     let rec = created.ok_or_else(|| {
         anyhow::anyhow!(
-            "writing the grant record: {CHAIN_ATTEMPTS} other requests took the next place in the \
-             record chain first; try again"
+            "writing the grant record: the next place in the record chain was taken \
+             {CHAIN_ATTEMPTS} times in a row while this request tried to follow it (many requests \
+             at once, or records being created by hand); nothing was created. Try again in a few \
+             seconds; if it keeps happening an admin should run: kubectl breakglass audit{}",
+            super::undo::context_flag(&cluster.context)
         )
     })?;
     let mut undo = Undo::new(

@@ -192,4 +192,45 @@ impl Bed {
             );
         }
     }
+
+    /// `kubectl create -f` of `obj` as admin; the output, for the caller to judge.
+    pub fn admin_create(&self, obj: &Value) -> Output {
+        let file = self.sb.path(&format!(
+            "obj-{}.json",
+            obj["metadata"]["name"].as_str().unwrap_or("x")
+        ));
+        std::fs::write(&file, obj.to_string()).unwrap();
+        self.kubectl(&[
+            "--context",
+            "playground-admin",
+            "create",
+            "-f",
+            file.to_str().unwrap(),
+        ])
+    }
+
+    /// Removes every admission policy binding, as an admin forging records would.
+    pub fn drop_admission(&self) {
+        let out = self.kubectl(&[
+            "--context",
+            "playground-admin",
+            "delete",
+            "validatingadmissionpolicybindings",
+            "--all",
+        ]);
+        assert_ok(&out, "delete the admission policy bindings");
+    }
+
+    /// A copy of record `from` (as read by `records()`) under `name` with `sequence`, ready
+    /// for `admin_create`.
+    pub fn forged_record(from: &Value, name: &str, sequence: i64) -> Value {
+        let mut spec = from["spec"].clone();
+        spec["sequence"] = sequence.into();
+        serde_json::json!({
+            "apiVersion": "breakglass.dev/v1alpha1",
+            "kind": "BreakGlassGrant",
+            "metadata": { "name": name, "namespace": "breakglass" },
+            "spec": spec,
+        })
+    }
 }
