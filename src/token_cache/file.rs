@@ -39,6 +39,15 @@ impl FileStore {
         }
     }
 
+    /// Serialises read-modify-write of the whole file, so concurrent writers
+    /// (two requests, a refresh and a logout) never drop each other's items.
+    /// Readers need no lock: the file is replaced by a rename.
+    fn lock(&self) -> Result<super::CacheLock, CacheError> {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.path.to_string_lossy().as_bytes());
+        super::lock_named(&format!("file-store_{}", hex::encode(&digest[..8])))
+    }
+
     fn read_all(&self) -> Result<BTreeMap<String, String>, CacheError> {
         match fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| {
@@ -52,7 +61,8 @@ impl FileStore {
     fn write_all(&self, items: &BTreeMap<String, String>) -> Result<(), CacheError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(|e| self.failed("write", e))?;
-        let tmp = dir.join(format!(".tokens.json.{}", std::process::id()));
+        // Unique per writer (threads of one process too); the lock orders the renames.
+        let tmp = dir.join(format!(".tokens.json.{}.{}", std::process::id(), unique()));
         let bytes = serde_json::to_vec(items).map_err(|e| self.failed("write", e))?;
         let mut f = private_file(&tmp).map_err(|e| self.failed("write", e))?;
         f.write_all(&bytes)
@@ -60,6 +70,12 @@ impl FileStore {
             .map_err(|e| self.failed("write", e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.failed("write", e))
     }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(unix)]
@@ -115,6 +131,7 @@ impl TokenStore for FileStore {
     }
 
     fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
+        let _lock = self.lock()?;
         let mut items = self.read_all()?;
         items.insert(
             key.id().to_string(),
@@ -124,6 +141,7 @@ impl TokenStore for FileStore {
     }
 
     fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        let _lock = self.lock()?;
         let mut items = self.read_all()?;
         let removed = items.remove(key.id()).is_some();
         if removed {
@@ -134,5 +152,58 @@ impl TokenStore for FileStore {
 
     fn name(&self) -> &'static str {
         NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache").join("tokens.json");
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = FileStore { path };
+                    for i in 0..25 {
+                        let key =
+                            CacheKey::identity("https://idp", &format!("t{t}"), &format!("a{i}"));
+                        store
+                            .set(&key, &Secret::new(vec![t as u8, i as u8]))
+                            .unwrap();
+                        // Deletes race with the other threads' sets too.
+                        if i % 5 == 0 {
+                            assert!(store.delete(&key).unwrap());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let store = FileStore { path: path.clone() };
+        let items = store.read_all().unwrap();
+        assert_eq!(items.len(), 8 * 20, "lost or resurrected items");
+        for t in 0..8u8 {
+            for i in 0..25u8 {
+                let key = CacheKey::identity("https://idp", &format!("t{t}"), &format!("a{i}"));
+                let got = store.get(&key).unwrap();
+                if i % 5 == 0 {
+                    assert!(got.is_none());
+                } else {
+                    assert_eq!(got.unwrap().expose(), &vec![t, i]);
+                }
+            }
+        }
+        // No temporary files are left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("tokens.json")]);
     }
 }

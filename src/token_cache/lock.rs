@@ -19,8 +19,12 @@ impl Drop for CacheLock {
 
 /// Takes the exclusive lock for `key`, waiting for whoever holds it.
 pub fn lock(key: &CacheKey) -> Result<CacheLock, CacheError> {
+    lock_named(&key.id().replace(':', "_"))
+}
+
+/// Takes the exclusive lock called `name` (a plain file name), waiting for whoever holds it.
+pub fn lock_named(name: &str) -> Result<CacheLock, CacheError> {
     let dir = lock_dir();
-    let name = key.id().replace(':', "_");
     let path = dir.join(format!("{name}.lock"));
     let err = |source| CacheError::Lock {
         path: path.display().to_string(),

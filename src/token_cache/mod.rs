@@ -12,7 +12,7 @@ mod none;
 
 pub use key::CacheKey;
 #[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
-pub use lock::{lock, CacheLock};
+pub use lock::{lock, lock_named, CacheLock};
 
 use crate::cli::TokenCacheKind;
 use crate::secret::Secret;
