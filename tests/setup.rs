@@ -133,8 +133,12 @@ async fn setup_rewires_one_context_and_login_then_works() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        // The file keeps its mode (kubectl's way), whatever the umask.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let again = run(&bed, &file, &plugin_path, &setup_args);
+        assert_ok(&again, "setup after chmod");
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode, 0o640);
     }
 
     // Again: nothing new, the same file.
@@ -243,6 +247,31 @@ async fn setup_refuses_what_it_cannot_write_and_says_what_to_do() {
             "{args:?} wrote the file"
         );
     }
+
+    // A missing kubeconfig: the hint is about the file, not about --issuer/--client-id
+    // (given already).
+    let missing = bed.sb.path("no-such-dir/kc");
+    let out = run(
+        &bed,
+        &file,
+        &bare,
+        &[
+            &["setup", "--context", "team", "--kubeconfig"][..],
+            &[missing.to_str().unwrap()][..],
+            &idp,
+        ]
+        .concat(),
+    );
+    assert_fails_with(
+        &out,
+        &[
+            &format!("no kubeconfig at {} (from --kubeconfig)", missing.display()),
+            "create it",
+            "pass an existing one with --kubeconfig PATH",
+        ],
+    );
+    assert!(!stderr(&out).contains("--issuer"), "{}", stderr(&out));
+    assert!(!missing.exists());
 
     // Without the plugin on PATH, setup still writes, and warns that kubectl cannot run it.
     let out = run(

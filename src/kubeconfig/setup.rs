@@ -1,7 +1,7 @@
 //! Wiring a context to the break-glass identity: its user becomes a dedicated entry whose
 //! `exec` runs `kubectl-breakglass credential`, and nothing else in the file changes.
 
-use super::write::{named, read_trees, upsert, write_private};
+use super::write::{lock_kubeconfigs, named, read_trees, upsert, write_private};
 use anyhow::Context as _;
 use serde_yaml::{Mapping, Value};
 use std::path::PathBuf;
@@ -40,8 +40,10 @@ pub fn user_name(context: &str) -> String {
 }
 
 /// Points `setup.context` at a `<context>-breakglass-oidc` user running the credential
-/// provider, in the file that defines the context; writes atomically with mode 0600.
+/// provider, in the file that defines the context; writes atomically under a lock,
+/// keeping the file's mode.
 pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
+    let _locks = lock_kubeconfigs(paths)?;
     let mut docs = read_trees(paths)?;
     let files = paths
         .iter()
@@ -176,6 +178,11 @@ users:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, ORIGINAL).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
         let changed = setup(std::slice::from_ref(&path), &setup_for(Some("/ca.pem"))).unwrap();
         assert_eq!(changed.user, "prod-breakglass-oidc");
         assert_eq!(changed.previous_user.as_deref(), Some("shared"));
@@ -213,8 +220,9 @@ users:
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            // The file's mode is kept.
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
+            assert_eq!(mode, 0o640);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Writing the `<context>-breakglass` context: edits the YAML as a tree so every field we
-//! do not know survives, writes atomically and keeps the file private (0600).
+//! do not know survives, writes atomically under a lock, through symlinks, keeping the
+//! file's mode (a new file is private, 0600).
 
 use anyhow::Context as _;
 use serde_yaml::{Mapping, Value};
@@ -24,6 +25,7 @@ pub struct ElevatedContext {
 /// Adds or replaces the context and its user in the kubeconfig file that defines the origin
 /// context (else the first file), leaving `current-context` and everything else as it was.
 pub fn write_elevated_context(paths: &[PathBuf], ctx: &ElevatedContext) -> anyhow::Result<PathBuf> {
+    let _locks = lock_kubeconfigs(paths)?;
     let mut docs = read_trees(paths)?;
     let origin_user = docs.iter().find_map(|(_, d)| {
         named(d, "contexts", &ctx.origin_context)
@@ -160,13 +162,73 @@ pub(super) fn upsert(
     Ok(())
 }
 
-/// Writes via a temporary file in the same directory and a rename, mode 0600.
+/// Holds the locks of the kubeconfig files a command rewrites until dropped.
+pub(super) struct KubeconfigLocks(#[allow(dead_code)] Vec<crate::token_cache::CacheLock>);
+
+/// Locks the files behind `paths` (through symlinks) for a read-modify-write, so two
+/// commands writing the same kubeconfig at once cannot drop each other's changes.
+/// Taken in a fixed order, so two writers of overlapping lists cannot deadlock.
+pub(super) fn lock_kubeconfigs(paths: &[PathBuf]) -> anyhow::Result<KubeconfigLocks> {
+    use sha2::{Digest, Sha256};
+    let mut names = Vec::new();
+    for p in paths {
+        let target = resolve_links(p)
+            .with_context(|| format!("cannot follow the kubeconfig link {}", p.display()))?;
+        // The same file by any path: absolute, and its directory's links resolved.
+        let target = match (target.parent(), target.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            })
+            .map(|d| d.join(name))
+            .unwrap_or(target),
+            _ => target,
+        };
+        let digest = Sha256::digest(target.to_string_lossy().as_bytes());
+        names.push(format!("kubeconfig_{}", hex::encode(&digest[..12])));
+    }
+    names.sort();
+    names.dedup();
+    let mut locks = Vec::new();
+    for name in names {
+        locks.push(
+            crate::token_cache::lock_named(&name)
+                .context("cannot lock the kubeconfig against concurrent writers")?,
+        );
+    }
+    Ok(KubeconfigLocks(locks))
+}
+
+/// The file a kubeconfig path names: symlinks followed (even to a file not yet made).
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Writes the kubeconfig at `path` like kubectl does: a symlink's target is written (the
+/// link stays), through a temporary file next to the target and a rename; an existing
+/// file keeps its mode, a new one is 0600.
 pub(super) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
+    let target = resolve_links(path)
+        .with_context(|| format!("cannot follow the kubeconfig link {}", path.display()))?;
+    let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let file_name = path
+    let file_name = target
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("kubeconfig");
@@ -174,6 +236,11 @@ pub(super) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         ".{file_name}.breakglass-{}.tmp",
         std::process::id()
     ));
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&target).map_or(0o600, |m| m.permissions().mode() & 0o7777)
+    };
     let result = (|| -> std::io::Result<()> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -181,13 +248,29 @@ pub(super) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
+        // Explicitly, so the umask does not change the kept mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write kubeconfig {}", path.display()))
+    result.with_context(|| {
+        if target == path {
+            format!("cannot write kubeconfig {}", path.display())
+        } else {
+            format!(
+                "cannot write kubeconfig {} (the target of the link {})",
+                target.display(),
+                path.display()
+            )
+        }
+    })
 }
 
 #[cfg(test)]
@@ -231,6 +314,11 @@ users:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, ORIGINAL).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
         let written = write_elevated_context(std::slice::from_ref(&path), &ctx()).unwrap();
         assert_eq!(written, path);
         // Twice: replaced, not duplicated.
@@ -255,8 +343,82 @@ users:
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            // The file's own mode is kept, whatever the umask.
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
+            assert_eq!(mode, 0o640);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_kubeconfig_stays_a_link_and_its_target_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/config");
+        std::fs::write(&target, ORIGINAL).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // A relative link to a link, as dotfile managers make them.
+        let hop = dir.path().join("hop");
+        std::os::unix::fs::symlink("real/config", &hop).unwrap();
+        let link = dir.path().join("kc-link");
+        std::os::unix::fs::symlink("hop", &link).unwrap();
+
+        let written = write_elevated_context(std::slice::from_ref(&link), &ctx()).unwrap();
+        assert_eq!(written, link);
+        for l in [&link, &hop] {
+            assert!(std::fs::symlink_metadata(l)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(doc["contexts"][1]["name"], "prod-breakglass");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Nothing else appeared beside the link or the target.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .chain(std::fs::read_dir(dir.path().join("real")).unwrap())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["config", "hop", "kc-link", "real"]);
+    }
+
+    #[test]
+    fn concurrent_writers_keep_each_others_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, ORIGINAL).unwrap();
+        // Writers by two names of the same file: the path and a link to it.
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&path, dir.path().join("link")).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = if cfg!(unix) && i % 2 == 1 {
+                    dir.path().join("link")
+                } else {
+                    path.clone()
+                };
+                std::thread::spawn(move || {
+                    let mut c = ctx();
+                    c.name = format!("prod-breakglass-{i}");
+                    write_elevated_context(&[path], &c).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for i in 0..8 {
+            let name = format!("prod-breakglass-{i}");
+            assert!(named(&doc, "contexts", &name).is_some(), "{name} was lost");
+            assert!(
+                named(&doc, "users", &name).is_some(),
+                "user {name} was lost"
+            );
         }
     }
 }
