@@ -83,6 +83,16 @@ fn credential_errors() {
             )),
         ),
         ("not logged in", run(Some(&exec_info(V1, false)))),
+        ("plain http issuer", {
+            let out = sb
+                .plugin(&["credential"])
+                .args(["--issuer", "http://127.0.0.1:8080", "--client-id", "kb"])
+                .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+                .output()
+                .unwrap();
+            assert_fails_with(&out, &["not an https:// URL"]);
+            normalized_stderr(&sb, &out)
+        }),
         ("not logged in, file cache", {
             let mut fsb = sandbox();
             fsb.cache = "file".into();
@@ -146,6 +156,34 @@ fn login_and_logout_errors() {
     assert_fails_with(&out, &[]);
     all.push_str(&format!(
         "## unknown context\n{}",
+        normalized_stderr(&sb, &out)
+    ));
+    // The grant commands need a context from the kubeconfig: the hint is about the file.
+    for cmd in ["request", "status"] {
+        let mut args = vec![cmd, "--kubeconfig", "/no/such/kc"];
+        if cmd == "request" {
+            args.extend(["--reason", "r"]);
+        }
+        let out = sb.plugin(&args).output().unwrap();
+        assert_fails_with(
+            &out,
+            &["no kubeconfig at /no/such/kc", "--kubeconfig or KUBECONFIG"],
+        );
+        assert!(!stderr(&out).contains("--issuer"), "{}", stderr(&out));
+        all.push_str(&format!(
+            "## {cmd} with a missing --kubeconfig\n{}",
+            normalized_stderr(&sb, &out)
+        ));
+    }
+    // Plain http, even to localhost: refused before anything is sent or cached.
+    let out = sb
+        .plugin(&["login", "--no-browser"])
+        .args(["--issuer", "HTTP://localhost:5556/dex", "--client-id", "kb"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, &["not an https:// URL"]);
+    all.push_str(&format!(
+        "## login with a plain http issuer\n{}",
         normalized_stderr(&sb, &out)
     ));
     let out = sb

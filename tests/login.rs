@@ -5,7 +5,6 @@ mod common;
 
 use breakglass_testbed::idp::IdpConfig;
 use common::*;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +174,22 @@ async fn wrong_issuer_and_wrong_client_are_refused() {
 
     let sb = Sandbox::new(idp.issuer(), "no-such-client", &ca);
     let out = wait(sb.spawn_login(&[])).await;
-    assert_fails_with(&out, &["invalid_client"]);
+    assert_fails_with(
+        &out,
+        &[
+            "invalid_client",
+            "client id \"no-such-client\"",
+            "check --client-id",
+        ],
+    );
+    // One `error:` line that says it all; no cause repeating it.
+    let err = stderr(&out);
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(!err.contains("caused by"), "{err}");
+    assert!(
+        err.contains(&format!("error: login to {} failed: ", idp.issuer())),
+        "{err}"
+    );
 
     // Without our CA the IdP's certificate is not trusted, and the message says where to look.
     let mut sb = Sandbox::for_idp(&idp, &ca);
@@ -189,41 +203,75 @@ async fn wrong_issuer_and_wrong_client_are_refused() {
     assert_fails_with(&out, &["cannot reach the identity provider", "--ca-file"]);
 }
 
-/// A plain-HTTP server that answers every request with `body` (like a login page or a proxy).
-fn serve_garbage(body: &'static str, content_type: &'static str) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
+/// An HTTPS server (node, certificate from the test bed's CA) that answers every request
+/// with `body`, like a login page or a proxy; killed on drop.
+struct Garbage {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Garbage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_garbage(
+    ca: &breakglass_testbed::tls::Ca,
+    body: &'static str,
+    content_type: &'static str,
+) -> Garbage {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = ca.issue_loopback_server_cert().unwrap();
+    let (key_file, cert_file) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    std::fs::write(&key_file, &cert.key_pem).unwrap();
+    std::fs::write(&cert_file, &cert.cert_pem).unwrap();
+    let script = "const https = require('https'), fs = require('fs');\
+        const [k, c, body, type] = process.argv.slice(-4);\
+        const s = https.createServer({key: fs.readFileSync(k), cert: fs.readFileSync(c)},\
+          (q, r) => { r.writeHead(200, {'content-type': type}); r.end(body); });\
+        s.listen(0, '127.0.0.1', () => console.log(s.address().port));";
+    let mut child = std::process::Command::new("node")
+        .args(["-e", script, "--"])
+        .arg(&key_file)
+        .arg(&cert_file)
+        .args([body, content_type])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().parse().expect("node printed its port");
+    Garbage {
+        child,
+        port,
+        _dir: dir,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idp_answering_html_or_garbage_is_named() {
     let ca = breakglass_testbed::tls::Ca::generate().unwrap();
-    let port = serve_garbage(
+    let html = serve_garbage(
+        &ca,
         "<!DOCTYPE html><html><body>Sign in</body></html>",
         "text/html",
     );
-    let sb = Sandbox::new(&format!("http://127.0.0.1:{port}"), "c", &ca);
+    let sb = Sandbox::new(&format!("https://127.0.0.1:{}", html.port), "c", &ca);
     let out = wait(sb.spawn_login(&[])).await;
     assert_fails_with(
         &out,
         &["an HTML page instead of JSON", "is the issuer URL right?"],
     );
 
-    let port = serve_garbage("\u{1}\u{2}garbage", "application/octet-stream");
-    let sb = Sandbox::new(&format!("http://127.0.0.1:{port}"), "c", &ca);
+    let garbage = serve_garbage(&ca, "\u{1}\u{2}garbage", "application/octet-stream");
+    let sb = Sandbox::new(&format!("https://127.0.0.1:{}", garbage.port), "c", &ca);
     let out = wait(sb.spawn_login(&[])).await;
     assert_fails_with(&out, &["not a JSON object"]);
 }

@@ -21,11 +21,14 @@ pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
     let info = exec_credential::read_exec_info()?;
     // The exec entry carries the IdP; only a hand-made entry without it costs a kubeconfig read.
     let settings = match (&args.idp.issuer, &args.idp.client_id) {
-        (Some(issuer), Some(client_id)) => IdpSettings {
-            issuer: issuer.clone(),
-            client_id: client_id.clone(),
-            ca_file: args.idp.ca_file.clone(),
-        },
+        (Some(issuer), Some(client_id)) => {
+            identity::require_https(issuer)?;
+            IdpSettings {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                ca_file: args.idp.ca_file.clone(),
+            }
+        }
         _ => identity::idp_settings(global, &args.idp)?,
     };
     let store = crate::token_cache::open(global.token_cache)?;

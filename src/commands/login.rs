@@ -4,6 +4,16 @@ use crate::cli::{GlobalArgs, LoginArgs};
 use crate::identity::{self, Browser};
 use anyhow::Context as _;
 
+/// One `error:` line: a bare error (an IdP's answer, a cache failure) already says what
+/// to do, so it is prefixed, not repeated as a cause; one with its own context stays.
+fn failed(e: anyhow::Error, issuer: &str) -> anyhow::Error {
+    if e.chain().count() == 1 {
+        anyhow::anyhow!("login to {issuer} failed: {e}")
+    } else {
+        e
+    }
+}
+
 /// Runs `login`.
 pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     let settings = identity::idp_settings(global, &args.idp)?;
@@ -23,7 +33,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let outcome = runtime
         .block_on(identity::login(&settings, store.as_ref(), browser))
-        .with_context(|| format!("login to {} failed", settings.issuer))?;
+        .map_err(|e| failed(e, &settings.issuer))?;
     if let Some(old) = &outcome.replaced {
         eprintln!("Removed the cached login of {old} for this identity provider.");
     }

@@ -47,7 +47,16 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
             extra_args.push(v.get_name().to_string());
         }
     }
-    let loaded = crate::kubeconfig::load(global)?;
+    let loaded = crate::kubeconfig::load(global).map_err(|e| match e
+        .downcast_ref::<crate::kubeconfig::NoKubeconfig>()
+    {
+        Some(missing) => anyhow::anyhow!(
+            "{}; setup edits an existing kubeconfig: create it (e.g. with your cluster's \
+                 `get-credentials` command), or pass an existing one with --kubeconfig PATH",
+            missing.what()
+        ),
+        None => e,
+    })?;
     let changed = setup::setup(
         loaded.paths(),
         &Setup {

@@ -51,8 +51,29 @@ pub enum IdentityError {
     },
 }
 
+/// Refuses an issuer that is not `https://`: ID and refresh tokens never travel in plain text.
+pub fn require_https(issuer: &str) -> anyhow::Result<()> {
+    let scheme_ok = issuer
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if !scheme_ok {
+        anyhow::bail!(
+            "the issuer {issuer:?} is not an https:// URL: OAuth tokens are never sent in plain \
+             text, not even to localhost; use the identity provider's https:// issuer URL (with \
+             --ca-file PATH for a private CA)"
+        );
+    }
+    Ok(())
+}
+
 /// The IdP for a command: flags win, else the context's exec entry.
 pub fn idp_settings(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+    let settings = idp_settings_unchecked(global, flags)?;
+    require_https(&settings.issuer)?;
+    Ok(settings)
+}
+
+fn idp_settings_unchecked(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
     if let (Some(issuer), Some(client_id)) = (&flags.issuer, &flags.client_id) {
         return Ok(IdpSettings {
             issuer: issuer.clone(),
@@ -60,7 +81,16 @@ pub fn idp_settings(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpS
             ca_file: flags.ca_file.clone(),
         });
     }
-    let loaded = crate::kubeconfig::load(global)?;
+    let loaded = crate::kubeconfig::load(global).map_err(|e| {
+        match e.downcast_ref::<crate::kubeconfig::NoKubeconfig>() {
+            // Without a kubeconfig the IdP can still be named on the command line.
+            Some(missing) => anyhow::anyhow!(
+                "{}; pass --kubeconfig PATH, or name the identity provider with --issuer URL --client-id ID",
+                missing.what()
+            ),
+            None => e,
+        }
+    })?;
     let ctx = loaded.context(global.context.as_deref())?;
     let from_ctx = ctx.idp.clone().unwrap_or_default();
     let missing = |what: &str| {

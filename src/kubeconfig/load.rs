@@ -35,6 +35,24 @@ pub struct ContextInfo {
 }
 
 /// Loads the kubeconfig: `--kubeconfig`, else `KUBECONFIG` (merged, first wins), else `~/.kube/config`.
+/// The kubeconfig to read does not exist. Its message suits the commands that need a
+/// context from it; commands with another way out (setup, login) say theirs instead.
+#[derive(Debug, thiserror::Error)]
+#[error("no kubeconfig at {} ({from}); point --kubeconfig or KUBECONFIG at the kubeconfig that has the context", path.display())]
+pub struct NoKubeconfig {
+    /// The missing file.
+    pub path: PathBuf,
+    /// Where the path came from (`from --kubeconfig`, `from KUBECONFIG`, `the default`).
+    pub from: &'static str,
+}
+
+impl NoKubeconfig {
+    /// The file and where its path came from, without advice.
+    pub fn what(&self) -> String {
+        format!("no kubeconfig at {} ({})", self.path.display(), self.from)
+    }
+}
+
 pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
     let paths: Vec<PathBuf> = if let Some(p) = &global.kubeconfig {
         vec![p.clone()]
@@ -64,10 +82,11 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
             } else {
                 "the default"
             };
-            bail!(
-                "no kubeconfig at {} ({from}); pass --kubeconfig PATH, or name the identity provider with --issuer URL --client-id ID",
-                path.display()
-            );
+            return Err(NoKubeconfig {
+                path: path.clone(),
+                from,
+            }
+            .into());
         }
         let config = Kubeconfig::read_from(path).map_err(|e| {
             // kube's error repeats its cause; the innermost one is the useful part.

@@ -6,4 +6,4 @@ pub mod setup;
 pub mod write;
 
 #[allow(unused_imports)] // the grant commands name these types
-pub use load::{load, ContextInfo, Loaded};
+pub use load::{load, ContextInfo, Loaded, NoKubeconfig};

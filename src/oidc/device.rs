@@ -68,7 +68,7 @@ pub async fn start_device_flow(
             .get("error_description")
             .and_then(|v| v.as_str())
             .map(|d| d.chars().take(200).collect());
-        return Err(OidcError::Refused { error, description });
+        return Err(OidcError::refused(error, description, client_id));
     }
     parse_authorization(url, &body)
 }
@@ -150,10 +150,11 @@ pub async fn poll_device_token(
                     "access_denied" => return Err(OidcError::AccessDenied),
                     "expired_token" => return Err(expired()),
                     _ => {
-                        return Err(OidcError::Refused {
-                            error: oauth.error,
-                            description: oauth.description,
-                        })
+                        return Err(OidcError::refused(
+                            oauth.error,
+                            oauth.description,
+                            client_id,
+                        ))
                     }
                 }
             }

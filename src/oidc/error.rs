@@ -30,6 +30,12 @@ pub enum OidcError {
     /// The refresh token is no longer accepted.
     #[error("the refresh token was rejected ({reason})")]
     RefreshRejected { reason: String },
+    /// The IdP does not know the client id (or wants a secret we do not send).
+    #[error("the identity provider does not accept client id {client_id:?} (invalid_client{}); check --client-id (or the --client-id in the context's exec entry) against the public client registered for kubectl-breakglass", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    InvalidClient {
+        client_id: String,
+        description: Option<String>,
+    },
     /// Any other OAuth error from the token or device endpoint.
     #[error("the identity provider refused: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Refused {
@@ -48,6 +54,18 @@ pub enum OidcError {
 }
 
 impl OidcError {
+    /// An OAuth error answer from the device or token endpoint for `client_id`.
+    pub fn refused(error: String, description: Option<String>, client_id: &str) -> OidcError {
+        if error == "invalid_client" {
+            OidcError::InvalidClient {
+                client_id: client_id.to_string(),
+                description,
+            }
+        } else {
+            OidcError::Refused { error, description }
+        }
+    }
+
     /// True for failures that may pass if tried again (network, 5xx).
     pub fn is_transient(&self) -> bool {
         matches!(self, OidcError::Unreachable { .. })

@@ -26,9 +26,10 @@ pub async fn refresh(
                 .description
                 .unwrap_or_else(|| "expired or revoked".into()),
         }),
-        Err(oauth) => Err(OidcError::Refused {
-            error: oauth.error,
-            description: oauth.description,
-        }),
+        Err(oauth) => Err(OidcError::refused(
+            oauth.error,
+            oauth.description,
+            client_id,
+        )),
     }
 }
