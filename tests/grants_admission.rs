@@ -1,4 +1,4 @@
-//! The admission policies of `deploy/05-admission.yaml`, enforced by the API double: the
+//! The admission policies of `deploy/04-admission.yaml`, enforced by the API double: the
 //! protocol is the only way in, even for a person whose RBAC allows each single step.
 
 mod common;

@@ -224,7 +224,7 @@ fn admission_policies_are_bound_and_cover_the_protocol() {
     let objs = objects();
     let policies = of_kind(&objs, "ValidatingAdmissionPolicy");
     let bindings = of_kind(&objs, "ValidatingAdmissionPolicyBinding");
-    assert_eq!(policies.len(), 4);
+    assert_eq!(policies.len(), 5);
     for p in &policies {
         let b = bindings
             .iter()
@@ -264,7 +264,66 @@ fn admission_policies_are_bound_and_cover_the_protocol() {
         "object.spec.requester == request.userInfo.username",
         "object.spec == oldObject.spec",
         "r.kind == 'BreakGlassGrant'",
+        "request.name in variables.roles",
+        "breakglass.dev/requester'].orValue('') == request.userInfo.username",
+        "object.metadata.name == variables.name",
+        "object.spec.serviceAccount == object.spec.role",
+        "request.userInfo.groups.all(g, g in object.spec.requesterGroups)",
+        "'Active -> Revoked'",
     ] {
         assert!(all.contains(needle), "{needle}");
     }
+}
+
+#[test]
+fn admission_is_applied_before_any_rbac_it_guards() {
+    // kubectl applies a directory in name order: the policies must exist before the
+    // requesters' RBAC does, so an install never leaves the RBAC without them.
+    let objs = objects();
+    let last_policy = objs
+        .iter()
+        .rposition(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+        .unwrap();
+    let first_people_rbac = objs
+        .iter()
+        .position(|o| {
+            (o["kind"] == "RoleBinding" || o["kind"] == "ClusterRoleBinding")
+                && o["subjects"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["kind"] != "ServiceAccount")
+        })
+        .unwrap();
+    assert!(
+        last_policy < first_people_rbac,
+        "admission policies (object {last_policy}) come before people's RBAC (object {first_people_rbac})"
+    );
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/04-admission.yaml"),
+    )
+    .unwrap();
+    assert!(
+        text.contains("Minimum Kubernetes version: 1.30"),
+        "04-admission.yaml states the minimum version"
+    );
+}
+
+#[test]
+fn record_fields_that_are_printed_are_bounded_and_free_of_control_characters() {
+    let objs = objects();
+    let crd = of_kind(&objs, "CustomResourceDefinition")[0];
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"];
+    let no_controls = r"^[^\x00-\x1F\x7F-\x9F]*$";
+    for (field, max) in [("reason", 1024), ("ticket", 128), ("clientHost", 253)] {
+        assert_eq!(spec[field]["maxLength"].as_u64(), Some(max), "{field}");
+        assert_eq!(
+            spec[field]["pattern"].as_str(),
+            Some(no_controls),
+            "{field}"
+        );
+    }
+    assert_eq!(spec["sequence"]["minimum"].as_u64(), Some(1));
+    assert_eq!(spec["sequence"]["maximum"].as_u64(), Some(999_999_999));
 }

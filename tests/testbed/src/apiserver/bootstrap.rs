@@ -32,7 +32,13 @@ fn view_rules() -> Vec<Value> {
     vec![
         rule(
             &[""],
-            &["configmaps", "serviceaccounts", "events", "namespaces"],
+            &[
+                "configmaps",
+                "serviceaccounts",
+                "events",
+                "namespaces",
+                "pods",
+            ],
             READ,
         ),
         rule(&["events.k8s.io"], &["events"], READ),
@@ -43,7 +49,7 @@ fn edit_rules() -> Vec<Value> {
     let mut rules = view_rules();
     rules.push(rule(
         &[""],
-        &["configmaps", "secrets", "serviceaccounts", "events"],
+        &["configmaps", "secrets", "serviceaccounts", "events", "pods"],
         WRITE,
     ));
     rules.push(rule(&[""], &["secrets"], READ));

@@ -284,6 +284,13 @@ fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Reply {
             obj["metadata"]["name"] = json!(objects::generate_name(prefix));
         }
     }
+    // With the status subresource, the real server resets `status` on create (a custom
+    // resource's PrepareForCreate): status is written only through `/status`.
+    if ctx.def.custom && ctx.def.subresources.iter().any(|s| s == "status") {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
     let sent = obj.clone();
     let mut obj = validation::decode(ctx.def, obj)?;
     check_fields(ctx, &sent, &mut obj)?;

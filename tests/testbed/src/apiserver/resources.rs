@@ -114,9 +114,15 @@ pub fn builtins() -> Vec<ResourceDef> {
         &["crd", "crds"],
     );
     crd.subresources = vec!["status".into()];
+    // Pods are served (stored like any object, never run) so that `kubectl get pods -A`,
+    // the first thing a person does with a break-glass context, answers like a cluster.
+    let mut pods = builtin("", "v1", "pods", "Pod", true, &["po"]);
+    pods.subresources = vec!["status".into()];
+    pods.categories = vec!["all".into()];
     let mut v = vec![
         ns,
         sa,
+        pods,
         builtin("", "v1", "secrets", "Secret", true, &[]),
         builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"]),
         builtin("", "v1", "events", "Event", true, &["ev"]),

@@ -1,7 +1,7 @@
 //! Custom resources against their CRD's structural schema, like the real server: unknown fields
 //! are pruned (unless `x-kubernetes-preserve-unknown-fields`), then types, `required`, string
-//! lengths, `enum`, `format: date-time`, numeric bounds and list sizes are checked with the
-//! real messages. `pattern` and CEL `x-kubernetes-validations` are not evaluated.
+//! lengths, `pattern`, `enum`, `format: date-time`, numeric bounds and list sizes are checked
+//! with the real messages. CEL `x-kubernetes-validations` are not evaluated.
 
 use super::status::FieldError;
 use serde_json::{json, Value};
@@ -178,6 +178,15 @@ fn walk(schema: &Value, v: &mut Value, path: &str, out: &mut Outcome) {
                     field: path.to_string(),
                     message: format!("Too long: may not be more than {max} bytes"),
                 });
+            } else if let Some(p) = schema["pattern"]
+                .as_str()
+                .filter(|p| !pattern_matches(p, s))
+            {
+                out.errors.push(FieldError::invalid(
+                    path,
+                    v,
+                    &format!("{path} in body should match '{p}'"),
+                ));
             } else if schema["format"] == "date-time"
                 && chrono::DateTime::parse_from_rfc3339(s).is_err()
             {
@@ -245,6 +254,12 @@ pub fn dropped_fields(sent: &Value, kept: &Value, path: &str, out: &mut Vec<Stri
     }
 }
 
+/// Whether `s` matches the schema's `pattern` (Go's RE2 syntax on the real server; the
+/// `regex` crate reads the same syntax). An invalid pattern matches nothing, so it is seen.
+fn pattern_matches(pattern: &str, s: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +268,7 @@ mod tests {
         json!({"type": "object", "required": ["spec"], "properties": {
             "spec": {"type": "object", "required": ["reason"], "properties": {
                 "reason": {"type": "string", "minLength": 1},
+                "ticket": {"type": "string", "pattern": "^[^\\x00-\\x1F\\x7F]*$"},
                 "seconds": {"type": "integer", "minimum": 1},
                 "start": {"type": "string", "format": "date-time"},
                 "mode": {"type": "string", "enum": ["a", "b"]},
@@ -266,7 +282,7 @@ mod tests {
     #[test]
     fn prunes_and_reports_like_the_real_server() {
         let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"},
-            "spec": {"reason": "", "seconds": 0, "start": "yesterday", "mode": "c", "extra": 1,
+            "spec": {"reason": "", "ticket": "INC-1\n\u{1b}[2J", "seconds": 0, "start": "yesterday", "mode": "c", "extra": 1,
                      "free": {"anything": true}, "labels": {"a": "b"}},
             "bogus": true});
         let out = validate(&schema(), &mut obj);
@@ -287,6 +303,7 @@ mod tests {
                 r#"spec.reason: Invalid value: "": spec.reason in body should be at least 1 chars long"#,
                 r#"spec.seconds: Invalid value: 0: spec.seconds in body should be greater than or equal to 1"#,
                 r#"spec.start: Invalid value: "yesterday": spec.start in body must be of type date-time: "yesterday""#,
+                r#"spec.ticket: Invalid value: "INC-1\n\u{1b}[2J": spec.ticket in body should match '^[^\x00-\x1F\x7F]*$'"#,
             ]
         );
         let mut missing = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {}});

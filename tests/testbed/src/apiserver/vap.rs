@@ -12,7 +12,7 @@ use cel::objects::Map;
 use cel::{Context, Env, Value as Cel};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 const GROUP: &str = "admissionregistration.k8s.io";
 
@@ -171,8 +171,20 @@ fn check(
     Ok(())
 }
 
+/// The CEL environment of a Kubernetes API server: the standard library plus the strings
+/// extension (`split`, `substring`, `trim`, ...), which Kubernetes enables for policies.
+fn env() -> Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        cel::extensions::strings(&mut env).expect("the strings extension registers once");
+        Arc::new(env)
+    })
+    .clone()
+}
+
 fn eval(expr: &str, vars: &[(&str, Cel)]) -> Result<Cel, String> {
-    let env = Arc::new(Env::stdlib());
+    let env = env();
     let program = env
         .compile(expr)
         .map_err(|e| format!("compilation failed: {e}"))?;
@@ -245,6 +257,14 @@ mod tests {
         yes("object.spec.list.exists(r, r.k == 'x')");
         yes("object.spec == object.spec && object.spec != object.data");
         yes("'a' + string(1800) == 'a1800'");
+        // The strings extension and optionals, as Kubernetes enables them for policies.
+        yes("'grant-000042'.substring(6) == '000042' && '000000'.substring(size('42')) == '0000'");
+        yes("'x' in ' a, x '.split(',').map(r, r.trim())");
+        yes("object.?status.?state.orValue('Pending') == 'Pending'");
+        yes("object.spec.?name.orValue('') == 'grant-1-seal'");
+        yes("object.data[?'x.maxDuration'].orValue('') == '30m' && object.data[?'y'].orValue('n') == 'n'");
+        yes("timestamp('2026-11-27T11:10:00Z') - timestamp('2026-11-27T11:00:00Z') == duration(string(600) + 's')");
+        yes("['a', 'b'].all(g, g in ['b', 'a']) && 'Active>Revoked' in ['Active>Revoked']");
         assert!(run("object.spec.nope.deeper", obj).is_err());
     }
 }
