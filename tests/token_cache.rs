@@ -142,10 +142,16 @@ async fn secret_service_is_chosen_automatically_and_round_trips() {
     let child = spawn_in_dbus_session(
         &sb,
         r#"
+        search() {
+            gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+                --method org.freedesktop.Secret.Service.SearchItems "{'service': 'kubectl-breakglass'}"
+        }
         "$PLUGIN" --token-cache keyring login --no-browser $IDP 2>"$OUT/login.err" || exit 11
-        "$PLUGIN" --token-cache secret-service credential $IDP >"$OUT/cred.out" 2>"$OUT/cred.err" || exit 12
+        search >"$OUT/items-after-login" || exit 15
+        "$PLUGIN" --token-cache keyring credential $IDP >"$OUT/cred.out" 2>"$OUT/cred.err" || exit 12
         "$PLUGIN" --token-cache keyring logout $IDP 2>"$OUT/logout.err" || exit 13
-        "$PLUGIN" --token-cache secret-service credential $IDP >"$OUT/after.out" 2>"$OUT/after.err" && exit 14
+        search >"$OUT/items-after-logout" || exit 16
+        "$PLUGIN" --token-cache keyring credential $IDP >"$OUT/after.out" 2>"$OUT/after.err" && exit 14
         exit 0
         "#,
     );
@@ -175,8 +181,28 @@ async fn secret_service_is_chosen_automatically_and_round_trips() {
         jwt_claims(cred["status"]["token"].as_str().unwrap())["email"],
         "alice@example.com"
     );
+    // The login is in the Secret Service (one item: the entry; the non-secret pointer is
+    // in the state file), and logout removed it.
+    let items = |f: &str| {
+        read(f)
+            .matches("/org/freedesktop/secrets/collection/")
+            .count()
+    };
+    assert_eq!(
+        items("items-after-login"),
+        1,
+        "{}",
+        read("items-after-login")
+    );
+    assert_eq!(
+        items("items-after-logout"),
+        0,
+        "{}",
+        read("items-after-logout")
+    );
     assert!(
-        read("logout.err").contains("Logged out alice@example.com"),
+        read("logout.err").contains("Logged out alice@example.com")
+            && read("logout.err").contains("the Secret Service"),
         "{}",
         read("logout.err")
     );
@@ -209,4 +235,143 @@ fn keyring_falls_back_to_keyutils_when_the_secret_service_has_no_open_keyring() 
         "{}",
         stderr(&out)
     );
+}
+
+/// `keyring` decides where the login goes once, at login, and remembers it: reads never
+/// probe, so a Secret Service that cannot be reached later is named — not "not logged in".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyring_remembers_the_secret_service_and_says_when_it_is_locked_or_gone() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    let child = spawn_in_dbus_session(
+        &sb,
+        r#"
+        "$PLUGIN" --token-cache keyring login --no-browser $IDP 2>"$OUT/login.err" || exit 11
+        "$PLUGIN" --token-cache keyring credential $IDP >"$OUT/cred.out" 2>"$OUT/cred.err" || exit 12
+        # The same person over SSH: no session bus.
+        env -u DBUS_SESSION_BUS_ADDRESS "$PLUGIN" --token-cache keyring credential $IDP \
+            >"$OUT/nobus.out" 2>"$OUT/nobus.err" && exit 13
+        # The desktop keyring gets locked (screen lock, timeout).
+        gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+            --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" \
+            >"$OUT/lock.out" 2>&1 || exit 14
+        "$PLUGIN" --token-cache keyring credential $IDP >"$OUT/locked.out" 2>"$OUT/locked.err" && exit 15
+        exit 0
+        "#,
+    );
+    let code = idp
+        .wait_for_pending_user_code(Duration::from_secs(30))
+        .await
+        .unwrap();
+    idp.approve(&code, "alice").await.unwrap();
+    let out = wait(child).await;
+    let read = |f: &str| std::fs::read_to_string(sb.path(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "session script failed ({}):\n{}\nlogin: {}\ncredential: {}\nno bus: {}\nlock: {}\nlocked: {}",
+        out.status,
+        stderr(&out),
+        read("login.err"),
+        read("cred.err"),
+        read("nobus.err"),
+        read("lock.out"),
+        read("locked.err"),
+    );
+    assert!(
+        read("login.err").contains("Tokens will be cached in the Secret Service"),
+        "{}",
+        read("login.err")
+    );
+    let cred: serde_json::Value = serde_json::from_str(&read("cred.out")).unwrap();
+    assert_eq!(
+        jwt_claims(cred["status"]["token"].as_str().unwrap())["email"],
+        "alice@example.com"
+    );
+    let login_hint = format!("run: kubectl breakglass login --issuer {}", idp.issuer());
+    for (case, detail) in [
+        (
+            "nobus",
+            "no Secret Service answers on the D-Bus session bus",
+        ),
+        ("locked", "the keyring is locked"),
+    ] {
+        let err = read(&format!("{case}.err"));
+        assert!(
+            err.starts_with(&format!(
+                "error: the Secret Service keyring holding your login to {} is locked or gone (",
+                idp.issuer()
+            )),
+            "{case}: {err}"
+        );
+        assert!(err.contains(detail), "{case}: {err}");
+        assert!(err.contains("— unlock it, or "), "{case}: {err}");
+        assert!(err.contains(&login_hint), "{case}: {err}");
+        assert!(!err.contains("not logged in"), "{case}: {err}");
+        assert_eq!(err.lines().count(), 1, "{case}: {err}");
+        assert!(read(&format!("{case}.out")).is_empty());
+        assert_no_jwt(&err);
+    }
+    // Nothing went to the kernel keyring.
+    let pointer = key_name("account", &[idp.issuer(), idp.client_id()]);
+    let identity = key_name(
+        "identity",
+        &[idp.issuer(), idp.client_id(), "alice@example.com"],
+    );
+    let keys = our_kernel_keys();
+    assert!(!keys.contains_key(&pointer) && !keys.contains_key(&identity));
+}
+
+/// A login kept in the kernel keyring (no desktop at login time) is still found when a
+/// Secret Service with an open keyring is there later: the choice is not made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyring_keeps_a_kernel_keyring_login_when_a_desktop_keyring_appears() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let mut sb = Sandbox::for_idp(&idp, &ca);
+    sb.cache = "keyring".into();
+    // No session bus in the sandbox's environment: the kernel keyring.
+    let out = sb.login(&idp, "alice").await;
+    assert!(
+        stderr(&out).contains("Tokens will be cached in the Linux kernel keyring"),
+        "{}",
+        stderr(&out)
+    );
+    let child = spawn_in_dbus_session(
+        &sb,
+        r#"
+        "$PLUGIN" --token-cache keyring credential $IDP >"$OUT/cred.out" 2>"$OUT/cred.err" || exit 11
+        "$PLUGIN" --token-cache keyring logout $IDP 2>"$OUT/logout.err" || exit 12
+        exit 0
+        "#,
+    );
+    let out = wait(child).await;
+    let read = |f: &str| std::fs::read_to_string(sb.path(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "session script failed ({}):\n{}\ncredential: {}\nlogout: {}",
+        out.status,
+        stderr(&out),
+        read("cred.err"),
+        read("logout.err")
+    );
+    let cred: serde_json::Value = serde_json::from_str(&read("cred.out")).unwrap();
+    assert_eq!(
+        jwt_claims(cred["status"]["token"].as_str().unwrap())["email"],
+        "alice@example.com"
+    );
+    assert!(
+        read("logout.err").contains("Logged out alice@example.com")
+            && read("logout.err").contains("the Linux kernel keyring"),
+        "{}",
+        read("logout.err")
+    );
+    assert!(!our_kernel_keys().contains_key(&key_name(
+        "identity",
+        &[idp.issuer(), idp.client_id(), "alice@example.com"],
+    )));
+    // The state file names no account in clear and holds no token.
+    let state =
+        std::fs::read_to_string(sb.path("home/.local/state/kubectl-breakglass/keyring.json"))
+            .unwrap();
+    assert!(!state.contains("alice"), "{state}");
+    assert_no_jwt(&state);
 }

@@ -32,11 +32,13 @@ pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
         _ => identity::idp_settings(global, &args.idp)?,
     };
     let store = crate::token_cache::open(global.token_cache)?;
-    if let Some(entry) = identity::cached_fresh(&settings, store.as_ref(), SystemClock.now())? {
+    let context_name = global.context.clone().unwrap_or_default();
+    if let Some(entry) =
+        identity::cached_fresh(&settings, store.as_ref(), SystemClock.now(), &context_name)?
+    {
         let expires = entry.refresh_at();
         return write(&info, &Secret::new(entry.id_token), expires);
     }
-    let context_name = global.context.clone().unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

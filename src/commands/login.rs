@@ -17,7 +17,7 @@ fn failed(e: anyhow::Error, issuer: &str) -> anyhow::Error {
 /// Runs `login`.
 pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     let settings = identity::idp_settings(global, &args.idp)?;
-    let store = crate::token_cache::open(global.token_cache)?;
+    let store = crate::token_cache::open_for_login(global.token_cache)?;
     eprintln!(
         "Tokens will be cached in {}.",
         crate::token_cache::describe(store.as_ref())

@@ -9,7 +9,7 @@ pub use device_login::Browser;
 use crate::cli::{GlobalArgs, IdpArgs};
 use crate::oidc::{self, OidcError, Provider, TokenResponse};
 use crate::secret::Secret;
-use crate::token_cache::{self, CacheKey, TokenStore};
+use crate::token_cache::{self, CacheError, CacheKey, TokenStore};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use entry::Entry;
@@ -137,9 +137,28 @@ pub fn cached_fresh(
     settings: &IdpSettings,
     store: &dyn TokenStore,
     now: DateTime<Utc>,
+    context_name: &str,
 ) -> anyhow::Result<Option<Entry>> {
-    let entry = entry::load(store, &settings.issuer, &settings.client_id)?;
+    let entry = load_cached(settings, store, context_name)?;
     Ok(entry.filter(|e| e.is_fresh(now)))
+}
+
+/// The current account's cached entry; a keyring that holds it but cannot be reached
+/// now (locked, another session's) is named with what to do, never taken for "absent".
+fn load_cached(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    context_name: &str,
+) -> anyhow::Result<Option<Entry>> {
+    entry::load(store, &settings.issuer, &settings.client_id).map_err(|e| match e {
+        CacheError::Unreachable { backend, reason } => anyhow::anyhow!(
+            "{} holding your login to {} is locked or gone ({reason}) — unlock it, or run: {}",
+            token_cache::label(backend),
+            settings.issuer,
+            login_hint(settings, context_name)
+        ),
+        e => e.into(),
+    })
 }
 
 /// A valid ID token: cached, else refreshed (one refresh for all concurrent
@@ -150,7 +169,7 @@ pub async fn person_identity(
     interactive: bool,
     context_name: &str,
 ) -> anyhow::Result<Identity> {
-    if let Some(e) = cached_fresh(settings, store, Utc::now())? {
+    if let Some(e) = cached_fresh(settings, store, Utc::now(), context_name)? {
         return Ok(identity(&e));
     }
     let _lock = token_cache::lock(&CacheKey::current_account(
@@ -158,7 +177,7 @@ pub async fn person_identity(
         &settings.client_id,
     ))?;
     // Whoever held the lock before us may have refreshed already.
-    let cached = entry::load(store, &settings.issuer, &settings.client_id)?;
+    let cached = load_cached(settings, store, context_name)?;
     if let Some(e) = cached.as_ref().filter(|e| e.is_fresh(Utc::now())) {
         return Ok(identity(e));
     }

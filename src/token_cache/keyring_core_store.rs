@@ -92,6 +92,54 @@ pub fn secret_service() -> Result<KeyringCoreStore, CacheError> {
     Ok(probe)
 }
 
+/// The Secret Service store without a probe: a connection to the session bus only.
+#[cfg(target_os = "linux")]
+pub fn secret_service_unprobed() -> Result<KeyringCoreStore, CacheError> {
+    let store =
+        dbus_secret_service_keyring_store::Store::new().map_err(|e| CacheError::Unreachable {
+            backend: "secret-service",
+            reason: format!("no Secret Service answers on the D-Bus session bus ({e})"),
+        })?;
+    let store: Arc<CredentialStore> = store;
+    Ok(KeyringCoreStore {
+        store,
+        name: "secret-service",
+    })
+}
+
+/// Reads one item the way the hot path needs: one connection, one search, one read. A
+/// locked item is reported as `Unreachable`, never unlocked (that would prompt).
+#[cfg(target_os = "linux")]
+pub fn secret_service_read(key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
+    use dbus_secret_service::{EncryptionType, SecretService};
+    let gone = |reason: String| CacheError::Unreachable {
+        backend: "secret-service",
+        reason,
+    };
+    let ss = SecretService::connect(EncryptionType::Dh).map_err(|e| {
+        gone(format!(
+            "no Secret Service answers on the D-Bus session bus ({e})"
+        ))
+    })?;
+    let attributes =
+        std::collections::HashMap::from([("service", SERVICE), ("username", key.id())]);
+    let found = ss
+        .search_items(attributes)
+        .map_err(|e| gone(e.to_string()))?;
+    match found.unlocked.first() {
+        Some(item) => item
+            .get_secret()
+            .map(|v| Some(Secret::new(v)))
+            .map_err(|e| CacheError::Backend {
+                backend: "secret-service",
+                op: "read",
+                reason: e.to_string(),
+            }),
+        None if !found.locked.is_empty() => Err(gone("the keyring is locked".into())),
+        None => Ok(None),
+    }
+}
+
 /// The Secret Service, if it answers within a moment; `None` otherwise.
 #[cfg(target_os = "linux")]
 pub fn secret_service_if_quick() -> Option<KeyringCoreStore> {

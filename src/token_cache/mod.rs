@@ -9,6 +9,8 @@ mod keyring_core_store;
 mod keyutils;
 mod lock;
 mod none;
+#[cfg(target_os = "linux")]
+mod remembered;
 
 pub use key::CacheKey;
 #[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
@@ -33,6 +35,12 @@ pub enum CacheError {
         op: &'static str,
         reason: String,
     },
+    /// The keyring that holds an item cannot be reached now (locked, or another session's).
+    #[error("{} holding your cached tokens is locked or not reachable ({reason}) — unlock it (or use the session that has it) and try again, or log in again: kubectl breakglass login", label(backend))]
+    Unreachable {
+        backend: &'static str,
+        reason: String,
+    },
     /// The lock that serialises refreshes could not be taken.
     #[error("cannot lock the token cache ({path}): {source}")]
     Lock {
@@ -53,10 +61,33 @@ pub trait TokenStore {
     fn name(&self) -> &'static str;
 }
 
-/// Opens the token cache the person chose (`keyring` picks the OS keyring).
+/// A backend's name for people, as the subject of a sentence.
+pub fn label(backend: &str) -> &'static str {
+    match backend {
+        "secret-service" => "the Secret Service keyring",
+        "keyutils" => "the kernel keyring",
+        "macos-keychain" => "the macOS Keychain",
+        "windows-credential-manager" => "the Windows Credential Manager",
+        "file" => "the token cache file",
+        _ => "the keyring",
+    }
+}
+
+/// Opens the token cache the person chose (`keyring` picks the OS keyring). On Linux
+/// nothing is probed here: each item is read from the keyring that it was written to.
 pub fn open(kind: TokenCacheKind) -> Result<Box<dyn TokenStore>, CacheError> {
+    open_as(kind, false)
+}
+
+/// Opens the token cache for `login`, which decides afresh where the OS keyring keeps
+/// its items (Secret Service on a desktop with an open keyring, else the kernel keyring).
+pub fn open_for_login(kind: TokenCacheKind) -> Result<Box<dyn TokenStore>, CacheError> {
+    open_as(kind, true)
+}
+
+fn open_as(kind: TokenCacheKind, login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     match kind {
-        TokenCacheKind::Keyring => open_os_keyring(),
+        TokenCacheKind::Keyring => open_os_keyring(login),
         TokenCacheKind::Keyutils => open_keyutils(),
         TokenCacheKind::SecretService => open_secret_service(),
         TokenCacheKind::File => Ok(Box::new(file::FileStore::open_default()?)),
@@ -109,20 +140,16 @@ fn open_secret_service() -> Result<Box<dyn TokenStore>, CacheError> {
     })
 }
 
-/// Linux: Secret Service when a session bus with a secret service answers
-/// quickly, else the kernel keyring (headless machines, containers, WSL).
+/// Linux: Secret Service when a session bus with an open keyring answers quickly
+/// at login, else the kernel keyring (headless machines, containers, WSL); the
+/// choice is remembered per item, so reads never probe.
 #[cfg(target_os = "linux")]
-fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
-        if let Some(store) = keyring_core_store::secret_service_if_quick() {
-            return Ok(Box::new(store));
-        }
-    }
-    open_keyutils()
+fn open_os_keyring(login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
+    Ok(Box::new(remembered::Remembered::open(login)?))
 }
 
 #[cfg(target_os = "macos")]
-fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+fn open_os_keyring(_login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     Ok(Box::new(chunked::Chunked::new(
         keyring_core_store::macos()?,
         4000,
@@ -130,7 +157,7 @@ fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
 }
 
 #[cfg(target_os = "windows")]
-fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+fn open_os_keyring(_login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     Ok(Box::new(chunked::Chunked::new(
         keyring_core_store::windows()?,
         2400,
@@ -138,7 +165,7 @@ fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-fn open_os_keyring() -> Result<Box<dyn TokenStore>, CacheError> {
+fn open_os_keyring(_login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     Err(CacheError::Unavailable {
         backend: "keyring",
         reason: "no OS keyring is supported on this platform".into(),
