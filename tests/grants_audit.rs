@@ -60,7 +60,13 @@ async fn audit_lists_every_record_and_finds_tampering() {
     assert_ok(&used, "kubectl through grant-000002");
     bed.allow_short_grants(2);
     assert_ok(
-        &bed.request(&["--additional", "--duration", "2s"]),
+        &bed.request(&[
+            "--additional",
+            "--role",
+            "cluster-admin",
+            "--duration",
+            "2s",
+        ]),
         "request 3",
     );
     let records = bed.records();

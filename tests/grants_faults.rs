@@ -106,7 +106,7 @@ async fn a_fault_at_any_step_leaves_nothing_live_and_says_what_happened() {
         on_calls: 1..=1,
         kind: FaultKind::Status(503),
     });
-    let out = bed.request(&["--additional"]);
+    let out = bed.request(&["--additional", "--role", "cluster-admin"]);
     assert_ok(&out, "request with a failing Event");
     assert!(
         stderr(&out).contains("warning: the Granted Event was not written"),
@@ -223,7 +223,7 @@ async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
     let out = bed.admin_create(&Bed::forged_record(&first, "grant-000002", 1));
     assert_ok(&out, "create the squatter");
 
-    let out = bed.request(&["--additional"]);
+    let out = bed.request(&["--additional", "--role", "cluster-admin"]);
     assert_ok(&out, "request past the squatter");
     let err = stderr(&out);
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("chain")).collect();
@@ -258,6 +258,7 @@ async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
     // A record claiming the last possible place: refused cleanly (or kept out by the CRD).
     let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999", i64::MAX));
     if out.status.success() {
+        assert_ok(&bed.run(&["revoke", "grant-000001"]), "revoke the first");
         let out = bed.request(&["--additional"]);
         assert_fails_with(
             &out,

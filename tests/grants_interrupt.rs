@@ -349,5 +349,14 @@ async fn a_second_ctrl_c_abandons_the_clean_up_and_says_how_to_finish_it() {
     let out = bed.run(&["revoke", "grant-000001", "--context", "playground"]);
     assert_ok(&out, "the revoke the message names");
     assert!(bed.seals().is_empty(), "no seal is left");
-    assert_eq!(bed.records()[0]["status"]["state"], "Revoked");
+    // Never issued, so Failed (a Pending record cannot become Revoked).
+    let status = &bed.records()[0]["status"];
+    assert_eq!(status["state"], "Failed");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("revoked by alice@example.com at "),
+        "{status}"
+    );
 }

@@ -238,7 +238,12 @@ async fn two_concurrent_requests_yield_one_grant_unless_asked() {
     assert_eq!(records.len(), 1, "the loser created nothing");
     bed.assert_no_seal_without_an_active_record();
 
-    let (c, d) = (spawn(&["--additional"]), spawn(&["--additional"]));
+    // Two more at once, one per role (the first grant's role is free again once revoked).
+    assert_ok(&bed.run(&["revoke"]), "revoke the first");
+    let (c, d) = (
+        spawn(&["--additional", "--role", "cluster-admin"]),
+        spawn(&["--additional"]),
+    );
     let (c, d) = (wait(c).await, wait(d).await);
     assert_ok(&c, "first --additional");
     assert_ok(&d, "second --additional");
@@ -360,4 +365,128 @@ async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
         &bed.kubectl_elevated(&["get", "secrets", "-A"]),
         "the new grant works",
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
+    use breakglass_testbed::idp::{IdpConfig, IdpUser};
+    let idp = IdpConfig {
+        users: vec![
+            IdpUser::new("alice", &["sre"]),
+            IdpUser::new("carol", &["sre"]),
+            IdpUser::new("dave", &["breakglass-admins"]),
+        ],
+        ..IdpConfig::default()
+    };
+    let bed = Bed::start_with_idp(ApiConfig::default(), true, idp).await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "alice's request");
+
+    // carol (sre, not an admin) may neither revoke alice's grant nor everyone's.
+    bed.login("carol").await;
+    let out = bed.run(&["revoke", "grant-000001"]);
+    assert_fails_with(
+        &out,
+        &[
+            "grant-000001 is alice@example.com's grant (role incident-debug), not yours (carol@example.com)",
+            "only break-glass admins revoke someone else's grant",
+            "group breakglass-admins",
+        ],
+    );
+    let out = bed.run(&["revoke", "--all"]);
+    assert_fails_with(
+        &out,
+        &[
+            "revoke --all is for break-glass admins and carol@example.com is not one",
+            "nothing was revoked",
+        ],
+    );
+    assert_eq!(bed.records()[0]["status"]["state"], "Active");
+    assert_eq!(bed.seal_names(), ["grant-000001-seal"]);
+
+    // A seal made by hand, unlabelled, bound to alice's record: --all sweeps it too.
+    bed.drop_admission();
+    let record = bed.records()[0].clone();
+    assert_ok(
+        &bed.forge_seal("grant-000077-seal", &record),
+        "forge a seal",
+    );
+    let out = bed.run(&[
+        "--token-cache",
+        "file",
+        "--context",
+        "playground-admin",
+        "revoke",
+        "--all",
+    ]);
+    assert_ok(&out, "admin revoke --all");
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[1].starts_with("revoked grant-000001 (alice@example.com as incident-debug)"),
+        "{err}"
+    );
+    assert_eq!(
+        lines[2],
+        "swept seal grant-000077-seal: it is not the seal recorded on grant-000001 (a re-created or forged one)",
+        "{err}"
+    );
+    assert!(bed.seal_names().is_empty(), "{:?}", bed.seal_names());
+
+    // Already revoked: said so, exit 0; a seal re-created for it is still deleted.
+    bed.login("alice").await;
+    let out = bed.run(&["revoke", "grant-000001"]);
+    assert_ok(&out, "revoke of a revoked grant");
+    assert!(
+        stderr(&out).contains("grant-000001 was already revoked by kubernetes-admin at 20"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ok(
+        &bed.forge_seal("grant-000001-seal", &record),
+        "re-create the seal",
+    );
+    let out = bed.run(&["revoke", "grant-000001"]);
+    assert_ok(&out, "revoke of a revoked grant with a re-created seal");
+    assert!(
+        stderr(&out)
+            .contains("a seal grant-000001-seal had been re-created for it and is now deleted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(bed.seal_names().is_empty());
+
+    // dave, a break-glass admin by group, revokes alice's next grant.
+    assert_ok(&bed.request(&[]), "alice's second request");
+    bed.login("dave").await;
+    let out = bed.run(&["revoke", "grant-000002"]);
+    assert_ok(&out, "dave revokes alice's grant");
+    assert!(
+        stderr(&out).contains("revoked grant-000002 (alice@example.com as incident-debug)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(bed.records()[1]["status"]["revokedBy"], "dave@example.com");
+
+    // An expired grant leaves a seal: audit (as admin) finds it, alice's status sweeps it.
+    bed.login("alice").await;
+    bed.allow_short_grants(2);
+    assert_ok(&bed.request(&["--duration", "2s"]), "a short grant");
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(bed.seal_names(), ["grant-000003-seal"]);
+    let out = bed.run(&["--context", "playground-admin", "audit"]);
+    assert!(!out.status.success(), "audit fails on a stray seal");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "finding: seal grant-000003-seal serves no live grant (grant-000003 expired at"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: 1 seal(s) on playground-admin serve no live grant"),
+        "{err}"
+    );
+    assert_ok(&bed.run(&["status"]), "status");
+    assert!(bed.seal_names().is_empty(), "{:?}", bed.seal_names());
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{cluster, output, protocol};
+use crate::grant::{cluster, output, protocol, revoke};
 
 /// Runs `audit`.
 pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
@@ -19,10 +19,17 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
     let (context, report) = output::runtime()?.block_on(async {
         let cluster = cluster::connect(global, false).await?;
         let records = protocol::list_records(&cluster).await?;
-        anyhow::Ok((
-            cluster.context.clone(),
-            audit::report(&records, chrono::Utc::now(), since),
-        ))
+        let now = chrono::Utc::now();
+        let mut report = audit::report(&records, now, since);
+        report.seals = match revoke::list_seals(&cluster).await {
+            Ok(seals) => audit::check_seals(&records, &seals, now),
+            Err(e) => audit::SealCheck {
+                checked: false,
+                not_checked_because: Some(format!("{e:#}")),
+                findings: Vec::new(),
+            },
+        };
+        anyhow::Ok((cluster.context.clone(), report))
     })?;
     match args.output {
         Some(format) => output::print(format, &report)?,
@@ -42,6 +49,22 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let seals = &report.seals;
+    if let Some(why) = &seals.not_checked_because {
+        eprintln!(
+            "Seals not checked: only break-glass admins may list them ({})",
+            why.split(" (").next().unwrap_or(why)
+        );
+    }
+    for f in &seals.findings {
+        eprintln!(
+            "finding: seal {} serves no live grant ({}); a token could be bound to it — an admin \
+             sweeps it with: kubectl breakglass revoke --all{}",
+            f.seal,
+            f.why,
+            crate::grant::undo::context_flag(&context)
+        );
+    }
     let chain = &report.chain;
     if chain.intact {
         eprintln!(
@@ -53,6 +76,14 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
                 .map(|h| format!(", newest {h}"))
                 .unwrap_or_default()
         );
+        if !seals.findings.is_empty() {
+            anyhow::bail!(
+                "{} seal(s) on {context} serve no live grant (listed above); sweep them with: \
+                 kubectl breakglass revoke --all{}",
+                seals.findings.len(),
+                crate::grant::undo::context_flag(&context)
+            );
+        }
         return Ok(());
     }
     for b in &chain.breaks {

@@ -39,14 +39,21 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
                 cluster.context
             );
         }
-        let outcomes = revoke::revoke(&cluster, &me, target, store.as_ref(), &mut signals).await?;
+        // Each outcome is printed as it happens: a later failure cannot hide it.
+        let mut print = |o: &revoke::Outcome| eprintln!("{}", o.summary);
+        let outcomes = revoke::revoke(
+            &cluster,
+            &me,
+            target,
+            store.as_ref(),
+            &mut signals,
+            &mut print,
+        )
+        .await?;
         anyhow::Ok((outcomes, signals.received()))
     })?;
     if outcomes.is_empty() {
-        eprintln!("There were no live break-glass grants to revoke.");
-    }
-    for o in &outcomes {
-        eprintln!("{}", o.summary);
+        eprintln!("There were no live break-glass grants and no seals to revoke.");
     }
     if let Some(format) = args.output {
         output::print(format, &outcomes)?;
@@ -57,6 +64,18 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             message: interrupted_state(signal, &outcomes),
         }
         .into());
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.failed)
+        .map(|o| o.grant.as_str())
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} could not be revoked or swept (the reason is above, with every revocation that \
+             was done); fix that and run the same revoke again",
+            failed.join(", ")
+        );
     }
     let unconfirmed: Vec<&str> = outcomes
         .iter()

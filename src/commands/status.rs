@@ -1,7 +1,7 @@
 //! `kubectl breakglass status`: live grants — yours, or everyone's with `--all`.
 
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::grant::{chain, cluster, output, protocol, status};
+use crate::grant::{chain, cluster, output, protocol, revoke, status};
 
 /// Runs `status`.
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
@@ -9,6 +9,8 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         let cluster = cluster::connect(global, false).await?;
         let me = cluster.whoami().await?;
         let records = protocol::list_records(&cluster).await?;
+        // An expired grant of yours leaves no seal a new token could be bound to.
+        revoke::sweep_expired_own(&cluster, &records, &me.username).await;
         let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
         if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
             eprintln!("warning: {w}");

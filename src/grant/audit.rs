@@ -64,6 +64,48 @@ pub struct Report {
     pub audit_log_key: &'static str,
     pub records: Vec<Entry>,
     pub chain: ChainVerdict,
+    /// Seals that serve no live grant (a token could be bound to them).
+    pub seals: SealCheck,
+}
+
+/// The seals of the break-glass namespace, checked against the records.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealCheck {
+    /// False when the caller may not list Secrets (only break-glass admins may).
+    pub checked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_checked_because: Option<String>,
+    pub findings: Vec<SealFinding>,
+}
+
+/// One seal that serves no live grant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealFinding {
+    pub seal: String,
+    pub why: String,
+}
+
+/// The seal check over `seals` (every Secret of the seal type) at `now`.
+pub fn check_seals(
+    records: &[Grant],
+    seals: &[k8s_openapi::api::core::v1::Secret],
+    now: DateTime<Utc>,
+) -> SealCheck {
+    SealCheck {
+        checked: true,
+        not_checked_because: None,
+        findings: seals
+            .iter()
+            .filter_map(|s| {
+                super::revoke::stray_reason(records, s, now).map(|why| SealFinding {
+                    seal: s.metadata.name.clone().unwrap_or_default(),
+                    why,
+                })
+            })
+            .collect(),
+    }
 }
 
 /// A record's state at `now`: the recorded one, with Active past its expiry shown as Expired.
@@ -99,6 +141,7 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
             head: chain::head(records).map(|h| h.name().to_string()),
             breaks,
         },
+        seals: SealCheck::default(),
     }
 }
 

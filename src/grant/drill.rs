@@ -136,7 +136,13 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
     // `additional`: a drill must work even while the person holds a real grant.
     let t = Instant::now();
     let progress = Progress::default();
-    let requested = protocol::request(&cluster, &me, &allowed, true, &progress);
+    let requested = protocol::request(
+        &cluster,
+        &me,
+        &allowed,
+        protocol::Beside::Anything,
+        &progress,
+    );
     let granted = match signals.race(requested).await {
         Ok(granted) => granted,
         Err(signal) => Err(interrupt::undo_request(signals, signal, &progress)
@@ -232,7 +238,7 @@ async fn take_back(
     elevated_cache::store(&held, &granted.cache_entry(cluster, &me.username))?;
     let target = Target::Named(name.clone());
     let seen = signals.count();
-    let outcome = match revoke::revoke(cluster, me, target, &held, signals).await {
+    let outcome = match revoke::revoke(cluster, me, target, &held, signals, &mut |_| {}).await {
         // Abandoned at a second signal: the error says what may be left.
         Err(e) if e.is::<Interrupted>() => return Err(e),
         outcome => outcome,

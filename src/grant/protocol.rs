@@ -20,6 +20,18 @@ const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
 /// How often to re-read the chain when another request took our place in it.
 const CHAIN_ATTEMPTS: usize = 5;
 
+/// Which grants of the same person a new request may stand beside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beside {
+    /// None: one live grant at a time (plain `request`).
+    Nothing,
+    /// Live grants of other roles (`request --additional`): a second grant of the same
+    /// role would replace the first's cached token, which the elevated context serves.
+    OtherRoles,
+    /// Anything (a drill, whose token never reaches the cache).
+    Anything,
+}
+
 /// A grant that was recorded, sealed, issued and annotated.
 pub struct Granted {
     pub record: Grant,
@@ -69,7 +81,7 @@ pub async fn request(
     cluster: &Cluster,
     me: &Whoami,
     allowed: &Allowed,
-    additional: bool,
+    beside: Beside,
     progress: &Progress,
 ) -> anyhow::Result<Granted> {
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
@@ -79,11 +91,14 @@ pub async fn request(
 
     // 1. Record. The name carries the chain position: a racing request gets 409 and re-reads.
     let mut created = None;
+    let mut seen_records = Vec::new();
     for _ in 0..CHAIN_ATTEMPTS {
         let records = list_records(cluster).await?;
         let now = Utc::now();
-        if !additional {
-            refuse_second_grant(&records, me, now, &cluster.context)?;
+        match beside {
+            Beside::Nothing => refuse_second_grant(&records, me, now, &cluster.context)?,
+            Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, &cluster.context)?,
+            Beside::Anything => {}
         }
         if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
             if !warnings.contains(&w) {
@@ -129,6 +144,7 @@ pub async fn request(
         {
             Ok(rec) => {
                 created = Some(rec);
+                seen_records = records;
                 break;
             }
             Err(e) if status_code(&e) == Some(409) => {
@@ -199,6 +215,8 @@ pub async fn request(
                     "the Granted Event was not written ({e}); the record is the audit trail"
                 ));
             }
+            // An expired grant of this person leaves no seal a new token could be bound to.
+            super::revoke::sweep_expired_own(cluster, &seen_records, &me.username).await;
             let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
             Ok(Granted {
                 record,
@@ -306,12 +324,13 @@ fn refuse_second_grant(
         if g.is_live(now) {
             anyhow::bail!(
                 "you already have a live break-glass grant {} (role {}, until {}): use it with \
-                 kubectl --context {context}-breakglass ..., revoke it with kubectl breakglass revoke {}, \
-                 or add --additional to hold two grants at once",
+                 kubectl --context {context}-breakglass ..., revoke it with kubectl breakglass \
+                 revoke {}{}, or add --additional --role OTHER to hold a second role at once",
                 g.name(),
                 g.spec.role,
                 g.spec.expiry_time,
-                g.name()
+                g.name(),
+                super::undo::context_flag(context)
             );
         }
         if g.is_in_flight(now, IN_FLIGHT) {
@@ -322,6 +341,35 @@ fn refuse_second_grant(
                 g.spec.start_time
             );
         }
+    }
+    Ok(())
+}
+
+/// `--additional` of a role the person already holds (or is requesting right now).
+fn refuse_same_role(
+    records: &[Grant],
+    me: &Whoami,
+    allowed: &Allowed,
+    now: DateTime<Utc>,
+    context: &str,
+) -> anyhow::Result<()> {
+    let role = &allowed.role.name;
+    let same = records.iter().find(|g| {
+        g.spec.requester == me.username
+            && &g.spec.role == role
+            && (g.is_live(now) || g.is_in_flight(now, IN_FLIGHT))
+    });
+    if let Some(g) = same {
+        anyhow::bail!(
+            "you already hold grant {} of role {role} (until {}): --additional is for a second \
+             role, since a second grant of the same role would replace the first's token in \
+             {context}-breakglass. Use the first, or revoke it and request again: kubectl \
+             breakglass revoke {}{}",
+            g.name(),
+            g.spec.expiry_time,
+            g.name(),
+            super::undo::context_flag(context)
+        );
     }
     Ok(())
 }

@@ -75,7 +75,12 @@ async fn make(
         duration: requested,
     };
     let allowed = policy.check(&ask, &me.username, &me.groups)?;
-    let granted = protocol::request(&cluster, &me, &allowed, args.additional, progress).await?;
+    let beside = if args.additional {
+        protocol::Beside::OtherRoles
+    } else {
+        protocol::Beside::Nothing
+    };
+    let granted = protocol::request(&cluster, &me, &allowed, beside, progress).await?;
     for w in &granted.warnings {
         eprintln!("warning: {w}");
     }

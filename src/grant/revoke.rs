@@ -6,10 +6,13 @@ use super::elevated_cache;
 use super::interrupt::{Interrupted, Signal, Signals};
 use super::record::{self, Grant, State};
 use super::undo::context_flag;
-use super::{events, protocol, seal, NAMESPACE, SEAL_LABEL};
+use super::{events, protocol, seal, NAMESPACE};
 use crate::token_cache::{CacheKey, TokenStore};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::Secret as K8sSecret;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use std::time::{Duration, Instant};
 
@@ -42,28 +45,106 @@ pub struct Outcome {
     pub ok: bool,
     /// Whether the revocation was written onto the record.
     pub recorded: bool,
+    /// Whether this step failed outright (the seal could not be deleted): see the summary.
+    pub failed: bool,
 }
 
-/// Revokes the target grants. A signal during the confirmation stops waiting for it and
-/// records what is known (the seal is deleted); grants not reached yet are left alone and
-/// reported as such. A signal while a seal is deleted or a revocation recorded lets that
-/// finish; a second one abandons it with an `Interrupted` error saying what may be left.
+/// Whether the caller is a break-glass admin, as the cluster decides it: whoever may list
+/// Secrets in the break-glass namespace (group breakglass-admins in `deploy/`, and cluster
+/// superusers). Requesters may not, so they cannot sweep seals nor revoke others' grants.
+pub async fn is_admin(cluster: &Cluster) -> anyhow::Result<bool> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(NAMESPACE.to_string()),
+                verb: Some("list".to_string()),
+                group: Some(String::new()),
+                resource: Some("secrets".to_string()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| {
+            explain(
+                e,
+                &cluster.server,
+                &cluster.context,
+                "asking the cluster whether you are a break-glass admin",
+            )
+        })?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// Who counts as a break-glass admin, for messages.
+pub const ADMIN_RULE: &str =
+    "break-glass admins are those the cluster lets list Secrets in namespace breakglass \
+     (group breakglass-admins)";
+
+/// Every seal in the break-glass namespace, by Secret type (labelled or not).
+pub async fn list_seals(cluster: &Cluster) -> anyhow::Result<Vec<K8sSecret>> {
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let all = secrets
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| explain(e, &cluster.server, &cluster.context, "listing seals"))?;
+    Ok(all
+        .items
+        .into_iter()
+        .filter(|s| s.type_.as_deref() == Some(seal::SEAL_TYPE))
+        .collect())
+}
+
+/// Revokes the target grants, handing each outcome to `report` as soon as it is known (so
+/// a later failure cannot hide an earlier revocation). Someone else's grant, and `--all`,
+/// need a break-glass admin, checked before anything is touched; `--all` also lists every
+/// seal first and, after revoking the live grants, sweeps each seal that serves no live
+/// grant. A signal during the confirmation stops waiting for it and records what is known
+/// (the seal is deleted); grants not reached yet are left alone and reported as such. A
+/// signal while a seal is deleted or a revocation recorded lets that finish; a second one
+/// abandons it with an `Interrupted` error saying what may be left.
 pub async fn revoke(
     cluster: &Cluster,
     me: &Whoami,
     target: Target,
     store: &dyn TokenStore,
     signals: &mut Signals,
+    report: &mut dyn FnMut(&Outcome),
 ) -> anyhow::Result<Vec<Outcome>> {
     let records = protocol::list_records(cluster).await?;
     let now = chrono::Utc::now();
+    let mut outcomes = Vec::new();
+    let mut seals = Vec::new();
     let chosen: Vec<&Grant> = match &target {
         Target::Named(name) => {
             let g = records.iter().find(|g| g.name() == name).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "there is no grant named {name}; see your live grants with: kubectl breakglass status"
+                    "there is no grant named {name}; see your live grants with: kubectl breakglass status{}",
+                    context_flag(&cluster.context)
                 )
             })?;
+            if g.spec.requester != me.username && !is_admin(cluster).await? {
+                anyhow::bail!(
+                    "{name} is {}'s grant (role {}), not yours ({}): only break-glass admins \
+                     revoke someone else's grant ({ADMIN_RULE}); ask one to run: kubectl \
+                     breakglass revoke {name}{}, or ask {} to",
+                    g.spec.requester,
+                    g.spec.role,
+                    me.username,
+                    context_flag(&cluster.context),
+                    g.spec.requester
+                );
+            }
+            if matches!(g.state(), Some(State::Revoked | State::Failed)) {
+                let o = already_over(cluster, g).await;
+                report(&o);
+                return Ok(vec![o]);
+            }
             vec![g]
         }
         Target::Mine => {
@@ -72,55 +153,234 @@ pub async fn revoke(
                 .filter(|g| g.spec.requester == me.username && g.is_live(now))
                 .collect();
             if mine.is_empty() {
+                sweep_expired_own(cluster, &records, &me.username).await;
                 anyhow::bail!(
-                    "{} has no live break-glass grant on {}; see every live grant with: kubectl breakglass status --all",
+                    "{} has no live break-glass grant on {}; see every live grant with: kubectl breakglass status --all{}",
                     me.username,
-                    cluster.context
+                    cluster.context,
+                    context_flag(&cluster.context)
                 );
             }
             mine
         }
-        Target::All => records.iter().filter(|g| g.is_live(now)).collect(),
+        Target::All => {
+            if !is_admin(cluster).await? {
+                anyhow::bail!(
+                    "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
+                     nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
+                    me.username,
+                    context_flag(&cluster.context)
+                );
+            }
+            // Everything is listed before anything is deleted.
+            seals = list_seals(cluster).await?;
+            records.iter().filter(|g| g.is_live(now)).collect()
+        }
     };
     // Only a signal during this revocation stops it (a drill revokes after one).
     let seen = signals.count();
-    let mut outcomes = Vec::new();
+    let all = matches!(target, Target::All);
     for g in chosen {
-        match signals.received() {
-            Some(signal) if signals.count() > seen => {
-                outcomes.push(not_reached(g, signal, &cluster.context))
-            }
-            _ => outcomes.push(revoke_one(cluster, me, g, store, signals).await?),
-        }
+        let o = match signals.received() {
+            Some(signal) if signals.count() > seen => not_reached(g, signal, &cluster.context),
+            _ => match revoke_one(cluster, me, g, store, signals).await {
+                Ok(o) => o,
+                // With --all one failure must not stop the rest.
+                Err(e) if all && !e.is::<Interrupted>() => failed(g, &e),
+                Err(e) => return Err(e),
+            },
+        };
+        report(&o);
+        outcomes.push(o);
     }
-    if matches!(target, Target::All) && signals.count() == seen {
-        // Seals whose record is not live (a request that died mid-way): delete them too.
-        let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-        let seals = secrets
-            .list(&ListParams::default().labels(&format!("{SEAL_LABEL}=true")))
-            .await
-            .map_err(|e| explain(e, &cluster.server, &cluster.context, "listing seals"))?;
-        for s in seals.items {
-            let name = s.metadata.name.unwrap_or_default();
-            if outcomes.iter().any(|o| seal::name_for(&o.grant) == name) {
+    if all && signals.count() == seen {
+        for s in seals {
+            let name = s.metadata.name.clone().unwrap_or_default();
+            if outcomes.iter().any(|o| seal_of(&records, &o.grant) == name) {
                 continue;
             }
-            secrets
-                .delete(&name, &DeleteParams::default())
-                .await
-                .map_err(|e| explain(e, &cluster.server, &cluster.context, "deleting a seal"))?;
-            outcomes.push(Outcome {
-                grant: name.trim_end_matches("-seal").to_string(),
-                requester: String::new(),
-                role: String::new(),
-                confirmed_after_seconds: None,
-                summary: format!("deleted stray seal {name} (its record was not live)"),
-                ok: true,
-                recorded: true,
-            });
+            let o = sweep(cluster, &records, &s, now).await;
+            report(&o);
+            outcomes.push(o);
         }
+    } else if !all {
+        sweep_expired_own(cluster, &records, &me.username).await;
     }
     Ok(outcomes)
+}
+
+/// The seal name a record uses.
+fn seal_of(records: &[Grant], grant: &str) -> String {
+    records
+        .iter()
+        .find(|g| g.name() == grant)
+        .and_then(|g| g.status.as_ref().and_then(|s| s.seal_name.clone()))
+        .unwrap_or_else(|| seal::name_for(grant))
+}
+
+/// The record a seal claims to serve: its owner, else its label, else its name.
+fn claimed_record(s: &K8sSecret) -> String {
+    let name = s.metadata.name.clone().unwrap_or_default();
+    s.metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.first().map(|o| o.name.clone()))
+        .or_else(|| {
+            s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(super::GRANT_LABEL).cloned())
+        })
+        .unwrap_or_else(|| name.trim_end_matches("-seal").to_string())
+}
+
+/// Why a seal serves no live grant, or `None` when it serves one.
+pub fn stray_reason(
+    records: &[Grant],
+    s: &K8sSecret,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let name = s.metadata.name.clone().unwrap_or_default();
+    let claimed = claimed_record(s);
+    let Some(g) = records.iter().find(|g| g.name() == claimed) else {
+        return Some(format!("its record {claimed} does not exist"));
+    };
+    let status = g.status.clone().unwrap_or_default();
+    let same_seal = status.seal_name.as_deref().is_none_or(|n| n == name)
+        && status
+            .seal_uid
+            .as_deref()
+            .is_none_or(|u| s.metadata.uid.as_deref() == Some(u));
+    match g.state() {
+        Some(State::Active) if g.is_live(now) && same_seal => None,
+        Some(State::Active) if g.is_live(now) => Some(format!(
+            "it is not the seal recorded on {claimed} (a re-created or forged one)"
+        )),
+        Some(State::Active) => Some(format!("{claimed} expired at {}", g.spec.expiry_time)),
+        Some(State::Revoked) => Some(format!("{claimed} is Revoked")),
+        Some(State::Failed) => Some(format!("{claimed} is Failed")),
+        None | Some(State::Pending) => Some(format!(
+            "{claimed} is Pending (a request in progress or abandoned)"
+        )),
+    }
+}
+
+/// Deletes one seal `--all` found serving no live grant, saying why it went.
+async fn sweep(
+    cluster: &Cluster,
+    records: &[Grant],
+    s: &K8sSecret,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    let name = s.metadata.name.clone().unwrap_or_default();
+    let claimed = claimed_record(s);
+    let why = stray_reason(records, s, now)
+        .unwrap_or_else(|| format!("{claimed} is live but was not revoked above"));
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let (ok, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => (true, format!("swept seal {name}: {why}")),
+        Err(e) if status_code(&e) == Some(404) => {
+            (true, format!("seal {name} was already gone ({why})"))
+        }
+        Err(e) => (
+            false,
+            format!(
+                "could NOT sweep seal {name} ({why}): {}",
+                explain(e, &cluster.server, &cluster.context, "deleting the seal")
+            ),
+        ),
+    };
+    let g = records.iter().find(|g| g.name() == claimed);
+    Outcome {
+        grant: claimed.clone(),
+        requester: g.map(|g| g.spec.requester.clone()).unwrap_or_default(),
+        role: g.map(|g| g.spec.role.clone()).unwrap_or_default(),
+        confirmed_after_seconds: None,
+        summary,
+        ok,
+        recorded: true,
+        failed: !ok,
+    }
+}
+
+/// Deletes the seals of `me`'s expired grants (best effort, quiet), so an expired grant
+/// leaves nothing a new token could be bound to.
+pub async fn sweep_expired_own(cluster: &Cluster, records: &[Grant], me: &str) {
+    let now = chrono::Utc::now();
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    for g in records.iter().filter(|g| {
+        g.spec.requester == me
+            && g.state() == Some(State::Active)
+            && g.expiry().is_some_and(|e| e <= now)
+    }) {
+        let _ = secrets
+            .delete(&seal_of(records, g.name()), &DeleteParams::default())
+            .await;
+    }
+}
+
+/// A grant that was over before this revoke: says so, and still deletes a seal that was
+/// re-created for it (which could otherwise carry a new token).
+async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
+    let status = g.status.clone().unwrap_or_default();
+    let mut summary = match g.state() {
+        Some(State::Revoked) => format!(
+            "{} was already revoked by {} at {}",
+            g.name(),
+            status.revoked_by.as_deref().unwrap_or("someone"),
+            status.revoked_at.as_deref().unwrap_or("an unrecorded time")
+        ),
+        _ => format!(
+            "{} was never live: its request failed ({})",
+            g.name(),
+            status.message.as_deref().unwrap_or("no reason recorded")
+        ),
+    };
+    let seal_name = seal_of(std::slice::from_ref(g), g.name());
+    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let mut ok = true;
+    match secrets.delete(&seal_name, &DeleteParams::default()).await {
+        Ok(_) => summary.push_str(&format!(
+            "; a seal {seal_name} had been re-created for it and is now deleted"
+        )),
+        Err(e) if status_code(&e) == Some(404) => {}
+        Err(e) => {
+            ok = false;
+            summary.push_str(&format!(
+                "; whether a seal {seal_name} was re-created for it could not be checked ({})",
+                explain(e, &cluster.server, &cluster.context, "deleting the seal")
+            ))
+        }
+    }
+    Outcome {
+        grant: g.name().to_string(),
+        requester: g.spec.requester.clone(),
+        role: g.spec.role.clone(),
+        confirmed_after_seconds: None,
+        summary,
+        ok,
+        recorded: true,
+        failed: !ok,
+    }
+}
+
+/// A grant `--all` could not revoke, with the reason.
+fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
+    Outcome {
+        grant: g.name().to_string(),
+        requester: g.spec.requester.clone(),
+        role: g.spec.role.clone(),
+        confirmed_after_seconds: None,
+        summary: format!(
+            "NOT revoked {} ({} as {}): {e:#}",
+            g.name(),
+            g.spec.requester,
+            g.spec.role
+        ),
+        ok: false,
+        recorded: false,
+        failed: true,
+    }
 }
 
 /// A grant an interrupt kept this command from revoking.
@@ -141,6 +401,7 @@ fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
         ),
         ok: false,
         recorded: false,
+        failed: false,
     }
 }
 
@@ -293,13 +554,25 @@ async fn revoke_one(
     };
 
     let now = record::timestamp(chrono::Utc::now());
-    let patch = serde_json::json!({ "status": {
-        "state": State::Revoked,
-        "revokedBy": me.username,
-        "revokedAt": now,
-        "revocationConfirmed": confirmed_after.is_some(),
-        "revocationConfirmedAfterSeconds": confirmed_after,
-    }});
+    // Only an issued (Active) grant becomes Revoked; an unfinished request (Pending) is
+    // Failed, as the protocol's transitions (and the admission policy) have it.
+    let patch = if g.state() == Some(State::Active) {
+        serde_json::json!({ "status": {
+            "state": State::Revoked,
+            "revokedBy": me.username,
+            "revokedAt": now,
+            "revocationConfirmed": confirmed_after.is_some(),
+            "revocationConfirmedAfterSeconds": confirmed_after,
+        }})
+    } else {
+        serde_json::json!({ "status": {
+            "state": State::Failed,
+            "message": format!(
+                "revoked by {} at {now} before the request finished",
+                me.username
+            ),
+        }})
+    };
     if held.is_some() {
         // The seal is gone either way, so the token is of no further use here.
         let _ = store.delete(&key);
@@ -366,5 +639,6 @@ async fn revoke_one(
         summary,
         ok,
         recorded: was_recorded,
+        failed: false,
     })
 }

@@ -28,12 +28,17 @@ impl Bed {
     /// Starts a playground; `install` applies `deploy/*.yaml` (sorted) as admin, like the
     /// playground command and the README's install step.
     pub async fn start_with(api: ApiConfig, install: bool) -> Bed {
+        Bed::start_with_idp(api, install, IdpConfig::default()).await
+    }
+
+    /// Starts a playground whose identity provider has `idp`'s users.
+    pub async fn start_with_idp(api: ApiConfig, install: bool, idp: IdpConfig) -> Bed {
         let dir = tempfile::tempdir().unwrap();
         let pg = Playground::start(PlaygroundOptions {
             dir: dir.path().join("pg"),
             auto_approve: None,
             plugin: PLUGIN.into(),
-            idp: IdpConfig::default(),
+            idp,
             api,
             install,
         })
@@ -232,5 +237,36 @@ impl Bed {
             "metadata": { "name": name, "namespace": "breakglass" },
             "spec": spec,
         })
+    }
+
+    /// A seal made by hand as admin (admission dropped first): type breakglass.dev/seal, no
+    /// labels, owned by record `owner` (as read by `records()`).
+    pub fn forge_seal(&self, name: &str, owner: &Value) -> Output {
+        self.admin_create(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "breakglass.dev/seal",
+            "metadata": {
+                "name": name, "namespace": "breakglass",
+                "ownerReferences": [{
+                    "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+                    "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]
+                }]
+            }
+        }))
+    }
+
+    /// The names of the seals left.
+    pub fn seal_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .seals()
+            .iter()
+            .map(|s| {
+                s["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
     }
 }
