@@ -160,3 +160,402 @@ async fn the_protocol_is_the_only_way_in() {
     assert_eq!(r["spec"]["reason"], "checkout is down, need to look");
     assert_eq!(r["status"]["state"], "Revoked");
 }
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+/// Another member of `sre`: the admin impersonating bob with that group, as the API
+/// server authorises impersonation (the double has only alice in `sre`).
+const BOB_IN_SRE: [&str; 8] = [
+    "--context",
+    "playground-admin",
+    "-n",
+    "breakglass",
+    "--as",
+    BOB,
+    "--as-group",
+    "sre",
+];
+
+/// A grant record as the plugin writes it, for `who` at chain place `sequence`.
+fn record(who: &str, sequence: i64, previous: Option<&str>) -> serde_json::Value {
+    let mut r = serde_json::json!({
+        "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+        "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
+        "spec": {
+            "requester": who, "requesterGroups": ["sre", "system:authenticated"],
+            "reason": "checkout is down, need to look", "role": "incident-debug",
+            "serviceAccount": "incident-debug", "durationSeconds": 600,
+            "startTime": "2026-11-27T11:00:00Z", "expiryTime": "2026-11-27T11:10:00Z",
+            "clientHost": "laptop", "pluginVersion": "0", "requestId": "r", "sequence": sequence
+        }
+    });
+    if let Some(p) = previous {
+        r["spec"]["previous"] = serde_json::json!({"name": p, "digest": "sha256:00"});
+    }
+    r
+}
+
+/// The seal the plugin makes for `record` (as stored, with its uid), in `maker`'s name.
+fn seal(record: &serde_json::Value, maker: &str) -> serde_json::Value {
+    let name = record["metadata"]["name"].as_str().unwrap();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "breakglass.dev/seal",
+        "metadata": {
+            "name": format!("{name}-seal"), "namespace": "breakglass",
+            "labels": {"breakglass.dev/seal": "true", "breakglass.dev/grant": name},
+            "annotations": {"breakglass.dev/requester": maker},
+            "ownerReferences": [{
+                "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+                "name": name, "uid": record["metadata"]["uid"], "controller": true,
+                "blockOwnerDeletion": false
+            }]
+        }
+    })
+}
+
+/// `kubectl create -f` of `obj` as `who`, expected to succeed; the stored object.
+#[track_caller]
+fn created(bed: &Bed, who: &[&str], file: &str, obj: serde_json::Value) -> serde_json::Value {
+    let path = write_json(bed, file, obj);
+    let args: Vec<&str> = who
+        .iter()
+        .copied()
+        .chain(["create", "-o", "json", "-f", &path])
+        .collect();
+    let out = bed.kubectl(&args);
+    assert_ok(&out, &format!("{args:?}"));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[track_caller]
+fn denied_create(bed: &Bed, who: &[&str], obj: serde_json::Value, policy: &str, says: &str) {
+    let path = write_json(bed, "attempt.json", obj);
+    denied(bed, who, &["create", "-f", &path], policy, says);
+}
+
+fn status_patch<'a>(name: &'a str, patch: &'a str) -> [&'a str; 9] {
+    [
+        "patch",
+        "bgg",
+        name,
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        patch,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seals_name_their_maker_and_only_the_maker_or_an_admin_deletes_one() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let me = ["--context", "playground", "-n", "breakglass"];
+    assert_ok(&bed.request(&[]), "alice's request");
+    let mine = bed.records()[0].clone();
+    assert_eq!(mine["metadata"]["name"], "grant-000001");
+
+    // bob (also in sre) breaks the glass by hand, step by step as the plugin does.
+    let bobs = created(
+        &bed,
+        &BOB_IN_SRE,
+        "bob-record.json",
+        record(BOB, 2, Some("grant-000001")),
+    );
+    created(&bed, &BOB_IN_SRE, "bob-seal.json", seal(&bobs, BOB));
+
+    // alice cannot revoke bob's grant by deleting his seal, nor change it.
+    denied(
+        &bed,
+        &me,
+        &["delete", "secret", "grant-000002-seal"],
+        "breakglass-seal-deletes",
+        "only bob@example.com or a break-glass admin",
+    );
+    denied(
+        &bed,
+        &["--context", "playground-admin", "-n", "breakglass"],
+        &[
+            "label",
+            "secret",
+            "grant-000002-seal",
+            "breakglass.dev/grant=grant-000001",
+            "--overwrite",
+        ],
+        "breakglass-seals",
+        "a seal is never changed",
+    );
+
+    // After her revoke, alice cannot bring a seal back in another's name or without one,
+    // nor in the unlabelled shape the review forged.
+    assert_ok(&bed.run(&["revoke", "grant-000001"]), "revoke");
+    let mut anonymous = seal(&mine, ALICE);
+    anonymous["metadata"]["annotations"] = serde_json::json!({});
+    denied_create(
+        &bed,
+        &me,
+        anonymous,
+        "breakglass-seals",
+        "annotation breakglass.dev/requester must be alice@example.com",
+    );
+    denied_create(
+        &bed,
+        &me,
+        seal(&mine, BOB),
+        "breakglass-seals",
+        "annotation breakglass.dev/requester must be alice@example.com",
+    );
+    let mut unlabelled = seal(&mine, ALICE);
+    unlabelled["metadata"]["labels"] = serde_json::json!({});
+    denied_create(
+        &bed,
+        &me,
+        unlabelled,
+        "breakglass-seals",
+        "labels breakglass.dev/seal=true and breakglass.dev/grant=<record>",
+    );
+    let mut not_controller = seal(&mine, ALICE);
+    not_controller["metadata"]["ownerReferences"][0]["controller"] = false.into();
+    denied_create(
+        &bed,
+        &me,
+        not_controller,
+        "breakglass-seals",
+        "owned (controller: true)",
+    );
+
+    // bob deletes his own seal: that is his revoke.
+    let out = bed.kubectl(
+        &BOB_IN_SRE
+            .iter()
+            .copied()
+            .chain(["delete", "secret", "grant-000002-seal"])
+            .collect::<Vec<_>>(),
+    );
+    assert_ok(&out, "bob deletes his own seal");
+    assert!(bed.seals().is_empty(), "{:?}", bed.seals());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_written_only_along_the_protocol() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let me = ["--context", "playground", "-n", "breakglass"];
+    assert_ok(&bed.request(&[]), "request");
+    let policy = "breakglass-records";
+
+    // C2: a squatted name must carry its own place, and link the place before it.
+    let mut squat = record(ALICE, 1, None);
+    squat["metadata"]["name"] = "grant-000005".into();
+    denied_create(&bed, &me, squat, policy, "sequence 1 is grant-000001");
+    denied_create(
+        &bed,
+        &me,
+        record(ALICE, 2, None),
+        policy,
+        "must link its predecessor grant-000001",
+    );
+    denied_create(
+        &bed,
+        &me,
+        record(ALICE, 2, Some("grant-000000")),
+        policy,
+        "must link its predecessor grant-000001",
+    );
+    let mut beyond = record(ALICE, 1_000_000_000, Some("grant-999999999"));
+    beyond["metadata"]["name"] = "grant-1000000000".into();
+    let path = write_json(&bed, "beyond.json", beyond);
+    let out = bed.kubectl(&[&me[..], &["create", "-f", &path]].concat());
+    assert!(
+        !out.status.success()
+            && stderr(&out)
+                .contains("spec.sequence in body should be less than or equal to 999999999"),
+        "{}",
+        stderr(&out)
+    );
+
+    // M1: groups, account, role, times and duration are the caller's and the policy's.
+    let next = || record(ALICE, 2, Some("grant-000001"));
+    let mut admin = next();
+    admin["spec"]["requesterGroups"] = serde_json::json!(["sre", "breakglass-admins"]);
+    denied_create(
+        &bed,
+        &me,
+        admin,
+        policy,
+        "requesterGroups must be its creator's groups",
+    );
+    let mut wider = next();
+    wider["spec"]["serviceAccount"] = "cluster-admin".into();
+    denied_create(&bed, &me, wider, policy, "its serviceAccount is that role");
+    let mut unknown = next();
+    unknown["spec"]["role"] = "default".into();
+    unknown["spec"]["serviceAccount"] = "default".into();
+    denied_create(
+        &bed,
+        &me,
+        unknown,
+        policy,
+        "for a role of the policy (incident-debug, cluster-admin)",
+    );
+    let mut back_dated = next();
+    back_dated["spec"]["startTime"] = "2020-01-01T00:00:00Z".into();
+    denied_create(
+        &bed,
+        &me,
+        back_dated,
+        policy,
+        "expiryTime is its startTime plus durationSeconds",
+    );
+    let mut long = next();
+    long["spec"]["durationSeconds"] = 86400.into();
+    long["spec"]["expiryTime"] = "2026-11-28T11:00:00Z".into();
+    denied_create(&bed, &me, long, policy, "may last at most 3600 seconds");
+    let mut escapes = next();
+    escapes["spec"]["reason"] = "line one\nFAKE grant-000099 bob\u{1b}[31m".into();
+    let path = write_json(&bed, "escapes.json", escapes);
+    let out = bed.kubectl(&[&me[..], &["create", "-f", &path]].concat());
+    assert!(
+        !out.status.success() && stderr(&out).contains("spec.reason in body should match"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A status sent with the record is dropped (status subresource), so it cannot start
+    // out Revoked with a made-up jti.
+    let mut forged = next();
+    forged["status"] = serde_json::json!({"state": "Revoked", "jti": "fake", "revokedBy": ALICE});
+    let stored = created(&bed, &me, "forged-status.json", forged);
+    assert!(stored.get("status").is_none(), "{stored}");
+
+    // The status moves only along the protocol.
+    denied(
+        &bed,
+        &me,
+        &status_patch(
+            "grant-000002",
+            r#"{"status":{"state":"Revoked","revokedBy":"alice@example.com","revocationConfirmed":true}}"#,
+        ),
+        policy,
+        "not Pending -> Revoked",
+    );
+    denied(
+        &bed,
+        &me,
+        &status_patch("grant-000002", r#"{"status":{"state":"Active"}}"#),
+        policy,
+        "written once, when it becomes Active",
+    );
+    denied(
+        &bed,
+        &me,
+        &status_patch(
+            "grant-000001",
+            r#"{"status":{"sealName":"elsewhere-seal"}}"#,
+        ),
+        policy,
+        "written once, when it becomes Active",
+    );
+    denied(
+        &bed,
+        &me,
+        &status_patch("grant-000001", r#"{"status":{"message":"all fine"}}"#),
+        policy,
+        "written only with a change of state",
+    );
+    denied(
+        &bed,
+        &me,
+        &status_patch(
+            "grant-000001",
+            r#"{"status":{"state":"Revoked","revokedBy":"bob@example.com"}}"#,
+        ),
+        policy,
+        "(revokedBy: alice@example.com)",
+    );
+    // M2: another requester cannot mark alice's grant revoked.
+    denied(
+        &bed,
+        &BOB_IN_SRE,
+        &status_patch(
+            "grant-000001",
+            r#"{"status":{"state":"Revoked","revokedBy":"bob@example.com"}}"#,
+        ),
+        policy,
+        "only the requester or a break-glass admin",
+    );
+    let r = &bed.records()[0];
+    assert_eq!(r["status"]["state"], "Active", "{r}");
+
+    // The protocol's own transitions still work: alice revokes, an admin fails a Pending.
+    assert_ok(&bed.run(&["revoke", "grant-000001"]), "revoke");
+    let out = bed.kubectl(&[
+        "--context",
+        "playground-admin",
+        "-n",
+        "breakglass",
+        "patch",
+        "bgg",
+        "grant-000002",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"state":"Failed","message":"made by hand"}}"#,
+    ]);
+    assert_ok(&out, "an admin fails a hand-made Pending record");
+    let states: Vec<_> = bed
+        .records()
+        .iter()
+        .map(|r| r["status"]["state"].clone())
+        .collect();
+    assert_eq!(states, ["Revoked", "Failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_only_for_the_policys_roles_and_bound_to_a_seal() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let me = ["--context", "playground", "-n", "breakglass"];
+    let admin = ["--context", "playground-admin", "-n", "breakglass"];
+    assert_ok(&bed.request(&[]), "request");
+    let policy = "breakglass-token-requests";
+
+    // Not a role of the policy: refused even to an admin, even bound to a seal.
+    denied(
+        &bed,
+        &admin,
+        &[
+            "create",
+            "token",
+            "default",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "grant-000001-seal",
+        ],
+        policy,
+        "ServiceAccount default is not a break-glass role",
+    );
+    // Bound to anything but a seal Secret: refused before the object is even looked up.
+    denied(
+        &bed,
+        &me,
+        &[
+            "create",
+            "token",
+            "cluster-admin",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "grant-000001-seal",
+            "--bound-object-uid",
+            "0b7a5c1e-0000-4000-8000-000000000000",
+        ],
+        policy,
+        "must be bound to its seal Secret",
+    );
+}

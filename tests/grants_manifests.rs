@@ -153,6 +153,7 @@ fn requesters_get_nothing_beyond_the_protocol() {
     assert_eq!(
         granted,
         [
+            "breakglassgrants/status:get",
             "breakglassgrants/status:patch",
             "breakglassgrants:create",
             "breakglassgrants:get",

@@ -722,6 +722,62 @@ async fn custom_resources_served_per_crd_scope() {
 }
 
 #[tokio::test]
+async fn the_status_subresource_separates_status_from_the_rest() {
+    let bed = Bed::start().await.unwrap();
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "tickets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "tickets", "singular": "ticket", "kind": "Ticket"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let (code, v) = bed
+        .admin(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            Some(crd),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    let base = "/apis/example.com/v1/namespaces/default/tickets";
+    // On create the status is dropped: it is written only through /status.
+    let (code, v) = bed
+        .admin(
+            "POST",
+            base,
+            Some(json!({"apiVersion": "example.com/v1", "kind": "Ticket",
+            "metadata": {"name": "t1"}, "spec": {"x": 1}, "status": {"state": "Closed"}})),
+        )
+        .await;
+    assert_eq!(code, 201, "{v}");
+    assert!(v.get("status").is_none(), "{v}");
+    // Through /status, the status changes and a changed spec is ignored.
+    let mut sent = v.clone();
+    sent["spec"]["x"] = 2.into();
+    sent["status"] = json!({"state": "Open"});
+    let (code, v) = bed
+        .admin("PUT", &format!("{base}/t1/status"), Some(sent))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["spec"]["x"].clone(), v["status"]["state"].clone()),
+        (json!(1), json!("Open"))
+    );
+    // Through the main resource, the spec changes and a changed status is ignored.
+    let mut sent = v.clone();
+    sent["spec"]["x"] = 3.into();
+    sent["status"] = json!({"state": "Closed"});
+    let (code, v) = bed.admin("PUT", &format!("{base}/t1"), Some(sent)).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["spec"]["x"].clone(), v["status"]["state"].clone()),
+        (json!(3), json!("Open"))
+    );
+}
+
+#[tokio::test]
 async fn events_are_validated_like_the_real_server() {
     let bed = Bed::start().await.unwrap();
     let path = "/apis/events.k8s.io/v1/namespaces/default/events";

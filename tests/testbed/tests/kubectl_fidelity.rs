@@ -39,6 +39,24 @@ async fn version_and_whoami_as_admin() {
     }
 }
 
+/// The first thing a person runs with a break-glass context answers like a cluster.
+#[tokio::test]
+async fn pods_are_served_and_listed_across_namespaces() {
+    let bed = Bed::start().await.unwrap();
+    let kc = bed.admin_kubeconfig();
+    for bin in kubectl_binaries() {
+        let args = ["get", "pods", "-A"];
+        let out = kubectl(&bin, &kc, &args).await;
+        ok(&bin, &args, &out);
+        assert!(
+            stderr(&out).contains("No resources found"),
+            "{}: {}",
+            bin.display(),
+            stderr(&out)
+        );
+    }
+}
+
 #[tokio::test]
 async fn create_get_select_delete() {
     let bed = Bed::start().await.unwrap();

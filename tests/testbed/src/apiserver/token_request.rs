@@ -61,19 +61,58 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
         })
         .filter(|a: &Vec<String>| !a.is_empty())
         .unwrap_or_else(|| vec![sa_tokens::ISSUER.to_string()]);
-    let store = ctx.state.store.lock().unwrap();
-    let sa = store
+    let sa = ctx
+        .state
+        .store
+        .lock()
+        .unwrap()
         .get("", "serviceaccounts", ns, sa_name)
         .cloned()
         .ok_or_else(|| ApiError::not_found("", "serviceaccounts", sa_name))?;
+    let sent_ref = spec
+        .get("boundObjectRef")
+        .filter(|r| r.is_object())
+        .cloned();
+    // Admission sees the request as sent (after the service account is found, before the
+    // bound object is resolved), as in the real TokenREST.Create.
+    let mut out = json!({
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": sa_name, "namespace": ns, "creationTimestamp": meta_str(&sa, "creationTimestamp")},
+        "spec": {"audiences": audiences, "expirationSeconds": expiration, "boundObjectRef": sent_ref.clone().unwrap_or(Value::Null)},
+        "status": {"token": "", "expirationTimestamp": null},
+    });
+    admission::admit(
+        ctx.state,
+        &ctx.state.store.lock().unwrap(),
+        &AdmissionRequest {
+            operation: Operation::Create,
+            resource: ctx.def,
+            subresource: "token",
+            namespace: ns,
+            name: sa_name,
+            object: Some(&out),
+            old_object: None,
+            user: ctx.user,
+        },
+    )?;
+    let store = ctx.state.store.lock().unwrap();
     let mut bound_ref = Value::Null;
     let mut secret = None;
-    if let Some(r) = spec.get("boundObjectRef").filter(|r| r.is_object()) {
+    if let Some(r) = &sent_ref {
         let kind = r["kind"].as_str().unwrap_or_default();
         let name = r["name"].as_str().unwrap_or_default();
         let obj = match kind {
             "Secret" => store.get("", "secrets", ns, name).cloned(),
-            "Pod" => return Err(ApiError::not_found("", "pods", name)),
+            "Pod" => match store.get("", "pods", ns, name) {
+                None => return Err(ApiError::not_found("", "pods", name)),
+                // The double stores pods but runs none; it does not bind tokens to them.
+                Some(_) => {
+                    return Err(ApiError::internal(
+                        "the API double does not bind tokens to Pods".to_string(),
+                    ))
+                }
+            },
             "Node" => return Err(ApiError::not_found("", "nodes", name)),
             other => {
                 return Err(invalid(
@@ -104,27 +143,7 @@ pub fn create(ctx: &Ctx<'_>) -> Reply {
         });
     }
     drop(store);
-    let mut out = json!({
-        "kind": "TokenRequest",
-        "apiVersion": "authentication.k8s.io/v1",
-        "metadata": {"name": sa_name, "namespace": ns, "creationTimestamp": meta_str(&sa, "creationTimestamp")},
-        "spec": {"audiences": audiences, "expirationSeconds": expiration, "boundObjectRef": bound_ref},
-        "status": {"token": "", "expirationTimestamp": null},
-    });
-    admission::admit(
-        ctx.state,
-        &ctx.state.store.lock().unwrap(),
-        &AdmissionRequest {
-            operation: Operation::Create,
-            resource: ctx.def,
-            subresource: "token",
-            namespace: ns,
-            name: sa_name,
-            object: Some(&out),
-            old_object: None,
-            user: ctx.user,
-        },
-    )?;
+    out["spec"]["boundObjectRef"] = bound_ref;
     if ctx.query.get("dryRun").map(String::as_str) == Some("All") {
         return Ok((201, out));
     }
