@@ -80,8 +80,42 @@ async fn bad_requests_are_refused_before_anything_is_created() {
     bed.patch_policy(json!({ "ticketRequired": "false", "cluster-admin.maxDuration": "forever" }));
     refused(
         &bed,
-        &["request", "--reason", reason],
+        &["request", "--reason", reason, "--role", "cluster-admin"],
         &["malformed: field \"cluster-admin.maxDuration\""],
+    );
+    // Text that could forge a listing, or will not fit a record.
+    refused(
+        &bed,
+        &[
+            "request",
+            "--reason",
+            "line one\nFAKE grant-000099 bob@example.com",
+        ],
+        &[
+            "--reason contains the control character '\\n'",
+            "one line of plain text",
+        ],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", "red \u{1b}[31m alert \u{1b}[0m"],
+        &["--reason contains the control character '\\u{1b}'"],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--ticket", "\u{1b}[2J"],
+        &["--ticket contains the control character"],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--ticket", "   "],
+        &["--ticket is empty"],
+    );
+    let long = "x".repeat(100_000);
+    refused(
+        &bed,
+        &["request", "--reason", &long],
+        &["--reason is 100000 characters long, more than the 1024 a record takes"],
     );
     let out = bed.kubectl(&[
         "--context",
@@ -134,4 +168,33 @@ async fn an_unreachable_cluster_is_named() {
     std::fs::write(bed.pg.kubeconfig_path(), text.replace(&url, &dead)).unwrap();
     let out = bed.request(&[]);
     assert_fails_with(&out, &["no answer from the cluster at", &dead]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_role_blocks_only_itself_and_hand_made_text_is_printed_escaped() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    bed.patch_policy(json!({ "cluster-admin.maxDuration": "forever" }));
+    let out = bed.request(&[]);
+    assert_ok(&out, "a request for the role whose keys are fine");
+    assert!(
+        stderr(&out).contains(
+            "warning: role cluster-admin cannot be requested: the break-glass policy (ConfigMap \
+             breakglass/breakglass-policy) is malformed: field \"cluster-admin.maxDuration\""
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // A record made by hand with a right-to-left override in its reason (the CRD refuses
+    // control characters, but not this): printed escaped, so it cannot reorder the line.
+    bed.drop_admission();
+    let mut forged = Bed::forged_record(&bed.records()[0], "grant-000002", 2);
+    forged["spec"]["reason"] = "fine \u{202E}txt.exe".into();
+    assert_ok(&bed.admin_create(&forged), "create the forged record");
+    let out = bed.run(&["--context", "playground-admin", "audit"]);
+    let table = stdout(&out);
+    assert!(!table.contains('\u{202E}'), "{table}");
+    assert_eq!(table.lines().count(), 3, "one line per record:\n{table}");
+    assert!(table.contains("fine \\u{202e}txt.exe"), "{table}");
 }

@@ -21,9 +21,28 @@ pub fn text_out(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` safe to print on a terminal: control characters and bidirectional overrides
+/// (which a record made by hand may hold) are shown escaped, so they cannot forge a line
+/// or drive the terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if super::policy::is_unprintable(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Aligns rows of cells into kubectl-style columns (the first row is the header); the
 /// last column is left unpadded so long text (a reason) does not widen every line.
 pub fn columns(lines: &[Vec<String>]) -> String {
+    let lines: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| l.iter().map(|c| printable(c)).collect())
+        .collect();
     let width = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..width)
         .map(|i| {
@@ -35,7 +54,7 @@ pub fn columns(lines: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for l in lines {
+    for l in &lines {
         let cells: Vec<String> = l
             .iter()
             .enumerate()
@@ -59,4 +78,23 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_forge_lines_or_drive_the_terminal() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(
+            printable("one\nFAKE\u{1b}[31m\u{202E}"),
+            "one\\nFAKE\\u{1b}[31m\\u{202e}"
+        );
+        let table = columns(&[
+            vec!["NAME".into(), "REASON".into()],
+            vec!["grant-000001".into(), "a\nb".into()],
+        ]);
+        assert_eq!(table.lines().count(), 2, "{table}");
+    }
 }

@@ -36,6 +36,9 @@ pub struct Policy {
     /// Shortest grant: the API server's 10 minutes, unless a cluster that allows shorter
     /// tokens (a test bed) says otherwise.
     pub min_duration: Duration,
+    /// Roles whose own keys are malformed, with the message: refused when requested,
+    /// a warning otherwise (one bad key must not block every role).
+    pub broken: Vec<(String, String)>,
 }
 
 /// What a person asked for, before it is checked.
@@ -54,6 +57,46 @@ pub struct Allowed {
     pub duration: Duration,
     pub reason: String,
     pub ticket: Option<String>,
+}
+
+/// The longest reason a record takes (characters).
+pub const MAX_REASON: usize = 1024;
+/// The longest ticket id a record takes (characters).
+pub const MAX_TICKET: usize = 128;
+
+/// A character that could forge a line or drive a terminal when the text is printed:
+/// control characters (newline, ESC, DEL, C1) and bidirectional overrides.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses a reason or ticket that cannot be recorded as it is: control characters, too
+/// long, or a ticket of only spaces. Runs before anything is created.
+pub fn check_text(reason: Option<&str>, ticket: Option<&str>) -> anyhow::Result<()> {
+    for (flag, text, max) in [
+        ("--reason", reason, MAX_REASON),
+        ("--ticket", ticket, MAX_TICKET),
+    ] {
+        let Some(text) = text else { continue };
+        if let Some(c) = text.chars().find(|c| is_unprintable(*c)) {
+            anyhow::bail!(
+                "{flag} contains the control character {:?}: it would be printed raw into every \
+                 listing of the record; use one line of plain text",
+                c
+            );
+        }
+        let n = text.trim().chars().count();
+        if n > max {
+            anyhow::bail!(
+                "{flag} is {n} characters long, more than the {max} a record takes; shorten it \
+                 (details belong in the ticket)"
+            );
+        }
+    }
+    if ticket.is_some_and(|t| t.trim().is_empty()) {
+        anyhow::bail!("--ticket is empty: give the incident or ticket id, or leave --ticket out");
+    }
+    Ok(())
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -89,8 +132,7 @@ impl Policy {
                 )
             })?,
         };
-        let mut roles = Vec::new();
-        for name in names {
+        let role = |name: &str| -> anyhow::Result<RolePolicy> {
             let key = format!("{name}.maxDuration");
             let max_duration = match data.get(&key) {
                 None => DEFAULT_MAX,
@@ -121,17 +163,25 @@ impl Policy {
                 .get(&format!("{name}.description"))
                 .cloned()
                 .unwrap_or_default();
-            roles.push(RolePolicy {
-                name,
+            Ok(RolePolicy {
+                name: name.to_string(),
                 max_duration,
                 groups,
                 description,
-            });
+            })
+        };
+        let mut roles = Vec::new();
+        let mut broken = Vec::new();
+        for name in &names {
+            match role(name) {
+                Ok(r) => roles.push(r),
+                Err(e) => broken.push((name.clone(), e.to_string())),
+            }
         }
         let default_role = match data.get("defaultRole") {
-            Some(r) if roles.iter().any(|x| &x.name == r) => r.clone(),
+            Some(r) if names.contains(r) => r.clone(),
             Some(r) => return Err(bad("defaultRole", format!("is {r:?}, not one of `roles`"))),
-            None => roles[0].name.clone(),
+            None => names[0].clone(),
         };
         let ticket_required = match data.get("ticketRequired").map(|s| s.trim()) {
             None | Some("false") => false,
@@ -158,7 +208,16 @@ impl Policy {
             ticket_required,
             min_reason_length,
             min_duration,
+            broken,
         })
+    }
+
+    /// One warning per role whose keys are malformed.
+    pub fn warnings(&self) -> Vec<String> {
+        self.broken
+            .iter()
+            .map(|(role, why)| format!("role {role} cannot be requested: {why}"))
+            .collect()
     }
 
     /// The role names on offer, comma-separated.
@@ -172,6 +231,7 @@ impl Policy {
 
     /// Checks a request against the policy and the person's groups (as the cluster sees them).
     pub fn check(&self, ask: &Ask, username: &str, groups: &[String]) -> anyhow::Result<Allowed> {
+        check_text(ask.reason, ask.ticket)?;
         let reason = ask.reason.map(str::trim).unwrap_or_default();
         if reason.is_empty() {
             anyhow::bail!(
@@ -195,6 +255,9 @@ impl Policy {
             );
         }
         let role_name = ask.role.unwrap_or(&self.default_role);
+        if let Some((_, why)) = self.broken.iter().find(|(r, _)| r == role_name) {
+            anyhow::bail!("{why}");
+        }
         let role = self
             .roles
             .iter()
@@ -288,9 +351,29 @@ mod tests {
 
     #[test]
     fn malformed_fields_are_named() {
+        // A bad key of one role blocks that role only, and is a warning for the others.
         let mut d = shipped();
         d.insert("cluster-admin.maxDuration".into(), "forever".into());
-        let err = Policy::from_data(&d).unwrap_err().to_string();
+        let p = Policy::from_data(&d).unwrap();
+        let w = p.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("role cluster-admin cannot be requested"),
+            "{w:?}"
+        );
+        let reason = Some("etcd is down, need to look");
+        let ask = |role| Ask {
+            reason,
+            role: Some(role),
+            ..Ask::default()
+        };
+        assert!(p
+            .check(&ask("incident-debug"), "alice@example.com", &sre())
+            .is_ok());
+        let err = p
+            .check(&ask("cluster-admin"), "alice@example.com", &sre())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"cluster-admin.maxDuration\""), "{err}");
         let mut d = shipped();
         d.remove("roles");
@@ -306,10 +389,15 @@ mod tests {
             .contains("\"ticketRequired\""));
         let mut d = shipped();
         d.remove("incident-debug.groups");
-        assert!(Policy::from_data(&d)
+        let err = Policy::from_data(&d)
+            .unwrap()
+            .check(&ask("incident-debug"), "alice@example.com", &sre())
             .unwrap_err()
-            .to_string()
-            .contains("\"incident-debug.groups\""));
+            .to_string();
+        assert!(
+            err.contains("\"incident-debug.groups\" is missing"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -404,5 +492,40 @@ mod tests {
             p.check(&ask, "a", &sre()).unwrap().ticket.as_deref(),
             Some("INC-1")
         );
+    }
+
+    #[test]
+    fn text_that_could_forge_a_listing_is_refused() {
+        assert!(check_text(Some("etcd is down"), Some("INC-1")).is_ok());
+        assert!(check_text(Some("etcd is down"), None).is_ok());
+        for (reason, ticket, says) in [
+            (
+                "line one\nFAKE grant-000099",
+                None,
+                "--reason contains the control character '\\n'",
+            ),
+            ("red \u{1b}[31m", None, "'\\u{1b}'"),
+            (
+                "ok reason here",
+                Some("\u{1b}[2J"),
+                "--ticket contains the control character",
+            ),
+            ("ok reason here", Some("   "), "--ticket is empty"),
+            ("evil \u{202E}txt.exe", None, "control character"),
+        ] {
+            let err = check_text(Some(reason), ticket).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+        let long = "x".repeat(MAX_REASON + 1);
+        let err = check_text(Some(&long), None).unwrap_err().to_string();
+        assert!(
+            err.contains("1025 characters long, more than the 1024"),
+            "{err}"
+        );
+        assert!(check_text(Some(&"x".repeat(MAX_REASON)), None).is_ok());
+        let err = check_text(Some("fine"), Some(&"T".repeat(129)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--ticket is 129 characters"), "{err}");
     }
 }

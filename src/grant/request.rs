@@ -14,6 +14,7 @@ use kube::Api;
 
 /// Breaks the glass as `args` say.
 pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
+    super::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
     let requested = args.duration.as_deref().map(duration::parse).transpose()?;
     if args
         .reason
@@ -75,6 +76,9 @@ async fn make(
         duration: requested,
     };
     let allowed = policy.check(&ask, &me.username, &me.groups)?;
+    for w in policy.warnings() {
+        eprintln!("warning: {w}");
+    }
     let beside = if args.additional {
         protocol::Beside::OtherRoles
     } else {
