@@ -2,8 +2,9 @@
 //! policy's `matchConstraints.resourceRules` match the request, its `paramRef` resolved,
 //! `matchConditions`, `variables` and `validations` evaluated in CEL, `Deny` bindings
 //! refusing with 422 `ValidatingAdmissionPolicy 'P' with binding 'B' denied request: ...`.
-//! Not emulated: namespace/object selectors, `excludeResourceRules`, audit/warn actions,
-//! type checking, cost limits.
+//! The CEL environment is the standard library plus the strings extension and optionals, as
+//! Kubernetes 1.30 has them. Not emulated: namespace/object selectors, `excludeResourceRules`,
+//! audit/warn actions, type checking (so `format: date-time` fields stay strings), cost limits.
 
 use super::admission::{AdmissionRequest, Operation};
 use super::status::ApiError;
