@@ -490,3 +490,45 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
     assert_ok(&bed.run(&["status"]), "status");
     assert!(bed.seal_names().is_empty(), "{:?}", bed.seal_names());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_warns_of_a_live_grant_and_how_to_revoke_it() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let out = bed.run(&["logout"]);
+    assert_ok(&out, "logout without a grant");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    let out = bed.run(&["logout"]);
+    assert_ok(&out, "logout");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: you still hold break-glass grant grant-000001 (role incident-debug, until 20"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "served to kubectl --context playground-breakglass: logging out does not end it, and \
+             revoking it needs your login. Revoke it with: kubectl breakglass login --context \
+             playground, then kubectl breakglass revoke grant-000001 --context playground"
+        ),
+        "{err}"
+    );
+    assert_no_jwt(&err);
+    // As it says: the grant still works, and logging in again revokes it.
+    assert_ok(
+        &bed.kubectl_elevated(&["auth", "whoami"]),
+        "the grant outlives the logout",
+    );
+    bed.login("alice").await;
+    assert_ok(
+        &bed.run(&["revoke", "grant-000001", "--context", "playground"]),
+        "revoke",
+    );
+    let out = bed.run(&["logout"]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

@@ -26,5 +26,29 @@ pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
             token_cache::describe(store.as_ref())
         ),
     }
+    warn_of_live_grants(global, store.as_ref());
     Ok(())
+}
+
+/// Logging out does not end a grant: its token stays cached and usable until it expires,
+/// and revoking it needs the identity just removed. Say so, and how to revoke it.
+fn warn_of_live_grants(global: &GlobalArgs, store: &dyn token_cache::TokenStore) {
+    let Ok(loaded) = crate::kubeconfig::load(global) else {
+        return;
+    };
+    for held in crate::grant::elevated_cache::held(loaded.config(), store, chrono::Utc::now()) {
+        let e = &held.entry;
+        eprintln!(
+            "warning: you still hold break-glass grant {} (role {}, until {}), served to kubectl \
+             --context {}: logging out does not end it, and revoking it needs your login. Revoke \
+             it with: kubectl breakglass login --context {origin}, then kubectl breakglass revoke \
+             {} --context {origin}; or let it expire.",
+            e.grant,
+            e.role,
+            crate::grant::record::timestamp(e.expires_at),
+            held.context,
+            e.grant,
+            origin = e.origin_context,
+        );
+    }
 }

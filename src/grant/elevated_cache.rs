@@ -86,6 +86,57 @@ pub fn load(
     Ok(Ok(entry))
 }
 
+/// A live elevated token this machine holds, and the kubeconfig context that serves it.
+pub struct Held {
+    pub context: String,
+    pub entry: Entry,
+}
+
+/// Every live elevated token the kubeconfig's `--elevated` exec entries would serve from
+/// `store` (read from each entry's `--server`/`--role`/`--account`); best effort: a
+/// kubeconfig or cache that cannot be read yields nothing.
+pub fn held(
+    config: &kube::config::Kubeconfig,
+    store: &dyn TokenStore,
+    now: DateTime<Utc>,
+) -> Vec<Held> {
+    let mut out = Vec::new();
+    for ctx in &config.contexts {
+        let Some(user) = ctx.context.as_ref().and_then(|c| c.user.clone()) else {
+            continue;
+        };
+        let Some(args) = config
+            .auth_infos
+            .iter()
+            .find(|u| u.name == user)
+            .and_then(|u| u.auth_info.as_ref())
+            .and_then(|a| a.exec.as_ref())
+            .and_then(|e| e.args.clone())
+        else {
+            continue;
+        };
+        if !args.iter().any(|a| a == "--elevated") {
+            continue;
+        }
+        let flag = |name: &str| {
+            let at = args.iter().position(|a| a == name)?;
+            args.get(at + 1).cloned()
+        };
+        let (Some(server), Some(role), Some(account)) =
+            (flag("--server"), flag("--role"), flag("--account"))
+        else {
+            continue;
+        };
+        if let Ok(Ok(entry)) = load(store, &server, &role, &account, now) {
+            out.push(Held {
+                context: ctx.name.clone(),
+                entry,
+            });
+        }
+    }
+    out
+}
+
 /// The token of an entry, wrapped so it cannot be printed by accident.
 pub fn token(entry: &Entry) -> Secret<String> {
     Secret::new(entry.token.clone())
