@@ -415,13 +415,18 @@ async fn records_are_written_only_along_the_protocol() {
     denied_create(&bed, &me, long, policy, "may last at most 3600 seconds");
     let mut escapes = next();
     escapes["spec"]["reason"] = "line one\nFAKE grant-000099 bob\u{1b}[31m".into();
-    let path = write_json(&bed, "escapes.json", escapes);
-    let out = bed.kubectl(&[&me[..], &["create", "-f", &path]].concat());
-    assert!(
-        !out.status.success() && stderr(&out).contains("spec.reason in body should match"),
-        "{}",
-        stderr(&out)
-    );
+    let mut reversed = next();
+    reversed["spec"]["ticket"] = "INC-\u{202e}1".into();
+    for (what, attempt) in [("reason", escapes), ("ticket", reversed)] {
+        let path = write_json(&bed, "escapes.json", attempt);
+        let out = bed.kubectl(&[&me[..], &["create", "-f", &path]].concat());
+        assert!(
+            !out.status.success()
+                && stderr(&out).contains(&format!("spec.{what} in body should match")),
+            "{}",
+            stderr(&out)
+        );
+    }
 
     // A status sent with the record is dropped (status subresource), so it cannot start
     // out Revoked with a made-up jti.
