@@ -126,12 +126,13 @@ pub struct RequestArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
     /// How long the grant lasts, e.g. 30m or 1h (default: the role's maximum)
-    #[arg(long, value_name = "DURATION")]
+    // Hyphen values allowed so that `--duration -5m` gets a clear refusal, not a clap error.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// Do not write the `<context>-breakglass` kubeconfig context
     #[arg(long)]
     pub no_kubeconfig: bool,
-    /// Allow a second live grant while you already hold one
+    /// Allow a second live grant, of another role, while you already hold one
     #[arg(long)]
     pub additional: bool,
     /// Also print the grant as JSON or YAML on stdout (never the token)

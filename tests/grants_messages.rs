@@ -109,6 +109,14 @@ async fn what_people_read() {
     bed.login("bob").await;
     let out = bed.run(&["request", "--reason", reason]);
     show("bob", &out, normalize(&bed, &stderr(&out)));
+    for (title, args) in [
+        ("bob, status", vec!["status"]),
+        ("bob, audit", vec!["audit"]),
+        ("bob, revoke", vec!["revoke", "grant-000001"]),
+    ] {
+        let out = bed.run(&args);
+        show(title, &out, normalize(&bed, &stderr(&out)));
+    }
     bed.login("alice").await;
     for (title, args) in [
         ("no reason", vec!["request"]),
@@ -156,6 +164,12 @@ async fn what_people_read() {
     show("granted", &out, normalize(&bed, &stderr(&out)));
     let out = bed.run(&["request", "--reason", reason]);
     show("second grant", &out, normalize(&bed, &stderr(&out)));
+    let out = bed.run(&["request", "--reason", reason, "--additional"]);
+    show(
+        "second grant, same role",
+        &out,
+        normalize(&bed, &stderr(&out)),
+    );
     let out = bed.run(&["status"]);
     // Columns joined with " | " and the ticking time left masked: the content is what matters.
     let table: String = normalize(&bed, &stdout(&out))
@@ -185,6 +199,10 @@ async fn what_people_read() {
     show("kubectl after revoke", &out, normalize(&bed, &fail_fast));
     let out = bed.run(&["revoke"]);
     show("nothing to revoke", &out, normalize(&bed, &stderr(&out)));
+    let out = bed.run(&["revoke", "grant-000002"]);
+    show("already revoked", &out, normalize(&bed, &stderr(&out)));
+    let out = bed.run(&["request", "--reason", reason, "--no-kubeconfig"]);
+    show("no kubeconfig", &out, normalize(&bed, &stderr(&out)));
     snapshot("grants-messages", &all);
 }
 

@@ -65,6 +65,16 @@ async fn bad_requests_are_refused_before_anything_is_created() {
         &["request", "--reason", reason, "--duration", "soon"],
         &["invalid --duration \"soon\"", "30m"],
     );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--duration", "-5m"],
+        &["invalid --duration \"-5m\": a grant cannot last a negative time"],
+    );
+    refused(
+        &bed,
+        &["request", "--reason", reason, "--duration", "90"],
+        &["invalid --duration \"90\": give a unit, such as 90m"],
+    );
     bed.patch_policy(json!({ "ticketRequired": "true" }));
     refused(
         &bed,
@@ -186,15 +196,27 @@ async fn one_bad_role_blocks_only_itself_and_hand_made_text_is_printed_escaped()
         stderr(&out)
     );
 
-    // A record made by hand with a right-to-left override in its reason (the CRD refuses
-    // control characters, but not this): printed escaped, so it cannot reorder the line.
+    // A record made by hand with a line break and a terminal escape in its reason: the
+    // CRD's pattern refuses it; a cluster with an older CRD keeps it, and then it is printed
+    // escaped, one line per record.
     bed.drop_admission();
     let mut forged = Bed::forged_record(&bed.records()[0], "grant-000002", 2);
-    forged["spec"]["reason"] = "fine \u{202E}txt.exe".into();
-    assert_ok(&bed.admin_create(&forged), "create the forged record");
+    forged["spec"]["reason"] = "one\nFAKE grant-000099 bob@example.com\u{1b}[31m RED".into();
+    let created = bed.admin_create(&forged);
+    if !created.status.success() {
+        assert!(
+            stderr(&created).contains("spec.reason in body should match"),
+            "{}",
+            stderr(&created)
+        );
+        return;
+    }
     let out = bed.run(&["--context", "playground-admin", "audit"]);
     let table = stdout(&out);
-    assert!(!table.contains('\u{202E}'), "{table}");
+    assert!(!table.contains('\u{1b}'), "{table}");
     assert_eq!(table.lines().count(), 3, "one line per record:\n{table}");
-    assert!(table.contains("fine \\u{202e}txt.exe"), "{table}");
+    assert!(
+        table.contains("one\\nFAKE grant-000099 bob@example.com\\u{1b}[31m RED"),
+        "{table}"
+    );
 }

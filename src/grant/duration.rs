@@ -7,8 +7,24 @@ pub const MIN_GRANT: Duration = Duration::from_secs(600);
 
 /// Parses a duration like `30m`, `1h` or `1h30m`; says what a valid one looks like otherwise.
 pub fn parse(text: &str) -> anyhow::Result<Duration> {
-    let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        anyhow::anyhow!("invalid --duration {text:?} ({e}): use a duration such as 30m or 1h")
+    let t = text.trim();
+    if t.starts_with('-') {
+        anyhow::bail!(
+            "invalid --duration {text:?}: a grant cannot last a negative time; use a duration \
+             such as 30m or 1h"
+        );
+    }
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!(
+            "invalid --duration {text:?}: give a unit, such as {t}m for minutes (30m, 1h and \
+             1h30m are durations)"
+        );
+    }
+    // humantime's own hints suggest units like `ms` that no grant can use: say ours.
+    let d = humantime::parse_duration(t).map_err(|_| {
+        anyhow::anyhow!(
+            "invalid --duration {text:?}: use a number with a unit, such as 30m, 1h or 1h30m"
+        )
     })?;
     Ok(Duration::from_secs(d.as_secs()))
 }
@@ -41,6 +57,12 @@ mod tests {
         assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
         let err = parse("soon").unwrap_err().to_string();
         assert!(err.contains("30m"), "{err}");
+        let err = parse("90").unwrap_err().to_string();
+        assert!(err.contains("give a unit, such as 90m"), "{err}");
+        assert!(!err.contains("ms"), "{err}");
+        let err = parse("-5m").unwrap_err().to_string();
+        assert!(err.contains("cannot last a negative time"), "{err}");
+        assert_eq!(parse("1d").unwrap(), Duration::from_secs(86400));
     }
 
     #[test]

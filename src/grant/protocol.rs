@@ -71,8 +71,32 @@ pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
             super::INSTALL_HINT,
             record::CRD_MANIFEST
         ),
+        Err(e) if status_code(&e) == Some(403) => Err(not_a_requester(cluster).await),
         Err(e) => Err(explain(e, &cluster.server, &cluster.context, "reading the grant records")),
     }
+}
+
+/// Reading the records was forbidden: say who may, from the policy (which everyone may read).
+async fn not_a_requester(cluster: &Cluster) -> anyhow::Error {
+    let groups = match super::request::read_policy(cluster).await {
+        Ok(policy) => {
+            let mut groups: Vec<String> = policy
+                .roles
+                .iter()
+                .flat_map(|r| r.groups.iter().cloned())
+                .collect();
+            groups.sort();
+            groups.dedup();
+            format!("the requesters' group {}", groups.join(" or "))
+        }
+        Err(_) => "the requesters' groups the policy names".to_string(),
+    };
+    anyhow::anyhow!(
+        "reading the grant records: the cluster at {} does not let you: only members of {groups} \
+         and break-glass admins (group breakglass-admins) may; if you should break glass, ask \
+         your identity-provider admin to add you",
+        cluster.server
+    )
 }
 
 /// Runs the protocol for `me` with what the policy allowed, publishing in `progress` what

@@ -155,9 +155,18 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
         granted.claims.jti
     );
     if args.no_kubeconfig {
-        eprintln!("No kubeconfig context written (--no-kubeconfig).");
+        eprintln!(
+            "No kubeconfig context written (--no-kubeconfig): the token is cached for an exec \
+             credential entry. To use it, re-run without --no-kubeconfig, or add a user like \
+             plugin-manifest/kubeconfig-breakglass.yaml with --server {} --role {} --account {} \
+             --origin-context {}.",
+            cluster.server, allowed.role.name, me.username, cluster.context
+        );
     } else {
-        eprintln!("Use it:    kubectl --context {elevated_context} get pods -A");
+        eprintln!(
+            "Use it:    kubectl --context {elevated_context} auth whoami   (any kubectl command \
+             with --context {elevated_context})"
+        );
     }
     eprintln!(
         "Status:    kubectl breakglass status --context {}",
