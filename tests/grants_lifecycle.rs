@@ -467,9 +467,18 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         stderr(&out)
     );
     assert_eq!(bed.records()[1]["status"]["revokedBy"], "dave@example.com");
+    // alice's status says who ended her grant (her kubectl only gets a 401).
+    bed.login("alice").await;
+    let out = bed.run(&["status"]);
+    assert_ok(&out, "alice's status");
+    assert!(
+        stderr(&out)
+            .contains("grant-000002 (role incident-debug) was revoked by dave@example.com at 20"),
+        "{}",
+        stderr(&out)
+    );
 
     // An expired grant leaves a seal: audit (as admin) finds it, alice's status sweeps it.
-    bed.login("alice").await;
     bed.allow_short_grants(2);
     assert_ok(&bed.request(&["--duration", "2s"]), "a short grant");
     tokio::time::sleep(Duration::from_millis(3200)).await;

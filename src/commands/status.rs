@@ -15,6 +15,10 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
             eprintln!("warning: {w}");
         }
+        // A grant of yours someone else revoked before it would have expired: say who.
+        for note in status::revoked_by_others(&records, &me.username, chrono::Utc::now()) {
+            eprintln!("{note}");
+        }
         match args.output {
             Some(format) => output::print(format, &rows),
             None if rows.is_empty() => {

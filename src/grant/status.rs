@@ -46,6 +46,27 @@ pub fn live(records: &[Grant], me: &str, all: bool, now: DateTime<Utc>) -> Vec<R
     rows
 }
 
+/// One line per grant of `me` that someone else revoked before its expiry (which is still
+/// ahead), so the person whose kubectl got a bare 401 learns who ended it.
+pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec<String> {
+    records
+        .iter()
+        .filter(|g| g.spec.requester == me && g.expiry().is_some_and(|e| e > now))
+        .filter_map(|g| {
+            let s = g.status.as_ref()?;
+            let by = s.revoked_by.as_deref()?;
+            (g.state() == Some(super::record::State::Revoked) && by != me).then(|| {
+                super::output::printable(&format!(
+                    "{} (role {}) was revoked by {by} at {}.",
+                    g.name(),
+                    g.spec.role,
+                    s.revoked_at.as_deref().unwrap_or("an unrecorded time")
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A kubectl-style table.
 pub fn table(rows: &[Row], all: bool) -> String {
     let mut lines = vec![vec![
