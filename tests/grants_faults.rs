@@ -255,22 +255,26 @@ async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
         stderr(&audit)
     );
 
-    // A record claiming the last possible place: refused cleanly (or kept out by the CRD).
+    // A record past the CRD's maximum is kept out by the CRD.
     let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999", i64::MAX));
-    if out.status.success() {
-        assert_ok(&bed.run(&["revoke", "grant-000001"]), "revoke the first");
-        let out = bed.request(&["--additional"]);
-        assert_fails_with(
-            &out,
-            &[
-                "grant-999999 claims chain place 9223372036854775807, the last one possible",
-                "nothing was created",
-                "kubectl breakglass audit --context playground",
-            ],
-        );
-        assert_eq!(out.status.code(), Some(1), "a clean refusal, not a panic");
-        assert_eq!(bed.records().len(), 4);
-    } else {
-        assert!(stderr(&out).contains("sequence"), "{}", stderr(&out));
-    }
+    assert!(!out.status.success(), "the CRD bounds sequence");
+    assert!(stderr(&out).contains("sequence"), "{}", stderr(&out));
+    // A record at the last place the CRD allows: the next request is refused cleanly.
+    let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999999", 999_999_999));
+    assert_ok(&out, "create a record at the last place");
+    assert_ok(
+        &bed.run(&["revoke", "grant-000003"]),
+        "revoke the cluster-admin grant",
+    );
+    let out = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_fails_with(
+        &out,
+        &[
+            "grant-999999999 claims chain place 999999999, the last one possible",
+            "nothing was created",
+            "kubectl breakglass audit --context playground",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "a clean refusal, not a panic");
+    assert_eq!(bed.records().len(), 4);
 }

@@ -76,19 +76,28 @@ pub fn head(records: &[Grant]) -> Option<&Grant> {
     records.iter().max_by_key(|g| (position(g), g.name()))
 }
 
+/// The highest sequence the CRD admits (`deploy/01-crd.yaml`).
+pub const MAX_SEQUENCE: i64 = 999_999_999;
+
 /// The sequence of the next record: past every sequence and every record name in use.
-/// Fails (instead of overflowing) when a record claims the last possible place.
+/// Fails (instead of overflowing, or writing what the CRD refuses) when a record claims
+/// the last possible place.
 pub fn next_sequence(records: &[Grant]) -> Result<i64, String> {
     let Some(h) = head(records) else {
         return Ok(1);
     };
-    position(h).max(0).checked_add(1).ok_or_else(|| {
-        format!(
-            "record {} claims chain place {}, the last one possible, so no record can follow it",
-            h.name(),
-            position(h)
-        )
-    })
+    position(h)
+        .max(0)
+        .checked_add(1)
+        .filter(|n| *n <= MAX_SEQUENCE)
+        .ok_or_else(|| {
+            format!(
+                "record {} claims chain place {}, the last one possible, so no record can \
+                 follow it",
+                h.name(),
+                position(h)
+            )
+        })
 }
 
 /// What is wrong at one place of the chain.
@@ -496,6 +505,15 @@ mod tests {
         records.push(last);
         let err = next_sequence(&records).unwrap_err();
         assert!(err.contains("last one possible"), "{err}");
+        // The CRD's maximum is the last place too.
+        let mut at_max = chain(1);
+        at_max[0].metadata.name = Some(name_for(MAX_SEQUENCE));
+        at_max[0].spec.sequence = MAX_SEQUENCE;
+        let err = next_sequence(&at_max).unwrap_err();
+        assert!(err.contains("chain place 999999999, the last one"), "{err}");
+        at_max[0].spec.sequence = MAX_SEQUENCE - 1;
+        at_max[0].metadata.name = Some(name_for(MAX_SEQUENCE - 1));
+        assert_eq!(next_sequence(&at_max), Ok(MAX_SEQUENCE));
         assert!(!breaks(&records).is_empty());
         // Negative sequences do not pull the next one below 1.
         let mut neg = chain(1);

@@ -383,6 +383,14 @@ fn refuse_same_role(
             && &g.spec.role == role
             && (g.is_live(now) || g.is_in_flight(now, IN_FLIGHT))
     });
+    if let Some(g) = same.filter(|g| !g.is_live(now)) {
+        anyhow::bail!(
+            "a request of yours for role {role} is in progress ({}, started {}); wait for it \
+             (a second grant of the same role would replace its token in {context}-breakglass)",
+            g.name(),
+            g.spec.start_time
+        );
+    }
     if let Some(g) = same {
         anyhow::bail!(
             "you already hold grant {} of role {role} (until {}): --additional is for a second \
