@@ -10,6 +10,14 @@
 //! kernel keyring holds genuine tokens, then runs each command N times,
 //! interleaved, and prints medians and ratios. `BENCH_RUNS` overrides N
 //! (default 300). Target: at most 3× `/bin/true`.
+//!
+//! `BENCH_STORE` picks where the tokens are cached:
+//! - `keyutils` (default): `--token-cache keyutils`, the kernel keyring;
+//! - `keyring`: the default `--token-cache keyring` on a machine without a session bus
+//!   (it remembers the kernel keyring in its state file);
+//! - `secret-service`: the default `keyring` on a desktop: run the bench inside
+//!   `dbus-run-session -- cargo bench --bench credential_cache_hit`; it starts an
+//!   unlocked gnome-keyring (in a throwaway HOME) on that bus, and login chooses it.
 
 #![allow(clippy::print_stdout)] // the report is this program's output
 
@@ -27,7 +35,24 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    let store = std::env::var("BENCH_STORE").unwrap_or_else(|_| "keyutils".into());
     let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (cache_flag, expect_in_login) = match store.as_str() {
+        "keyutils" => ("keyutils", "the Linux kernel keyring"),
+        "keyring" => ("keyring", "the Linux kernel keyring"),
+        "secret-service" => {
+            assert!(
+                std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+                "BENCH_STORE=secret-service needs a session bus: run the bench under \
+                 `dbus-run-session -- cargo bench --bench credential_cache_hit`"
+            );
+            start_gnome_keyring(&home);
+            ("keyring", "the Secret Service")
+        }
+        other => panic!("BENCH_STORE={other:?}: use keyutils, keyring or secret-service"),
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pg = runtime
         .block_on(Playground::start(PlaygroundOptions {
@@ -47,25 +72,32 @@ fn main() {
         let mut cmd = Command::new(PLUGIN);
         cmd.env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
+            .env("HOME", &home)
+            .env("XDG_STATE_HOME", home.join(".local/state"))
             .env("XDG_RUNTIME_DIR", dir.path())
             .env("KUBECONFIG", &kubeconfig)
-            .env("BREAKGLASS_TOKEN_CACHE", "keyutils")
+            .env("BREAKGLASS_TOKEN_CACHE", cache_flag)
             .args(args);
+        if store != "secret-service" {
+            cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
+        }
         cmd
     };
     let must = |cmd: &mut Command, what: &str| {
         let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{what} failed: {err}");
+        err
     };
 
     // Log in (the playground approves the code as alice) and break the glass once.
-    must(
+    let login = must(
         &mut plugin(&["--context", "playground", "login", "--no-browser"]),
         "login",
+    );
+    assert!(
+        login.contains(&format!("Tokens will be cached in {expect_in_login}")),
+        "BENCH_STORE={store}: login chose another store: {login}"
     );
     must(
         &mut plugin(&[
@@ -138,7 +170,9 @@ fn main() {
         v[v.len() / 2]
     };
     let t = median(&mut true_times);
-    println!("credential cache hit (kernel keyring), {runs} interleaved runs each");
+    println!(
+        "credential cache hit (BENCH_STORE={store}: {expect_in_login}), {runs} interleaved runs each"
+    );
     println!(
         "  /bin/true                        median {:>8.3} ms",
         ms(t)
@@ -151,6 +185,25 @@ fn main() {
             p.as_secs_f64() / t.as_secs_f64()
         );
     }
+}
+
+/// An unlocked gnome-keyring Secret Service on this process's session bus, keeping its
+/// keyring under `home` (a throwaway directory).
+fn start_gnome_keyring(home: &std::path::Path) {
+    use std::io::Write as _;
+    let mut child = Command::new("gnome-keyring-daemon")
+        .args(["--daemonize", "--unlock", "--components=secrets"])
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("gnome-keyring-daemon (apt-get install -y gnome-keyring)");
+    child.stdin.take().unwrap().write_all(b"bench").unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "gnome-keyring-daemon failed"
+    );
 }
 
 fn ms(d: Duration) -> f64 {

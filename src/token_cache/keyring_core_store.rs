@@ -116,7 +116,11 @@ pub fn secret_service_read(key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, Ca
         backend: "secret-service",
         reason,
     };
-    let ss = SecretService::connect(EncryptionType::Dh).map_err(|e| {
+    // A plain session halves the hit (measured 4.8 ms against 9.8 ms with the DH
+    // exchange): the secret still never leaves this user's session bus, where only this
+    // same user may monitor, and that user can ask the service for it anyway.
+    // Writes (login, refresh) keep the encrypted session of the keyring-core store.
+    let ss = SecretService::connect(EncryptionType::Plain).map_err(|e| {
         gone(format!(
             "no Secret Service answers on the D-Bus session bus ({e})"
         ))
