@@ -375,3 +375,52 @@ async fn keyring_keeps_a_kernel_keyring_login_when_a_desktop_keyring_appears() {
     assert!(!state.contains("alice"), "{state}");
     assert_no_jwt(&state);
 }
+
+/// `--token-cache secret-service` reads without probing too, and names a locked keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_service_backend_round_trips_and_names_a_locked_keyring() {
+    let (ca, idp) = start_idp(IdpConfig::default()).await;
+    let sb = Sandbox::for_idp(&idp, &ca);
+    let child = spawn_in_dbus_session(
+        &sb,
+        r#"
+        "$PLUGIN" --token-cache secret-service login --no-browser $IDP 2>"$OUT/login.err" || exit 11
+        "$PLUGIN" --token-cache secret-service credential $IDP >"$OUT/cred.out" 2>"$OUT/cred.err" || exit 12
+        gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+            --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" \
+            >"$OUT/lock.out" 2>&1 || exit 13
+        "$PLUGIN" --token-cache secret-service credential $IDP >"$OUT/locked.out" 2>"$OUT/locked.err" && exit 14
+        exit 0
+        "#,
+    );
+    let code = idp
+        .wait_for_pending_user_code(Duration::from_secs(30))
+        .await
+        .unwrap();
+    idp.approve(&code, "alice").await.unwrap();
+    let out = wait(child).await;
+    let read = |f: &str| std::fs::read_to_string(sb.path(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "session script failed ({}):\n{}\nlogin: {}\ncredential: {}\nlock: {}\nlocked: {}",
+        out.status,
+        stderr(&out),
+        read("login.err"),
+        read("cred.err"),
+        read("lock.out"),
+        read("locked.err"),
+    );
+    let cred: serde_json::Value = serde_json::from_str(&read("cred.out")).unwrap();
+    assert_eq!(
+        jwt_claims(cred["status"]["token"].as_str().unwrap())["email"],
+        "alice@example.com"
+    );
+    let err = read("locked.err");
+    assert!(
+        err.contains("the Secret Service keyring holding your login")
+            && err.contains("the keyring is locked")
+            && !err.contains("not logged in"),
+        "{err}"
+    );
+    assert!(read("locked.out").is_empty());
+}

@@ -92,6 +92,49 @@ pub fn secret_service() -> Result<KeyringCoreStore, CacheError> {
     Ok(probe)
 }
 
+/// `--token-cache secret-service`: reads the hot path's way (no probe, a locked item
+/// reported), writes through the keyring-core store, connected on first write.
+#[cfg(target_os = "linux")]
+pub struct SecretServiceStore {
+    writer: std::cell::OnceCell<Result<KeyringCoreStore, String>>,
+}
+
+#[cfg(target_os = "linux")]
+impl SecretServiceStore {
+    /// Connects nothing yet.
+    pub fn new() -> Self {
+        SecretServiceStore {
+            writer: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn writer(&self) -> Result<&KeyringCoreStore, CacheError> {
+        self.writer
+            .get_or_init(|| secret_service_unprobed().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| CacheError::Unavailable {
+                backend: "secret-service",
+                reason: reason.clone(),
+            })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl TokenStore for SecretServiceStore {
+    fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
+        secret_service_read(key)
+    }
+    fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
+        self.writer()?.set(key, value)
+    }
+    fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        self.writer()?.delete(key)
+    }
+    fn name(&self) -> &'static str {
+        "secret-service"
+    }
+}
+
 /// The Secret Service store without a probe: a connection to the session bus only.
 #[cfg(target_os = "linux")]
 pub fn secret_service_unprobed() -> Result<KeyringCoreStore, CacheError> {

@@ -89,7 +89,7 @@ fn open_as(kind: TokenCacheKind, login: bool) -> Result<Box<dyn TokenStore>, Cac
     match kind {
         TokenCacheKind::Keyring => open_os_keyring(login),
         TokenCacheKind::Keyutils => open_keyutils(),
-        TokenCacheKind::SecretService => open_secret_service(),
+        TokenCacheKind::SecretService => open_secret_service(login),
         TokenCacheKind::File => Ok(Box::new(file::FileStore::open_default()?)),
         TokenCacheKind::None => Ok(Box::new(none::NoStore)),
     }
@@ -127,13 +127,18 @@ fn open_keyutils() -> Result<Box<dyn TokenStore>, CacheError> {
     })
 }
 
+/// Login proves the service answers before asking the person to approve anything;
+/// otherwise no probe: a missing or locked service is reported by the first read.
 #[cfg(target_os = "linux")]
-fn open_secret_service() -> Result<Box<dyn TokenStore>, CacheError> {
-    Ok(Box::new(keyring_core_store::secret_service()?))
+fn open_secret_service(login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
+    if login {
+        keyring_core_store::secret_service()?;
+    }
+    Ok(Box::new(keyring_core_store::SecretServiceStore::new()))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_secret_service() -> Result<Box<dyn TokenStore>, CacheError> {
+fn open_secret_service(_login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     Err(CacheError::Unavailable {
         backend: "secret-service",
         reason: "this build supports Secret Service only on Linux".into(),
