@@ -134,7 +134,24 @@ fn main() {
         let t = Instant::now();
         let status = cmd.status().unwrap();
         let elapsed = t.elapsed();
-        assert!(status.success());
+        if !status.success() {
+            // Run it once more, capturing what it says (the timed runs discard it).
+            let mut again = Command::new(cmd.get_program());
+            again.args(cmd.get_args());
+            for (k, v) in cmd.get_envs() {
+                match v {
+                    Some(v) => again.env(k, v),
+                    None => again.env_remove(k),
+                };
+            }
+            let out = again.output().unwrap();
+            panic!(
+                "{:?} failed ({status}); run again: {}, stderr: {}",
+                cmd.get_program(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         elapsed
     };
     // Warm up, then interleave so drift hits every command equally.
