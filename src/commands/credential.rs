@@ -2,9 +2,11 @@
 //!
 //! Identity mode serves the person's own ID token. The cache hit is the hot
 //! path — kubectl runs us before every command — so it reads
-//! `KUBERNETES_EXEC_INFO`, makes two keyring reads (the current-account
-//! pointer, then the entry), checks the expiry and prints: no kubeconfig, no
-//! network, no async runtime. Only a miss builds a current-thread runtime.
+//! `KUBERNETES_EXEC_INFO`, reads the current-account pointer and the entry
+//! (for the default `keyring` on Linux: the pointer from the state file, the
+//! entry from exactly the keyring login chose — no probing), checks the expiry
+//! and prints: no kubeconfig, no network, no async runtime. Only a miss builds
+//! a current-thread runtime.
 
 use crate::cli::{CredentialArgs, GlobalArgs};
 use crate::clock::{Clock, SystemClock};
