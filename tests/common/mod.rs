@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod grants;
+pub mod snapshot;
 
 use breakglass_testbed::idp::Idp;
 use breakglass_testbed::tls::Ca;
