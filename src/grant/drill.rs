@@ -10,10 +10,8 @@ use super::protocol::{self, Granted, Progress};
 use super::revoke::{self, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
-use crate::secret::Secret;
-use crate::token_cache::{CacheError, CacheKey, TokenStore};
+use crate::token_cache::MemoryStore;
 use serde::Serialize;
-use std::cell::RefCell;
 use std::time::Instant;
 
 /// The prefix that marks a drill's reason on its record.
@@ -264,35 +262,5 @@ async fn take_back(
              kubectl breakglass revoke {name} --context {}",
             cluster.context
         ),
-    }
-}
-
-/// A token store that lives as long as the drill.
-#[derive(Default)]
-struct MemoryStore(RefCell<Vec<(CacheKey, Secret<Vec<u8>>)>>);
-
-impl TokenStore for MemoryStore {
-    fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
-        let items = self.0.borrow();
-        Ok(items
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| Secret::new(v.expose().clone())))
-    }
-    fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
-        self.delete(key)?;
-        self.0
-            .borrow_mut()
-            .push((key.clone(), Secret::new(value.expose().clone())));
-        Ok(())
-    }
-    fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
-        let mut items = self.0.borrow_mut();
-        let before = items.len();
-        items.retain(|(k, _)| k != key);
-        Ok(items.len() != before)
-    }
-    fn name(&self) -> &'static str {
-        "memory"
     }
 }

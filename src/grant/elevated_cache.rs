@@ -145,30 +145,7 @@ pub fn token(entry: &Entry) -> Secret<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token_cache::CacheError;
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    struct Memory(RefCell<HashMap<String, Vec<u8>>>);
-
-    impl TokenStore for Memory {
-        fn get(&self, key: &CacheKey) -> Result<Option<Secret<Vec<u8>>>, CacheError> {
-            Ok(self.0.borrow().get(key.id()).cloned().map(Secret::new))
-        }
-        fn set(&self, key: &CacheKey, value: &Secret<Vec<u8>>) -> Result<(), CacheError> {
-            self.0
-                .borrow_mut()
-                .insert(key.id().to_string(), value.expose().clone());
-            Ok(())
-        }
-        fn delete(&self, key: &CacheKey) -> Result<bool, CacheError> {
-            Ok(self.0.borrow_mut().remove(key.id()).is_some())
-        }
-        fn name(&self) -> &'static str {
-            "memory"
-        }
-    }
+    use crate::token_cache::MemoryStore;
 
     fn entry(expires_at: DateTime<Utc>) -> Entry {
         Entry {
@@ -186,8 +163,8 @@ mod tests {
     #[test]
     fn serves_only_a_live_entry_for_exactly_this_grant() {
         let now = Utc::now();
-        let m = Memory::default();
-        let load = |m: &Memory, role: &str| {
+        let m = MemoryStore::default();
+        let load = |m: &MemoryStore, role: &str| {
             super::load(m, "https://c", role, "alice@example.com", now).unwrap()
         };
         assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Absent);

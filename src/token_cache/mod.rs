@@ -8,6 +8,7 @@ mod keyring_core_store;
 #[cfg(target_os = "linux")]
 mod keyutils;
 mod lock;
+mod memory;
 mod none;
 #[cfg(target_os = "linux")]
 mod remembered;
@@ -15,6 +16,7 @@ mod remembered;
 pub use key::CacheKey;
 #[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
 pub use lock::{lock, lock_named, CacheLock};
+pub use memory::MemoryStore;
 
 use crate::cli::TokenCacheKind;
 use crate::secret::Secret;
