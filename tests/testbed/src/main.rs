@@ -1,12 +1,14 @@
 //! `breakglass-testbed`: bring the playground up, or approve a device code in it.
 
 use anyhow::{Context, Result};
+use breakglass_testbed::cluster::{go_build, ClusterKind};
 use breakglass_testbed::idp::{check_node_install, IdpClient, IdpConfig};
 use breakglass_testbed::playground::{self, Playground, PlaygroundOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
-/// The kubectl-breakglass test bed: a real OpenID provider and a Kubernetes API double.
+/// The kubectl-breakglass test bed: a real OpenID provider and a real Kubernetes control
+/// plane (or the API double).
 #[derive(Parser)]
 #[command(name = "breakglass-testbed")]
 struct Cli {
@@ -16,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the identity provider and the API double and write DIR/kubeconfig; serve until interrupted
+    /// Start the identity provider and the Kubernetes API and write DIR/kubeconfig; serve until interrupted
     Up {
         /// Directory for kubeconfig, ca.crt, idp.json and the `ready` marker
         #[arg(long, value_name = "DIR")]
@@ -31,6 +33,14 @@ enum Command {
         /// Do not apply the project's manifests from deploy/
         #[arg(long)]
         no_install: bool,
+        /// `real`: kube-apiserver, kube-controller-manager and etcd built from the Go module
+        /// proxy (once per machine); `double`: the test bed's API double
+        /// [default: real where Go 1.26+ is installed, else double]
+        #[arg(long, value_name = "KIND", value_parser = ["real", "double"])]
+        cluster: Option<String>,
+        /// Kubernetes version of the real control plane (one with a module under tests/testbed/go/)
+        #[arg(long, value_name = "VERSION")]
+        kubernetes: Option<String>,
     },
     /// Approve (or deny) a device code in a running playground, as a person in a browser would
     Approve {
@@ -61,7 +71,12 @@ fn main() {
                 auto_approve,
                 plugin,
                 no_install,
-            } => up(dir, auto_approve, plugin, !no_install).await,
+                cluster,
+                kubernetes,
+            } => {
+                let kind = cluster_kind(cluster.as_deref(), kubernetes)?;
+                up(dir, auto_approve, plugin, !no_install, kind).await
+            }
             Command::Approve {
                 dir,
                 user,
@@ -76,26 +91,41 @@ fn main() {
     }
 }
 
+/// `--cluster`/`--kubernetes`, else real where Go is, saying why when it falls back.
+fn cluster_kind(cluster: Option<&str>, kubernetes: Option<String>) -> Result<ClusterKind> {
+    let version = kubernetes.unwrap_or_else(go_build::default_kubernetes_version);
+    let (kind, note) = ClusterKind::choose(cluster, version)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    Ok(kind)
+}
+
 async fn up(
     dir: PathBuf,
     auto_approve: Option<String>,
     plugin: Option<PathBuf>,
     install: bool,
+    cluster: ClusterKind,
 ) -> Result<()> {
     check_node_install()?;
     let plugin = plugin.unwrap_or_else(default_plugin);
+    if let ClusterKind::Real(version) = &cluster {
+        eprintln!("starting the real control plane, Kubernetes {version} (the first run on a machine builds it)…");
+    }
     let playground = Playground::start(PlaygroundOptions {
         dir,
         auto_approve: auto_approve.clone(),
         plugin,
         idp: IdpConfig::default(),
+        cluster,
         api: Default::default(),
         install,
     })
     .await?;
     let kubeconfig = playground.kubeconfig_path();
     eprintln!(
-        "playground up in {dir}\n  identity provider: {issuer} (log: {log})\n  API server:        {api}\n  \
+        "playground up in {dir}\n  identity provider: {issuer} (log: {log})\n  API server:        {api} ({kind}){audit}\n  \
          try: kubectl --kubeconfig {kc} --context playground-admin get namespaces\n       \
          kubectl --kubeconfig {kc} --context playground auth whoami\n  {approving}\n\
          Ctrl-C stops it.",
@@ -103,6 +133,11 @@ async fn up(
         issuer = playground.idp.issuer(),
         log = playground.idp.log_path().display(),
         api = playground.api.url(),
+        kind = playground.api.describe(),
+        audit = match playground.api.real() {
+            Some(r) => format!("\n  audit log:         {}", r.audit_log_path().display()),
+            None => String::new(),
+        },
         kc = kubeconfig.display(),
         approving = match &auto_approve {
             Some(user) => format!("every device code is approved as {user}"),

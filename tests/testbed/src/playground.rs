@@ -1,8 +1,9 @@
-//! The playground: the identity provider and the API double on free loopback
-//! ports, with a kubeconfig for the person (the plugin's exec credential) and
-//! for an admin, written into one directory.
+//! The playground: the identity provider and a Kubernetes API server (the real control
+//! plane, or the API double) on free loopback ports, with a kubeconfig for the person (the
+//! plugin's exec credential) and for an admin, written into one directory.
 
 use crate::apiserver::{ApiConfig, ApiServer, OidcConfig};
+use crate::cluster::{Cluster, ClusterKind, RealCluster, RealClusterConfig};
 use crate::idp::{Idp, IdpConfig};
 use crate::kubeconfig::{self, KubeconfigInput};
 use crate::tls::Ca;
@@ -18,6 +19,8 @@ pub const IDP_FILE: &str = "idp.json";
 pub const READY_FILE: &str = "ready";
 pub const PID_FILE: &str = "playground.pid";
 pub const IDP_LOG_FILE: &str = "idp.log";
+/// `{"kind": "real"|"double", "kubernetes": "vX.Y.Z", "auditLog": PATH}`.
+pub const CLUSTER_FILE: &str = "cluster.json";
 
 /// Where the project's cluster-side install manifests live.
 pub const DEPLOY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
@@ -30,7 +33,9 @@ pub struct PlaygroundOptions {
     /// The `kubectl-breakglass` binary the person's exec entry runs.
     pub plugin: PathBuf,
     pub idp: IdpConfig,
-    /// Its `oidc` is replaced by the playground's identity provider.
+    /// The real control plane or the API double.
+    pub cluster: ClusterKind,
+    /// The double's settings (its `oidc` is replaced by the playground's identity provider).
     pub api: ApiConfig,
     /// Apply the project's manifests from `deploy/` (all `*.yaml`, sorted) as admin, if it exists.
     pub install: bool,
@@ -46,7 +51,7 @@ pub struct IdpInfo {
 /// A running playground; dropping it stops both servers and removes `ready`.
 pub struct Playground {
     pub idp: Idp,
-    pub api: ApiServer,
+    pub api: Cluster,
     pub ca: Ca,
     dir: PathBuf,
     approver: Option<tokio::task::JoinHandle<()>>,
@@ -80,6 +85,7 @@ impl Playground {
         let ca_file = dir.join(CA_FILE);
         ca.write_cert(&ca_file)?;
 
+        let first_user = options.idp.users.first().cloned();
         let idp = Idp::start(
             IdpConfig {
                 log_file: Some(dir.join(IDP_LOG_FILE)),
@@ -88,19 +94,54 @@ impl Playground {
             &ca,
         )
         .await?;
-        let api = ApiServer::start(
-            ApiConfig {
-                oidc: Some(OidcConfig {
-                    issuer_url: idp.issuer().to_string(),
-                    client_id: idp.client_id().to_string(),
-                    ca_pem: ca.cert_pem().to_string(),
+        let oidc = OidcConfig {
+            issuer_url: idp.issuer().to_string(),
+            client_id: idp.client_id().to_string(),
+            ca_pem: ca.cert_pem().to_string(),
+        };
+        let api = match &options.cluster {
+            ClusterKind::Double => Cluster::Double(
+                ApiServer::start(
+                    ApiConfig {
+                        oidc: Some(oidc),
+                        ..options.api
+                    },
+                    &ca,
+                )
+                .await
+                .context("starting the Kubernetes API double")?,
+            ),
+            ClusterKind::Real(version) => {
+                let mut real = RealCluster::start(
+                    RealClusterConfig {
+                        kubernetes: version.clone(),
+                        oidc,
+                        dir: dir.clone(),
+                    },
+                    &ca,
+                )
+                .await
+                .with_context(|| {
+                    format!("starting the real control plane (Kubernetes {version})")
+                })?;
+                // Ready means a person's ID token works, not only that /readyz says so.
+                let user = first_user.context("the IdP has no users")?;
+                let tokens = idp.login_tokens(&user.name).await?;
+                real.wait_for_oidc(&tokens.id_token, &user.email).await?;
+                Cluster::Real(Box::new(real))
+            }
+        };
+        std::fs::write(
+            dir.join(CLUSTER_FILE),
+            serde_json::to_vec_pretty(&match &api {
+                Cluster::Real(r) => serde_json::json!({
+                    "kind": "real",
+                    "kubernetes": r.version(),
+                    "auditLog": r.audit_log_path(),
                 }),
-                ..options.api
-            },
-            &ca,
-        )
-        .await
-        .context("starting the Kubernetes API double")?;
+                Cluster::Double(_) => serde_json::json!({"kind": "double"}),
+            })?,
+        )?;
 
         let kubeconfig_path = dir.join(KUBECONFIG_FILE);
         let kubeconfig = kubeconfig::render(&KubeconfigInput {
@@ -121,6 +162,7 @@ impl Playground {
 
         if options.install {
             install_manifests(&kubeconfig_path, Path::new(DEPLOY_DIR)).await?;
+            wait_installed(&kubeconfig_path).await?;
         }
         let approver = options.auto_approve.map(|user| idp.auto_approve(&user));
         std::fs::write(dir.join(READY_FILE), b"")?;
@@ -233,6 +275,77 @@ async fn install_manifests(kubeconfig: &Path, deploy: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until what `deploy/` installed is in force: the CRD is served and the admission
+/// policies are type-checked and enforced (a real API server loads both asynchronously).
+pub async fn wait_installed(kubeconfig: &Path) -> Result<()> {
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(kubectl());
+        cmd.arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--context", kubeconfig::ADMIN_CONTEXT])
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let out = run(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=60s",
+        "crd/breakglassgrants.breakglass.dev",
+    ])
+    .output()
+    .await?;
+    if !out.status.success() {
+        bail!(
+            "the BreakGlassGrant CRD was not established: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // An established CRD may still answer 429 "storage is (re)initializing" for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = run(&["get", "breakglassgrants", "-n", "breakglass"])
+            .output()
+            .await?;
+        if out.status.success() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the BreakGlassGrant records could not be listed within 60s: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // A Secret that is not a seal must be refused by the seal policy (dry run): once it
+    // is, the API server enforces the policies it has loaded.
+    loop {
+        let out = run(&[
+            "create",
+            "secret",
+            "generic",
+            "policy-probe",
+            "-n",
+            "breakglass",
+            "--dry-run=server",
+        ])
+        .output()
+        .await?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && err.contains("ValidatingAdmissionPolicy") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the admission policies of deploy/04-admission.yaml were not enforced within 60s                  (a non-seal Secret was {})",
+                if out.status.success() { "admitted".to_string() } else { format!("refused: {}", err.trim()) }
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// `/usr/bin/kubectl` when present, else `kubectl` from PATH.

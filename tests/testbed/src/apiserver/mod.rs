@@ -1,4 +1,10 @@
-//! A faithful Kubernetes API server double: real wire format (k8s-openapi types, `Status`
+//! A faithful Kubernetes API server double. The test bed runs the *real* control plane
+//! (`crate::cluster`) by default; the double stays for what a real server cannot serve —
+//! tokens shorter than its 10-minute TokenRequest minimum (expiry tests in seconds) and a
+//! token-check cache longer than its fixed 10 s — and as the playground's fallback where
+//! Go is missing. Its fidelity is checked against real kubectl (`tests/kubectl_fidelity.rs`).
+//!
+//! What it serves: real wire format (k8s-openapi types, `Status`
 //! errors, discovery, OpenAPI v3 for kubectl's validation), OIDC and service-account token
 //! authentication, RBAC, TokenRequest with bound Secrets, garbage collection, CRDs and
 //! fault injection. Driven by real kubectl in `tests/kubectl_fidelity.rs`.
@@ -31,7 +37,7 @@ mod objects;
 mod oidc;
 mod openapi;
 mod patch;
-mod paths;
+pub(crate) mod paths;
 mod protobuf;
 mod rbac;
 mod resources;
@@ -40,8 +46,8 @@ mod router;
 mod sa_tokens;
 mod schema;
 mod selectors;
-mod serve;
-mod status;
+pub(crate) mod serve;
+pub(crate) mod status;
 mod table;
 mod token_request;
 mod validation;
