@@ -31,7 +31,7 @@ pub fn build(record: &Grant, reason: &str, action: &str, note: String) -> Event 
     let note = fit_note(note);
     Event {
         metadata: ObjectMeta {
-            generate_name: Some(format!("{}.", record.name())),
+            generate_name: Some(format!("{}-", record.name())),
             namespace: Some(super::NAMESPACE.to_string()),
             ..ObjectMeta::default()
         },

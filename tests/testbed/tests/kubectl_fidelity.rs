@@ -500,7 +500,7 @@ async fn bound_service_account_token_lifecycle() {
             .await;
         let event = serde_json::json!({
             "apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"generateName": "settings."},
+            "metadata": {"generateName": "settings-"},
             "eventTime": "2026-11-27T10:00:00.000000Z", "type": "Warning", "reason": "Granted",
             "action": "Grant", "note": "glass broken by alice", "reportingController": "breakglass.dev/test",
             "reportingInstance": "host-1",

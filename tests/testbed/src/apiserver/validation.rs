@@ -122,6 +122,21 @@ pub fn validate_create(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
             SUBDOMAIN_MSG,
         ));
     }
+    // Like the real ValidateObjectMeta: a generateName is a name prefix, so it may end in
+    // '-' but otherwise obeys the name's rule (a trailing '.' is refused).
+    if let Some(prefix) = obj["metadata"]["generateName"].as_str() {
+        let masked = match prefix.strip_suffix('-') {
+            Some(rest) => format!("{rest}a"),
+            None => prefix.to_string(),
+        };
+        if !prefix.is_empty() && !is_subdomain(&masked) {
+            errs.push(FieldError::invalid(
+                "metadata.generateName",
+                &json!(prefix),
+                SUBDOMAIN_MSG,
+            ));
+        }
+    }
     if def.plural == "customresourcedefinitions" {
         crd_errors(obj, &mut errs);
     }
