@@ -22,6 +22,7 @@
 #![allow(clippy::print_stdout)] // the report is this program's output
 
 use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::cluster::ClusterKind;
 use breakglass_testbed::idp::IdpConfig;
 use breakglass_testbed::playground::{Playground, PlaygroundOptions};
 use std::process::{Command, Stdio};
@@ -63,6 +64,7 @@ fn main() {
                 id_token_ttl: Duration::from_secs(3600),
                 ..IdpConfig::default()
             },
+            cluster: ClusterKind::from_env().unwrap().0,
             api: ApiConfig::default(),
             install: true,
         }))

@@ -45,7 +45,7 @@ fn admin(bed: &Bed, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_lists_every_record_and_finds_tampering() {
-    let bed = Bed::start().await;
+    let bed = Bed::start_double().await;
     bed.login("alice").await;
 
     // 1: revoked; 2: still active, with a ticket; 3: expired (a short grant whose expiry passes).

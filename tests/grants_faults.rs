@@ -161,8 +161,10 @@ async fn a_seal_forged_without_a_record_dies_with_its_token() {
         file.to_str().unwrap(),
     ]);
     assert_ok(&out, "create a forged seal");
+    // A real garbage collector learns of a CRD installed after it started at its next
+    // resource discovery (every 30 s); until then it cannot resolve the owner's kind.
     let mut gone = false;
-    for _ in 0..50 {
+    for _ in 0..450 {
         if bed.seals().is_empty() {
             gone = true;
             break;

@@ -222,7 +222,7 @@ async fn an_interrupted_drill_revokes_its_grant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_revoke_records_what_it_knows() {
-    let bed = Bed::start().await;
+    let bed = Bed::start_double().await;
     bed.login("alice").await;
     assert_ok(&bed.request(&["--role", "incident-debug"]), "request");
     // The server vouches for a token it has checked for a minute: the rejection that

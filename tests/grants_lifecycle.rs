@@ -4,6 +4,7 @@
 mod common;
 
 use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::cluster::ClusterKind;
 use common::grants::Bed;
 use common::*;
 use std::time::Duration;
@@ -29,7 +30,7 @@ async fn bob_is_refused_with_the_group_he_lacks_and_nothing_is_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_grant_makes_kubectl_fail_fast() {
-    let bed = Bed::start().await;
+    let bed = Bed::start_double().await;
     bed.login("alice").await;
     bed.allow_short_grants(6);
     let out = bed.request(&["--duration", "15s"]);
@@ -378,7 +379,7 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         ],
         ..IdpConfig::default()
     };
-    let bed = Bed::start_with_idp(ApiConfig::default(), true, idp).await;
+    let bed = Bed::start_on(ClusterKind::Double, ApiConfig::default(), true, idp).await;
     bed.login("alice").await;
     assert_ok(&bed.request(&[]), "alice's request");
 

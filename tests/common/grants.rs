@@ -5,6 +5,7 @@
 
 use crate::common::{assert_ok, Sandbox, PLUGIN};
 use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::cluster::ClusterKind;
 use breakglass_testbed::idp::IdpConfig;
 use breakglass_testbed::playground::{kubectl, Playground, PlaygroundOptions};
 use serde_json::Value;
@@ -20,25 +21,69 @@ pub struct Bed {
 }
 
 impl Bed {
-    /// Starts a playground with the manifests installed.
+    /// Starts a playground with the manifests installed, on the real control plane where Go
+    /// is (see [`ClusterKind::from_env`]).
     pub async fn start() -> Bed {
         Bed::start_with(ApiConfig::default(), true).await
     }
 
+    /// Starts a playground on the API double, for what a real API server cannot do
+    /// (tokens shorter than 10 minutes, a longer token-check cache).
+    pub async fn start_double() -> Bed {
+        Bed::start_on(
+            ClusterKind::Double,
+            ApiConfig::default(),
+            true,
+            IdpConfig::default(),
+        )
+        .await
+    }
+
+    /// Starts a playground on the real control plane, or returns None (and says so loudly,
+    /// counted in scripts/test's closing line) where Go is missing outside CI.
+    pub async fn start_real() -> Option<Bed> {
+        match crate::common::cluster_kind() {
+            ClusterKind::Real(v) => Some(
+                Bed::start_on(
+                    ClusterKind::Real(v),
+                    ApiConfig::default(),
+                    true,
+                    IdpConfig::default(),
+                )
+                .await,
+            ),
+            ClusterKind::Double => {
+                crate::common::skip("this test needs the real kube-apiserver (Go is missing)");
+                None
+            }
+        }
+    }
+
     /// Starts a playground; `install` applies `deploy/*.yaml` (sorted) as admin, like the
-    /// playground command and the README's install step.
+    /// playground command and the README's install step. `api` configures the double only.
     pub async fn start_with(api: ApiConfig, install: bool) -> Bed {
         Bed::start_with_idp(api, install, IdpConfig::default()).await
     }
 
     /// Starts a playground whose identity provider has `idp`'s users.
     pub async fn start_with_idp(api: ApiConfig, install: bool, idp: IdpConfig) -> Bed {
+        Bed::start_on(crate::common::cluster_kind(), api, install, idp).await
+    }
+
+    /// Starts a playground on `cluster`.
+    pub async fn start_on(
+        cluster: ClusterKind,
+        api: ApiConfig,
+        install: bool,
+        idp: IdpConfig,
+    ) -> Bed {
         let dir = tempfile::tempdir().unwrap();
         let pg = Playground::start(PlaygroundOptions {
             dir: dir.path().join("pg"),
             auto_approve: None,
             plugin: PLUGIN.into(),
             idp,
+            cluster,
             api,
             install,
         })
@@ -49,7 +94,7 @@ impl Bed {
     }
 
     /// `kubectl apply -f deploy/` as admin, like the README's install step.
-    pub fn install(&self) {
+    pub async fn install(&self) {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
         let out = self.kubectl(&[
             "--context",
@@ -59,6 +104,9 @@ impl Bed {
             deploy.to_str().unwrap(),
         ]);
         assert_ok(&out, "kubectl apply -f deploy/");
+        breakglass_testbed::playground::wait_installed(&self.pg.kubeconfig_path())
+            .await
+            .unwrap();
     }
 
     /// Logs `user` in through the plugin's device flow, approved at the real IdP.
@@ -160,7 +208,9 @@ impl Bed {
         assert_ok(&out, "kubectl patch the policy");
     }
 
-    /// Lets grants be as short as `secs` seconds (the API double allows it; a real server does not).
+    /// Lets grants be as short as `secs` seconds (the API double allows it; a real server does
+    /// not: such a test starts with [`Bed::start_double`]).
+    #[track_caller]
     pub fn allow_short_grants(&self, secs: u64) {
         self.pg
             .api
@@ -224,6 +274,26 @@ impl Bed {
             "--all",
         ]);
         assert_ok(&out, "delete the admission policy bindings");
+        // A real API server drops policies asynchronously: wait until a Secret that is no
+        // seal is admitted again (dry run).
+        for _ in 0..300 {
+            let probe = self.kubectl(&[
+                "--context",
+                "playground-admin",
+                "create",
+                "secret",
+                "generic",
+                "policy-probe",
+                "-n",
+                "breakglass",
+                "--dry-run=server",
+            ]);
+            if probe.status.success() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the admission policies were still enforced 30 s after their bindings went");
     }
 
     /// A copy of record `from` (as read by `records()`) under `name` with `sequence`, ready

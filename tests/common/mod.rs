@@ -252,3 +252,35 @@ pub fn dead_port() -> u16 {
 pub fn show(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Says loudly that a test was skipped, and counts it for scripts/test's closing line
+/// (`BREAKGLASS_SKIP_LOG`). Under CI nothing may skip: it panics instead.
+pub fn skip(why: &str) {
+    assert!(
+        !breakglass_testbed::ci(),
+        "under CI nothing may skip: {why}"
+    );
+    eprintln!("\n*** SKIPPED: {why} ***\n");
+    if let Some(log) = std::env::var_os("BREAKGLASS_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{why}");
+        }
+    }
+}
+
+/// The cluster kind for tests that run on either: the real control plane where Go is
+/// (required under CI), else the double with a loud note, printed once per test binary.
+pub fn cluster_kind() -> breakglass_testbed::cluster::ClusterKind {
+    static NOTE: std::sync::Once = std::sync::Once::new();
+    let (kind, note) =
+        breakglass_testbed::cluster::ClusterKind::from_env().unwrap_or_else(|e| panic!("{e:#}"));
+    if let Some(note) = note {
+        NOTE.call_once(|| eprintln!("\n*** NOTE: {note} ***\n"));
+    }
+    kind
+}
