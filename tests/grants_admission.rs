@@ -529,21 +529,25 @@ async fn tokens_are_only_for_the_policys_roles_and_bound_to_a_seal() {
     assert_ok(&bed.request(&[]), "request");
     let policy = "breakglass-token-requests";
 
-    // Not a role of the policy: refused even to an admin, even bound to a seal.
+    // Not a role of the policy: refused even to an admin, even bound to a seal. (Its own
+    // ServiceAccount: a cluster without the controller manager has no `default` one.)
+    let mut create_sa = admin.to_vec();
+    create_sa.extend_from_slice(&["create", "serviceaccount", "not-a-role"]);
+    assert_ok(&bed.kubectl(&create_sa), "create a ServiceAccount that is no role");
     denied(
         &bed,
         &admin,
         &[
             "create",
             "token",
-            "default",
+            "not-a-role",
             "--bound-object-kind",
             "Secret",
             "--bound-object-name",
             "grant-000001-seal",
         ],
         policy,
-        "ServiceAccount default is not a break-glass role",
+        "ServiceAccount not-a-role is not a break-glass role",
     );
     // Bound to anything but a seal Secret: refused before the object is even looked up.
     denied(
