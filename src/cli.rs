@@ -62,6 +62,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Point a context at the break-glass identity provider (writes its exec credential)
     Setup(SetupArgs),
+    /// Show the version, git commit, build date, target and the minimum Kubernetes version
+    Version(VersionArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -198,4 +200,11 @@ pub struct SetupArgs {
     /// CA certificate (PEM) to trust for the issuer, for a private CA
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format (default: text for people)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
 }

@@ -1,6 +1,7 @@
 //! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
 
 mod browser;
+mod build_info;
 mod cli;
 mod clock;
 mod commands;
