@@ -1,8 +1,10 @@
 //! `version` tells the truth about the binary (and the README agrees on the minimum
-//! Kubernetes).
+//! Kubernetes), and the help of the commands an admin meets first is snapshotted:
+//! `BLESS=1 cargo test --test version_and_help` after an intended change.
 
 mod common;
 
+use common::snapshot::snapshot;
 use common::*;
 use std::process::Command;
 
@@ -66,4 +68,29 @@ fn version_reports_commit_date_target_and_minimum_kubernetes() {
         readme.contains("**Kubernetes 1.30 or newer**"),
         "the README's minimum Kubernetes differs from `version`'s"
     );
+}
+
+#[test]
+fn help_texts() {
+    let mut all = String::new();
+    for args in [
+        vec!["--help"],
+        vec!["completion", "--help"],
+        vec!["version", "--help"],
+    ] {
+        let out = plugin(&args);
+        assert_ok(&out, "help");
+        all.push_str(&format!(
+            "## kubectl breakglass {}\n{}\n",
+            args.join(" "),
+            stdout(&out)
+        ));
+    }
+    let out = plugin(&["completion", "tcsh"]);
+    all.push_str(&format!(
+        "## kubectl breakglass completion tcsh (exit {})\n{}",
+        out.status.code().unwrap(),
+        stderr(&out)
+    ));
+    snapshot("help-top-completion-version", &all);
 }
