@@ -11,7 +11,7 @@ fn unavailable(test_needs: &str, fix: &str) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{test_needs} is missing on CI: {fix}");
     }
-    eprintln!("\n!!!!! SKIPPED: {test_needs} is missing; {fix} !!!!!\n");
+    eprintln!("\n*** SKIPPED: {test_needs} is missing; {fix} ***\n");
     None
 }
 
