@@ -62,6 +62,15 @@ pub enum Command {
     Drill(DrillArgs),
     /// Point a context at the break-glass identity provider (writes its exec credential)
     Setup(SetupArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell)
+    ///
+    /// The script completes `kubectl-breakglass ...`; load it with e.g.
+    /// `source <(kubectl breakglass completion bash)`. `kubectl breakglass ...` completes
+    /// through kubectl's own completion (kubectl 1.26+), which runs
+    /// `kubectl_complete-breakglass` from PATH: it ships beside the plugin.
+    Completion(CompletionArgs),
+    /// Show the version, git commit, build date, target and the minimum Kubernetes version
+    Version(VersionArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -198,4 +207,27 @@ pub struct SetupArgs {
     /// CA certificate (PEM) to trust for the issuer, for a private CA
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Shells `completion` prints a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format (default: text for people)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
 }

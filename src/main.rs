@@ -1,9 +1,11 @@
 //! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
 
 mod browser;
+mod build_info;
 mod cli;
 mod clock;
 mod commands;
+mod completion;
 mod exec_credential;
 mod grant;
 mod identity;
@@ -16,6 +18,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
+    completion::run_if_asked();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

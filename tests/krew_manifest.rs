@@ -1,31 +1,57 @@
-//! The krew manifest is a krew-release-bot template; rendered, it must be a
-//! valid Plugin manifest that installs this binary on every platform we ship.
+//! The krew manifest is a krew-release-bot template; rendered by
+//! `scripts/render-krew-manifest` (what the release runs), it must be a valid Plugin
+//! manifest that installs this binary and its completer on every platform we ship.
+//! (tests/krew_install.rs runs krew's own validation and a real install.)
 
+mod common;
+
+use common::*;
 use serde_yaml::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const PLATFORMS: [&str; 5] = [
+    "x86_64-unknown-linux-gnu.tar.gz",
+    "aarch64-unknown-linux-gnu.tar.gz",
+    "x86_64-apple-darwin.tar.gz",
+    "aarch64-apple-darwin.tar.gz",
+    "x86_64-pc-windows-msvc.zip",
+];
+
+/// A dist directory with a `.sha256` for the archive of each of `platforms`.
+fn dist(dir: &Path, platforms: &[&str]) {
+    for (i, platform) in platforms.iter().enumerate() {
+        let archive = format!("kubectl-breakglass-v9.9.9-{platform}");
+        // Uppercase on purpose: krew wants lowercase, the renderer must give it.
+        let digest = format!("{:X}", i + 10).repeat(64);
+        std::fs::write(
+            dir.join(format!("{archive}.sha256")),
+            format!("{}  {archive}\n", &digest[..64]),
+        )
+        .unwrap();
+    }
+}
+
+fn render(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/render-krew-manifest"
+    ))
+    .arg("9.9.9")
+    .arg(dir)
+    .args(extra)
+    .output()
+    .unwrap()
+}
 
 fn rendered() -> Value {
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/krew.yaml"))
-        .expect("krew.yaml at the repository root");
-    // What krew-release-bot does: substitute the tag, then replace each
-    // addURIAndSha call with `uri:` and `sha256:` lines at the same indent.
-    let tag = "v9.9.9";
-    let mut out = String::new();
-    for line in template.replace("{{ .TagName }}", tag).lines() {
-        if let Some(start) = line.find("{{addURIAndSha \"") {
-            let indent = &line[..start];
-            let rest = &line[start + "{{addURIAndSha \"".len()..];
-            let uri = &rest[..rest.find('"').expect("closing quote")];
-            out.push_str(&format!(
-                "{indent}uri: {uri}\n{indent}sha256: {}\n",
-                "0".repeat(64)
-            ));
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert!(!out.contains("{{"), "unrendered template left:\n{out}");
-    serde_yaml::from_str(&out).expect("rendered krew.yaml is YAML")
+    let tmp = tempfile::tempdir().unwrap();
+    dist(tmp.path(), &PLATFORMS);
+    let out = render(tmp.path(), &["--require-all"]);
+    assert_ok(&out, "render-krew-manifest --require-all");
+    let text = stdout(&out);
+    assert!(!text.contains("{{"), "unrendered template left:\n{text}");
+    serde_yaml::from_str(&text).expect("rendered krew.yaml is YAML")
 }
 
 #[test]
@@ -50,7 +76,11 @@ fn renders_to_a_plugin_manifest_for_every_platform() {
             uri.starts_with("https://") && uri.contains("v9.9.9"),
             "{uri}"
         );
-        assert_eq!(p["sha256"].as_str().unwrap().len(), 64);
+        let sha = p["sha256"].as_str().unwrap();
+        assert!(
+            sha.len() == 64 && sha.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+            "{sha}"
+        );
         let bin = p["bin"].as_str().unwrap();
         let expected = if os == "windows" {
             "kubectl-breakglass.exe"
@@ -64,8 +94,11 @@ fn renders_to_a_plugin_manifest_for_every_platform() {
             .iter()
             .map(|f| f["from"].as_str().unwrap())
             .collect();
+        let completer = bin.replace("kubectl-breakglass", "kubectl_complete-breakglass");
         assert!(
-            files.contains(&bin) && files.contains(&"LICENSE"),
+            files.contains(&bin)
+                && files.contains(&completer.as_str())
+                && files.contains(&"LICENSE"),
             "{files:?}"
         );
     }
@@ -79,4 +112,39 @@ fn renders_to_a_plugin_manifest_for_every_platform() {
         assert!(seen.iter().any(|s| s == wanted), "no {wanted} in {seen:?}");
     }
     assert!(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).exists());
+}
+
+#[test]
+fn platforms_without_an_archive_are_left_out_and_named_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    dist(tmp.path(), &PLATFORMS[..1]);
+    let out = render(tmp.path(), &[]);
+    assert_ok(&out, "render-krew-manifest");
+    let manifest: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let platforms = manifest["spec"]["platforms"].as_sequence().unwrap();
+    assert_eq!(platforms.len(), 1);
+    assert_eq!(platforms[0]["selector"]["matchLabels"]["arch"], "amd64");
+    let err = stderr(&out);
+    assert!(err.contains("left out 4 platform(s)"), "{err}");
+    assert!(
+        err.contains("kubectl-breakglass-v9.9.9-x86_64-apple-darwin.tar.gz"),
+        "{err}"
+    );
+
+    let out = render(tmp.path(), &["--require-all"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: no archive in") && err.contains("x86_64-pc-windows-msvc.zip"),
+        "{err}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = render(empty.path(), &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("error: no archive in"),
+        "{}",
+        stderr(&out)
+    );
 }

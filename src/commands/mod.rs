@@ -1,6 +1,7 @@
 //! One function per subcommand; each takes its input struct and returns `anyhow::Result`.
 
 mod audit;
+mod completion;
 mod credential;
 mod drill;
 mod login;
@@ -9,6 +10,7 @@ mod request;
 mod revoke;
 mod setup;
 mod status;
+mod version;
 
 use crate::cli::{Cli, Command};
 
@@ -25,5 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Setup(args) => setup::run(global, args),
+        Command::Completion(args) => completion::run(global, args),
+        Command::Version(args) => version::run(global, args),
     }
 }

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod grants;
+pub mod prerequisites;
+pub mod shells;
 pub mod snapshot;
 
 use breakglass_testbed::idp::Idp;

@@ -1,0 +1,86 @@
+//! The values completion offers, each read from where it lives. Every failure (no
+//! kubeconfig, not logged in, cluster slow or unreachable, policy missing) offers nothing.
+
+use super::{cluster, line};
+use crate::grant::{output::printable, policy, protocol, request, status};
+use clap_complete::engine::CompletionCandidate;
+
+/// `--context`: the contexts of the kubeconfig (`--kubeconfig`, `KUBECONFIG`, the default).
+pub fn contexts() -> Vec<CompletionCandidate> {
+    let global = line::globals();
+    let Ok(loaded) = crate::kubeconfig::load(&global) else {
+        return Vec::new();
+    };
+    loaded
+        .config()
+        .contexts
+        .iter()
+        .filter(|c| is_word(&c.name))
+        .map(|c| {
+            let cluster = c.context.as_ref().map(|x| x.cluster.as_str());
+            CompletionCandidate::new(&c.name)
+                .help(cluster.map(|name| format!("cluster {}", printable(name)).into()))
+        })
+        .collect()
+}
+
+/// `--role`: the roles the cluster's break-glass policy offers.
+pub fn roles() -> Vec<CompletionCandidate> {
+    let Some(policy) =
+        cluster::on_cluster(&line::globals(), async |c| request::read_policy(c).await)
+    else {
+        return Vec::new();
+    };
+    policy
+        .roles
+        .iter()
+        .filter(|r| is_word(&r.name))
+        .map(|r| CompletionCandidate::new(&r.name).help(Some(role_help(&policy, r).into())))
+        .collect()
+}
+
+/// Grant names (`revoke GRANT`): the live grants the cluster lets this person see.
+pub fn live_grants() -> Vec<CompletionCandidate> {
+    let Some(records) =
+        cluster::on_cluster(&line::globals(), async |c| protocol::list_records(c).await)
+    else {
+        return Vec::new();
+    };
+    status::live(&records, "", true, chrono::Utc::now())
+        .into_iter()
+        .filter(|row| is_word(&row.name))
+        .map(|row| {
+            let help = format!(
+                "{} for {}, {} min left",
+                row.role,
+                row.requester,
+                row.seconds_left / 60
+            );
+            CompletionCandidate::new(row.name).help(Some(printable(&help).into()))
+        })
+        .collect()
+}
+
+fn role_help(policy: &policy::Policy, role: &policy::RolePolicy) -> String {
+    let max = humantime::format_duration(role.max_duration);
+    let default = if policy.default_role == role.name {
+        ", the default"
+    } else {
+        ""
+    };
+    let text = if role.description.is_empty() {
+        format!("up to {max}{default}")
+    } else {
+        format!("{} (up to {max}{default})", role.description)
+    };
+    printable(&text)
+}
+
+/// A value that can stand on a command line as one word (cluster objects are written by
+/// the people being audited: a name with spaces or control characters is not offered).
+fn is_word(value: &str) -> bool {
+    !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || policy::is_unprintable(c))
+}
