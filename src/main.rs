@@ -1,5 +1,7 @@
 //! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
 
+#[macro_use]
+mod human;
 mod browser;
 mod cli;
 mod clock;
@@ -11,9 +13,11 @@ mod kubeconfig;
 mod oidc;
 mod secret;
 mod token_cache;
+mod untrusted;
 
 use clap::Parser;
 use std::process::ExitCode;
+use untrusted::Untrusted;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -34,10 +38,11 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// The one place errors reach the person: `error: ...` and each cause once, on stderr.
+/// The one place errors reach the person: `error: ...` and each cause once, on stderr, each
+/// one line: an error may carry text from the cluster or the identity provider.
 fn report(err: &anyhow::Error) {
-    eprintln!("error: {err}");
+    say!("error: {}", Untrusted(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        say!("  caused by: {}", Untrusted(&cause.to_string()));
     }
 }

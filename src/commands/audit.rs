@@ -4,6 +4,7 @@
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
 use crate::grant::{cluster, output, protocol, revoke};
+use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
 pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
@@ -39,11 +40,11 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|s| format!(" started in the last {s}"))
                 .unwrap_or_default();
-            eprintln!("No grant records{when} on {context}.");
+            say!("No grant records{when} on {context}.");
         }
         None => {
             output::text_out(&audit::table(&report.records))?;
-            eprintln!(
+            say!(
                 "To see what a grant did, search the API server's audit log for annotation \
                  {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column (JTI=<jti>)."
             );
@@ -51,29 +52,29 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
     }
     let seals = &report.seals;
     if let Some(why) = &seals.not_checked_because {
-        eprintln!(
+        say!(
             "Seals not checked: only break-glass admins may list them ({})",
-            why.split(" (").next().unwrap_or(why)
+            Untrusted(why.split(" (").next().unwrap_or(why))
         );
     }
     for f in &seals.findings {
-        eprintln!(
+        say!(
             "finding: seal {} serves no live grant ({}); a token could be bound to it — an admin \
              sweeps it with: kubectl breakglass revoke --all{}",
-            f.seal,
-            f.why,
+            Untrusted(&f.seal),
+            Untrusted(&f.why),
             crate::grant::undo::context_flag(&context)
         );
     }
     let chain = &report.chain;
     if chain.intact {
-        eprintln!(
+        say!(
             "Hash chain intact: {} record(s) verified{}.",
             chain.records,
             chain
                 .head
                 .as_ref()
-                .map(|h| format!(", newest {h}"))
+                .map(|h| format!(", newest {}", Untrusted(h)))
                 .unwrap_or_default()
         );
         if !seals.findings.is_empty() {
@@ -87,11 +88,11 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for b in &chain.breaks {
-        eprintln!(
+        say!(
             "chain break at {} ({}): {}",
-            b.record,
+            Untrusted(&b.record),
             b.kind.label(),
-            b.message
+            Untrusted(&b.message)
         );
     }
     let at: Vec<&str> = chain.breaks.iter().map(|b| b.record.as_str()).collect();

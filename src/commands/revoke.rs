@@ -5,6 +5,7 @@ use crate::cli::{GlobalArgs, RevokeArgs};
 use crate::grant::interrupt::{Interrupted, Signal, Signals};
 use crate::grant::revoke::{self, Target};
 use crate::grant::{cluster, output};
+use crate::untrusted::Untrusted;
 
 /// Runs `revoke`.
 pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
@@ -34,13 +35,13 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             }
         };
         if matches!(target, Target::All) {
-            eprintln!(
+            say!(
                 "Revoking every live break-glass grant on {} ...",
                 cluster.context
             );
         }
         // Each outcome is printed as it happens: a later failure cannot hide it.
-        let mut print = |o: &revoke::Outcome| eprintln!("{}", o.summary);
+        let mut print = |o: &revoke::Outcome| say!("{}", Untrusted(&o.summary));
         let outcomes = revoke::revoke(
             &cluster,
             &me,
@@ -53,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         anyhow::Ok((outcomes, signals.received()))
     })?;
     if outcomes.is_empty() {
-        eprintln!("There were no live break-glass grants and no seals to revoke.");
+        say!("There were no live break-glass grants and no seals to revoke.");
     }
     if let Some(format) = args.output {
         output::print(format, &outcomes)?;

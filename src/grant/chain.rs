@@ -2,6 +2,7 @@
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
 use super::record::{name_for, Grant, GrantSpec};
+use crate::untrusted::Untrusted;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -180,7 +181,7 @@ pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String>
     Some(format!(
         "the grant record chain is broken at {} ({}{more}); shown once on this machine — see it \
          with: kubectl breakglass audit{}",
-        first.record,
+        Untrusted(&first.record),
         first.kind.label(),
         super::undo::context_flag(context)
     ))

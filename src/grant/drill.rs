@@ -11,6 +11,7 @@ use super::revoke::{self, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
 use crate::token_cache::MemoryStore;
+use crate::untrusted::Untrusted;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -167,10 +168,10 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
     {
         Ok(used) => used.map(|d| ((), d)),
         Err(signal) => {
-            eprintln!(
+            say!(
                 "{signal} received: revoking the drill's grant {} first; press Ctrl-C again to \
                  abandon that",
-                granted.record.name()
+                Untrusted(granted.record.name())
             );
             Err(anyhow::anyhow!(
                 "interrupted by the requester ({signal}); the grant is revoked next"

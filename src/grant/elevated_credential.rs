@@ -69,13 +69,13 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
 fn offer(global: &GlobalArgs, context: &str, role: &str) -> anyhow::Result<bool> {
     let stdin = std::io::stdin();
     let ask = |prompt: &str| -> anyhow::Result<String> {
-        eprint!("{prompt}");
+        say_partial!("{prompt}");
         std::io::stderr().flush()?;
         let mut line = String::new();
         stdin.lock().read_line(&mut line)?;
         Ok(line.trim().to_string())
     };
-    eprintln!("kubectl-breakglass: no active break-glass grant for {context}.");
+    say!("kubectl-breakglass: no active break-glass grant for {context}.");
     let reason = ask(&format!(
         "Break the glass now as {role}? Why (recorded in the cluster; Enter to cancel): "
     ))?;

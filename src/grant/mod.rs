@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod record;
 pub mod request;
 pub mod revoke;
+pub mod safe_format;
 pub mod seal;
 pub mod status;
 pub mod undo;

@@ -64,25 +64,21 @@ pub const MAX_REASON: usize = 1024;
 /// The longest ticket id a record takes (characters).
 pub const MAX_TICKET: usize = 128;
 
-/// A character that could forge a line or drive a terminal when the text is printed:
-/// control characters (newline, ESC, DEL, C1) and bidirectional overrides.
-pub fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Refuses a reason or ticket that cannot be recorded as it is: control characters, too
-/// long, or a ticket of only spaces. Runs before anything is created.
+/// Refuses a reason or ticket that cannot be recorded as it is: control, bidirectional or
+/// invisible characters (`untrusted::is_unsafe`; the CRD refuses them too), too long, or a
+/// ticket of only spaces. Runs before anything is created.
 pub fn check_text(reason: Option<&str>, ticket: Option<&str>) -> anyhow::Result<()> {
     for (flag, text, max) in [
         ("--reason", reason, MAX_REASON),
         ("--ticket", ticket, MAX_TICKET),
     ] {
         let Some(text) = text else { continue };
-        if let Some(c) = text.chars().find(|c| is_unprintable(*c)) {
+        if let Some(c) = text.chars().find(|c| crate::untrusted::is_unsafe(*c)) {
             anyhow::bail!(
-                "{flag} contains the control character {:?}: it would be printed raw into every \
-                 listing of the record; use one line of plain text",
-                c
+                "{flag} contains the control or invisible character U+{:04X}: records are read by \
+                 people, where it would forge a line, drive the terminal or hide text; use one \
+                 line of plain text",
+                u32::from(c)
             );
         }
         let n = text.trim().chars().count();
@@ -502,16 +498,25 @@ mod tests {
             (
                 "line one\nFAKE grant-000099",
                 None,
-                "--reason contains the control character '\\n'",
+                "--reason contains the control or invisible character U+000A",
             ),
-            ("red \u{1b}[31m", None, "'\\u{1b}'"),
+            ("red \u{1b}[31m", None, "U+001B"),
             (
                 "ok reason here",
                 Some("\u{1b}[2J"),
-                "--ticket contains the control character",
+                "--ticket contains the control or invisible character",
             ),
             ("ok reason here", Some("   "), "--ticket is empty"),
-            ("evil \u{202E}txt.exe", None, "control character"),
+            ("evil \u{202E}txt.exe", None, "U+202E"),
+            ("zero\u{200B}width", None, "U+200B"),
+            ("right\u{200F}mark", None, "U+200F"),
+            ("arabic\u{061C}mark", None, "U+061C"),
+            ("\u{FEFF}bom", None, "U+FEFF"),
+            ("line\u{2028}separator", None, "U+2028"),
+            ("para\u{2029}separator", None, "U+2029"),
+            ("word\u{2060}joiner", None, "U+2060"),
+            ("invisible\u{2064}plus", None, "U+2064"),
+            ("mongolian\u{180E}vowel", None, "U+180E"),
         ] {
             let err = check_text(Some(reason), ticket).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");

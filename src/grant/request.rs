@@ -8,6 +8,7 @@ use super::policy::{Allowed, Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
 use super::{duration, elevated_cache, output, protocol, NAMESPACE};
 use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
+use crate::untrusted::Untrusted;
 use clap::ValueEnum;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -77,7 +78,7 @@ async fn make(
     };
     let allowed = policy.check(&ask, &me.username, &me.groups)?;
     for w in policy.warnings() {
-        eprintln!("warning: {w}");
+        say!("warning: {}", Untrusted(&w));
     }
     let beside = if args.additional {
         protocol::Beside::OtherRoles
@@ -86,7 +87,7 @@ async fn make(
     };
     let granted = protocol::request(&cluster, &me, &allowed, beside, progress).await?;
     for w in &granted.warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {}", Untrusted(w));
     }
 
     let entry = granted.cache_entry(&cluster, &me.username);
@@ -142,37 +143,40 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
     } = made;
     let name = granted.record.name().to_string();
     let left = duration::human(allowed.duration);
-    eprintln!(
+    say!(
         "Break-glass grant {name}: {} acts as {} (ServiceAccount {NAMESPACE}/{}) on {} for {left}, until {}.",
-        me.username,
-        allowed.role.name,
-        allowed.role.name,
+        Untrusted(&me.username),
+        Untrusted(&allowed.role.name),
+        Untrusted(&allowed.role.name),
         cluster.server,
         elevated_cache_time(&granted.expires_at)
     );
-    eprintln!(
+    say!(
         "Recorded in the cluster (kubectl get breakglassgrants -n {NAMESPACE} {name}); token id (jti) {}.",
-        granted.claims.jti
+        Untrusted(&granted.claims.jti)
     );
     if args.no_kubeconfig {
-        eprintln!(
+        say!(
             "No kubeconfig context written (--no-kubeconfig): the token is cached for an exec \
              credential entry. To use it, re-run without --no-kubeconfig, or add a user like \
              plugin-manifest/kubeconfig-breakglass.yaml with --server {} --role {} --account {} \
              --origin-context {}.",
-            cluster.server, allowed.role.name, me.username, cluster.context
+            cluster.server,
+            Untrusted(&allowed.role.name),
+            Untrusted(&me.username),
+            cluster.context
         );
     } else {
-        eprintln!(
+        say!(
             "Use it:    kubectl --context {elevated_context} auth whoami   (any kubectl command \
              with --context {elevated_context})"
         );
     }
-    eprintln!(
+    say!(
         "Status:    kubectl breakglass status --context {}",
         cluster.context
     );
-    eprintln!(
+    say!(
         "Revoke:    kubectl breakglass revoke {name} --context {}",
         cluster.context
     );

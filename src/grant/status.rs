@@ -2,6 +2,7 @@
 
 use super::duration;
 use super::record::Grant;
+use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -56,12 +57,13 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
             let s = g.status.as_ref()?;
             let by = s.revoked_by.as_deref()?;
             (g.state() == Some(super::record::State::Revoked) && by != me).then(|| {
-                super::output::printable(&format!(
-                    "{} (role {}) was revoked by {by} at {}.",
-                    g.name(),
-                    g.spec.role,
-                    s.revoked_at.as_deref().unwrap_or("an unrecorded time")
-                ))
+                format!(
+                    "{} (role {}) was revoked by {} at {}.",
+                    Untrusted(g.name()),
+                    Untrusted(&g.spec.role),
+                    Untrusted(by),
+                    Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
+                )
             })
         })
         .collect()

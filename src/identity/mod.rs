@@ -235,7 +235,7 @@ pub async fn person_identity(
         Some(p) => p,
         None => discover(&http, settings).await?,
     };
-    eprintln!(
+    say!(
         "kubectl-breakglass: not logged in to {} ({why}); starting a device login.",
         settings.issuer
     );
