@@ -50,3 +50,28 @@ fn a_closed_stderr_is_no_panic() {
     );
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+#[test]
+fn durations_are_go_durations_only() {
+    let sb = sandbox();
+    let duration = |d: &str| {
+        let out = sb
+            .plugin(&["request", "--reason", "checkout is down", "--duration", d])
+            .output()
+            .unwrap();
+        assert_fails_with(&out, &[&format!("error: invalid --duration {d:?}: ")]);
+        let err = stderr(&out);
+        assert!(err.contains("90m, 1h30m, 1.5h, 45s"), "{err}");
+        err
+    };
+    assert!(duration("10M").contains("\"M\" is not a unit (units are case-sensitive"));
+    assert!(duration("10 minutes").contains("a duration has no spaces"));
+    assert!(duration("1d").contains("\"d\" is not a unit"));
+    assert!(duration("300ms").contains("below a second"));
+    assert!(duration("99999999999h").contains("longer than any duration can be"));
+    // The same parser for audit --since: no days, no years, and no overflow.
+    for since in ["300000y", "7days", "99999999999h"] {
+        let out = sb.plugin(&["audit", "--since", since]).output().unwrap();
+        assert_fails_with(&out, &[&format!("error: invalid --since {since:?}: ")]);
+    }
+}

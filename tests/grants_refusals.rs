@@ -102,20 +102,28 @@ async fn bad_requests_are_refused_before_anything_is_created() {
             "line one\nFAKE grant-000099 bob@example.com",
         ],
         &[
-            "--reason contains the control character '\\n'",
+            "--reason contains the control or invisible character U+000A",
             "one line of plain text",
         ],
     );
     refused(
         &bed,
         &["request", "--reason", "red \u{1b}[31m alert \u{1b}[0m"],
-        &["--reason contains the control character '\\u{1b}'"],
+        &["--reason contains the control or invisible character U+001B"],
     );
     refused(
         &bed,
         &["request", "--reason", reason, "--ticket", "\u{1b}[2J"],
-        &["--ticket contains the control character"],
+        &["--ticket contains the control or invisible character U+001B"],
     );
+    for invisible in ['\u{200B}', '\u{200F}', '\u{061C}', '\u{FEFF}', '\u{2028}'] {
+        let sneaky = format!("checkout is{invisible} down, need to look");
+        refused(
+            &bed,
+            &["request", "--reason", &sneaky],
+            &[&format!("U+{:04X}", u32::from(invisible))],
+        );
+    }
     refused(
         &bed,
         &["request", "--reason", reason, "--ticket", "   "],

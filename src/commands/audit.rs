@@ -3,7 +3,7 @@
 
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{cluster, output, protocol, revoke};
+use crate::grant::{cluster, duration, output, protocol, revoke};
 use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
@@ -11,11 +11,7 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
     let since = args
         .since
         .as_deref()
-        .map(|s| {
-            humantime::parse_duration(s.trim()).map_err(|e| {
-                anyhow::anyhow!("invalid --since {s:?} ({e}): use a duration such as 24h or 7days")
-            })
-        })
+        .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
     let (context, report) = output::runtime()?.block_on(async {
         let cluster = cluster::connect(global, false).await?;

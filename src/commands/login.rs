@@ -53,7 +53,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         settings.issuer,
         Untrusted(&who.email),
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        humantime::format_duration(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
+        crate::grant::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
     );
     Ok(())
 }

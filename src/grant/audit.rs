@@ -121,7 +121,10 @@ pub fn state(g: &Grant, now: DateTime<Utc>) -> &'static str {
 
 /// The report over `records` at `now`, listing those started within `since` (all without it).
 pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Duration>) -> Report {
-    let cutoff = since.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| now - d));
+    // Checked: a cutoff before the calendar begins lists everything rather than panicking.
+    let cutoff = since
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_sub_signed(d));
     let mut shown: Vec<&Grant> = records
         .iter()
         .filter(|g| match cutoff {

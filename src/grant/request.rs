@@ -16,7 +16,11 @@ use kube::Api;
 /// Breaks the glass as `args` say.
 pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
     super::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
-    let requested = args.duration.as_deref().map(duration::parse).transpose()?;
+    let requested = args
+        .duration
+        .as_deref()
+        .map(|d| duration::parse_flag("--duration", d))
+        .transpose()?;
     if args
         .reason
         .as_deref()
