@@ -39,6 +39,35 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
         printed["serviceAccount"],
         "system:serviceaccount:breakglass:cluster-admin"
     );
+    assert_eq!(printed["context"], "playground-breakglass");
+
+    // One JSON shape per concept: request, status and audit give the grant the same keys.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = bed.run(args);
+        assert_ok(&out, &format!("{args:?}"));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let listed = json(&["status", "-o", "json"])[0].clone();
+    let audited = json(&["audit", "-o", "json"])["records"][0].clone();
+    for key in [
+        "name",
+        "state",
+        "requester",
+        "role",
+        "reason",
+        "ticket",
+        "start",
+        "expiry",
+        "jti",
+    ] {
+        assert!(
+            printed[key].is_string(),
+            "request -o json has no {key}: {printed}"
+        );
+        assert_eq!(printed[key], listed[key], "status -o json {key}: {listed}");
+        assert_eq!(printed[key], audited[key], "audit -o json {key}: {audited}");
+    }
+    assert_eq!(printed["state"], "Active");
 
     // Real kubectl, through the written context and the elevated exec credential.
     let who = bed.kubectl(&[

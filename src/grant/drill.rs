@@ -7,7 +7,7 @@ use super::cluster::{self, Cluster, Whoami};
 use super::interrupt::{self, Interrupted, Signal, Signals};
 use super::policy::Ask;
 use super::protocol::{self, Granted, Progress};
-use super::revoke::{self, Target};
+use super::revoke::{self, Confirmation, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
 use crate::token_cache::MemoryStore;
@@ -243,7 +243,7 @@ async fn take_back(
         outcome => outcome,
     };
     let failed = match outcome.as_deref() {
-        Ok([o]) if o.ok && o.recorded && o.confirmed_after_seconds.is_some() => {
+        Ok([o]) if o.confirmation == Confirmation::Observed && o.recorded => {
             return Ok(((), o.summary.clone()))
         }
         // A signal stopped the wait for the rejection: the seal is deleted, the record says so.

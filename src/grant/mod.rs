@@ -21,6 +21,7 @@ pub mod safe_format;
 pub mod seal;
 pub mod status;
 pub mod undo;
+pub mod view;
 
 /// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
 pub const NAMESPACE: &str = "breakglass";

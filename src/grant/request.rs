@@ -5,6 +5,7 @@
 use super::cluster::{self, Cluster};
 use super::interrupt::{self, Signals};
 use super::policy::{Allowed, Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
+use super::view::GrantView;
 use super::{duration, elevated_cache, output, protocol, NAMESPACE};
 use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
@@ -187,21 +188,26 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
     if let Some(format) = args.output {
         output::print(
             format,
-            &serde_json::json!({
-                "grant": name,
-                "requester": me.username,
-                "role": allowed.role.name,
-                "serviceAccount": granted.claims.sub,
-                "reason": allowed.reason,
-                "ticket": allowed.ticket,
-                "start": granted.record.spec.start_time,
-                "expires": elevated_cache_time(&granted.expires_at),
-                "jti": granted.claims.jti,
-                "context": if args.no_kubeconfig { None } else { Some(&elevated_context) },
-            }),
+            &Requested {
+                grant: GrantView::of(&granted.record, chrono::Utc::now()),
+                service_account: &granted.claims.sub,
+                context: (!args.no_kubeconfig).then_some(elevated_context.as_str()),
+            },
         )?;
     }
     Ok(())
+}
+
+/// `request -o json|yaml`: the common grant shape, the token's subject and the context
+/// written for it. Never the token.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Requested<'a> {
+    #[serde(flatten)]
+    grant: GrantView,
+    service_account: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a str>,
 }
 
 fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {

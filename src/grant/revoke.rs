@@ -30,23 +30,51 @@ pub enum Target {
     All,
 }
 
-/// What happened to one grant.
+/// What happened to one grant (or one swept seal, under the name of the record it claims).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    pub grant: String,
+    /// The grant record's name.
+    pub name: String,
     pub requester: String,
     pub role: String,
-    /// Seconds until the cluster rejected the token, when seen.
+    /// Whether the cluster was seen rejecting the grant's token.
+    pub confirmation: Confirmation,
+    /// Seconds from the seal's deletion until the cluster rejected the token, when seen.
     pub confirmed_after_seconds: Option<f64>,
     /// One sentence for people.
     pub summary: String,
-    /// False when the cluster still accepted the token at the end of the wait.
-    pub ok: bool,
     /// Whether the revocation was written onto the record.
     pub recorded: bool,
     /// Whether this step failed outright (the seal could not be deleted): see the summary.
     pub failed: bool,
+}
+
+/// Whether a revocation was seen to take effect: the API server answering 401 to the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Confirmation {
+    /// The cluster rejected the token.
+    Observed,
+    /// This machine does not hold the token, so its rejection could not be watched; the
+    /// seal is gone, so an API server rejects it once its token cache expires.
+    NotHeld,
+    /// The cluster still accepted the token when the wait ended.
+    StillAccepted,
+    /// A signal stopped the wait (or came before this grant was reached).
+    Interrupted,
+    /// Nothing to confirm: the grant was over already, or a seal serving no grant was swept.
+    NotNeeded,
+}
+
+impl Confirmation {
+    /// A live grant's token was cut off, but nobody saw the cluster refuse it.
+    pub fn is_unconfirmed(self) -> bool {
+        matches!(
+            self,
+            Confirmation::NotHeld | Confirmation::StillAccepted | Confirmation::Interrupted
+        )
+    }
 }
 
 /// Whether the caller is a break-glass admin, as the cluster decides it: whoever may list
@@ -196,7 +224,7 @@ pub async fn revoke(
     if all && signals.count() == seen {
         for s in seals {
             let name = s.metadata.name.clone().unwrap_or_default();
-            if outcomes.iter().any(|o| seal_of(&records, &o.grant) == name) {
+            if outcomes.iter().any(|o| seal_of(&records, &o.name) == name) {
                 continue;
             }
             let o = sweep(cluster, &records, &s, now).await;
@@ -277,7 +305,7 @@ async fn sweep(
     let why = stray_reason(records, s, now)
         .unwrap_or_else(|| format!("{claimed} is live but was not revoked above"));
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let (ok, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
+    let (swept, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
         Ok(_) => (true, format!("swept seal {name}: {why}")),
         Err(e) if status_code(&e) == Some(404) => {
             (true, format!("seal {name} was already gone ({why})"))
@@ -292,14 +320,14 @@ async fn sweep(
     };
     let g = records.iter().find(|g| g.name() == claimed);
     Outcome {
-        grant: claimed.clone(),
+        name: claimed.clone(),
         requester: g.map(|g| g.spec.requester.clone()).unwrap_or_default(),
         role: g.map(|g| g.spec.role.clone()).unwrap_or_default(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary,
-        ok,
         recorded: true,
-        failed: !ok,
+        failed: !swept,
     }
 }
 
@@ -358,12 +386,12 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
         }
     }
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary,
-        ok,
         recorded: true,
         failed: !ok,
     }
@@ -372,9 +400,10 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
 /// A grant `--all` could not revoke, with the reason.
 fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary: format!(
             "NOT revoked {} ({} as {}): {e:#}",
@@ -382,7 +411,6 @@ fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
             g.spec.requester,
             g.spec.role
         ),
-        ok: false,
         recorded: false,
         failed: true,
     }
@@ -391,9 +419,10 @@ fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
 /// A grant an interrupt kept this command from revoking.
 fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::Interrupted,
         confirmed_after_seconds: None,
         summary: format!(
             "NOT revoked {} ({} as {}): interrupted ({signal}) before it; run: kubectl breakglass \
@@ -404,7 +433,6 @@ fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
             g.name(),
             context_flag(context)
         ),
-        ok: false,
         recorded: false,
         failed: false,
     }
@@ -488,7 +516,7 @@ async fn revoke_one(
         }
     };
 
-    let (confirmed_after, ok, how) = match &held {
+    let (confirmed_after, confirmation, how) = match &held {
         Some(entry) => {
             let client = cluster::client_with_token(
                 &cluster.server,
@@ -503,14 +531,14 @@ async fn revoke_one(
                             let secs = started.elapsed().as_secs_f64();
                             break (
                                 Some(secs),
-                                true,
+                                Confirmation::Observed,
                                 format!("the cluster rejected its token {:.1} s after the seal was deleted", secs),
                             );
                         }
                         _ if started.elapsed() >= CONFIRM_WITHIN => {
                             break (
                                 None,
-                                false,
+                                Confirmation::StillAccepted,
                                 format!(
                                     "NOT CONFIRMED: the cluster still accepted its token {} s after the seal was deleted",
                                     CONFIRM_WITHIN.as_secs()
@@ -530,7 +558,7 @@ async fn revoke_one(
                 Ok(result) => result,
                 Err(signal) => (
                     None,
-                    false,
+                    Confirmation::Interrupted,
                     format!(
                         "NOT CONFIRMED: interrupted ({signal}) before the cluster was seen to reject \
                          its token; the seal is deleted, so an API server rejects it once its \
@@ -548,11 +576,11 @@ async fn revoke_one(
             };
             (
                 None,
-                gone,
+                Confirmation::NotHeld,
                 format!(
-                    "its seal {what}; this machine does not hold the token, so its rejection was not \
-                     observed — an API server rejects it once its token-authentication cache expires \
-                     (about 10 s on a default server)"
+                    "its seal {what}; NOT CONFIRMED: this machine does not hold the token, so its \
+                     rejection was not observed — an API server rejects it once its \
+                     token-authentication cache expires (about 10 s on a default server)"
                 ),
             )
         }
@@ -637,12 +665,12 @@ async fn revoke_one(
         )),
     }
     Ok(Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation,
         confirmed_after_seconds: confirmed_after,
         summary,
-        ok,
         recorded: was_recorded,
         failed: false,
     })
