@@ -189,6 +189,53 @@ async fn an_unreachable_cluster_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_certificate_from_an_unknown_ca_is_named_as_such() {
+    use base64::Engine as _;
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    let trusted = b64(bed.pg.ca.cert_pem());
+    let other = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "some other CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    };
+    let text = bed.kubeconfig_text();
+    assert!(text.contains(&trusted));
+    std::fs::write(
+        bed.pg.kubeconfig_path(),
+        text.replace(&trusted, &b64(&other)),
+    )
+    .unwrap();
+    // As the person (the plugin builds the client) and as the admin (kube's own loader).
+    for args in [
+        &["request", "--reason", "checkout is down, need to look"][..],
+        &["--context", "playground-admin", "status", "--all"],
+    ] {
+        let out = bed.run(args);
+        assert_fails_with(
+            &out,
+            &[
+                "a CA this machine does not trust (UnknownIssuer)",
+                &bed.pg.api.url().to_string(),
+                "certificate-authority",
+            ],
+        );
+        assert!(
+            !stderr(&out).contains("check your network"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_bad_role_blocks_only_itself_and_hand_made_text_is_printed_escaped() {
     let bed = Bed::start().await;
     bed.login("alice").await;
