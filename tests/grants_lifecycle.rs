@@ -549,3 +549,65 @@ async fn logout_warns_of_a_live_grant_and_how_to_revoke_it() {
     let out = bed.run(&["logout"]);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_outage_leaves_a_valid_login_usable_until_it_expires() {
+    use breakglass_testbed::idp::IdpConfig;
+    // ID tokens live 40 s, so the plugin stops serving them 10 s early and refreshes.
+    let idp = IdpConfig {
+        id_token_ttl: Duration::from_secs(40),
+        ..IdpConfig::default()
+    };
+    let bed = Bed::start_with_idp(ApiConfig::default(), true, idp).await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    let identity = bed
+        .plugin(&["--context", "playground", "credential"])
+        .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+        .output()
+        .unwrap();
+    let (_, id_token, refresh_at) = exec_credential(&identity);
+    let exp = jwt_claims(&id_token)["exp"].as_i64().unwrap();
+    assert!(refresh_at.timestamp() < exp);
+
+    // Past the point where it would refresh, the IdP becomes unreachable (every HTTPS
+    // request of the plugin's IdP client goes to a dead proxy; the cluster is not proxied).
+    let wait = refresh_at - chrono::Utc::now() + chrono::Duration::milliseconds(500);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+    let dead_proxy = format!("http://127.0.0.1:{}", dead_port());
+    let offline = |args: &[&str]| {
+        bed.plugin(args)
+            .env("HTTPS_PROXY", &dead_proxy)
+            .env("https_proxy", &dead_proxy)
+            .env("NO_PROXY", "")
+            .output()
+            .unwrap()
+    };
+    let served = {
+        let mut cmd = bed.plugin(&["--context", "playground", "credential"]);
+        cmd.env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+            .env("HTTPS_PROXY", &dead_proxy)
+            .env("NO_PROXY", "");
+        cmd.output().unwrap()
+    };
+    let (_, token, until) = exec_credential(&served);
+    assert_eq!(token, id_token, "the still-valid cached token is served");
+    assert_eq!(until.timestamp(), exp, "until its real expiry");
+    let err = stderr(&served);
+    assert!(
+        err.contains("warning: cannot refresh your login to")
+            && err.contains("using the cached ID token until it expires at"),
+        "{err}"
+    );
+    assert!(!err.contains("expired at"), "{err}");
+
+    // And alice can still revoke her own grant.
+    let out = offline(&["revoke"]);
+    assert_ok(&out, "revoke during the IdP outage");
+    assert!(
+        stderr(&out).contains("revoked grant-000001"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(bed.records()[0]["status"]["state"], "Revoked");
+}
