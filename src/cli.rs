@@ -132,7 +132,8 @@ pub struct RequestArgs {
     /// Do not write the `<context>-breakglass` kubeconfig context
     #[arg(long)]
     pub no_kubeconfig: bool,
-    /// Allow a second live grant, of another role, while you already hold one
+    /// Allow a second live grant, of another role, while you already hold one; it gets its
+    /// own context, `<context>-breakglass-<role>`
     #[arg(long)]
     pub additional: bool,
     /// Also print the grant as JSON or YAML on stdout (never the token)

@@ -161,10 +161,26 @@ async fn an_admin_revokes_every_grant_and_says_what_was_not_observed() {
     let bed = Bed::start().await;
     bed.login("alice").await;
     assert_ok(&bed.request(&[]), "request");
-    assert_ok(
-        &bed.request(&["--additional", "--role", "cluster-admin"]),
-        "second request",
+    let second = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_ok(&second, "second request");
+    // The second grant has a context of its own; the first keeps playground-breakglass.
+    assert!(
+        stderr(&second).contains("kubectl --context playground-breakglass-cluster-admin auth whoami"),
+        "{}",
+        stderr(&second)
     );
+    for (context, account) in [
+        ("playground-breakglass", "incident-debug"),
+        ("playground-breakglass-cluster-admin", "cluster-admin"),
+    ] {
+        let who = bed.kubectl(&["--context", context, "auth", "whoami"]);
+        assert_ok(&who, context);
+        assert!(
+            stdout(&who).contains(&format!("system:serviceaccount:breakglass:{account}")),
+            "{context}: {}",
+            stdout(&who)
+        );
+    }
 
     let status = bed.run(&[
         "--context",

@@ -386,7 +386,8 @@ fn refuse_same_role(
     if let Some(g) = same.filter(|g| !g.is_live(now)) {
         anyhow::bail!(
             "a request of yours for role {role} is in progress ({}, started {}); wait for it \
-             (a second grant of the same role would replace its token in {context}-breakglass)",
+             (a second grant of the same role would replace its cached token: one is cached per \
+             cluster, role and person)",
             g.name(),
             g.spec.start_time
         );
@@ -394,9 +395,9 @@ fn refuse_same_role(
     if let Some(g) = same {
         anyhow::bail!(
             "you already hold grant {} of role {role} (until {}): --additional is for a second \
-             role, since a second grant of the same role would replace the first's token in \
-             {context}-breakglass. Use the first, or revoke it and request again: kubectl \
-             breakglass revoke {}{}",
+             role, since a second grant of the same role would replace the first's cached token \
+             (one is cached per cluster, role and person). Use the first, or revoke it and \
+             request again: kubectl breakglass revoke {}{}",
             g.name(),
             g.spec.expiry_time,
             g.name(),

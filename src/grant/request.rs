@@ -110,7 +110,13 @@ async fn make(
         );
     }
 
-    let elevated_context = format!("{}-breakglass", cluster.context);
+    // An additional grant gets a context of its own: re-pointing `<context>-breakglass`
+    // would take the first grant's context away while it is still live.
+    let elevated_context = if args.additional {
+        format!("{}-breakglass-{}", cluster.context, allowed.role.name)
+    } else {
+        format!("{}-breakglass", cluster.context)
+    };
     if !args.no_kubeconfig {
         if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
             // The cache goes first: nothing awaits while a token of a dying grant is cached.
