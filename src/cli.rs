@@ -125,7 +125,8 @@ pub struct RequestArgs {
     /// Break-glass role to assume (default: the policy's default role)
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
-    /// How long the grant lasts, e.g. 30m, 1h30m or 1.5h (default: the role's maximum)
+    /// How long the grant lasts, e.g. 30m, 1h30m or 1.5h (default: the policy's defaultDuration,
+    /// else the role's maximum)
     // Hyphen values allowed so that `--duration -5m` gets a clear refusal, not a clap error.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,

@@ -165,7 +165,8 @@ async fn an_admin_revokes_every_grant_and_says_what_was_not_observed() {
     assert_ok(&second, "second request");
     // The second grant has a context of its own; the first keeps playground-breakglass.
     assert!(
-        stderr(&second).contains("kubectl --context playground-breakglass-cluster-admin auth whoami"),
+        stderr(&second)
+            .contains("kubectl --context playground-breakglass-cluster-admin auth whoami"),
         "{}",
         stderr(&second)
     );
@@ -366,8 +367,15 @@ async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
     assert_fails_with(&out, &[FAIL_FAST, "Break the glass now as cluster-admin?"]);
     assert_eq!(bed.records().len(), 1);
 
-    // Answered: the grant is requested there and then and its token served.
-    let out = credential("etcd lost quorum, need to look\nINC-42\n");
+    // A duration that is no duration is asked again; then the grant is requested there
+    // and then, for the duration given, and its token served.
+    let out = credential("etcd lost quorum, need to look\nINC-42\n10M\n15m\n");
+    assert!(
+        stderr(&out).contains("For how long? (Enter for 10m; from 10m to 1h")
+            && stderr(&out).contains("10M: \"M\" is not a unit"),
+        "{}",
+        stderr(&out)
+    );
     let (_, token, _) = exec_credential(&out);
     assert_eq!(
         jwt_claims(&token)["sub"],
@@ -381,6 +389,7 @@ async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
         "etcd lost quorum, need to look"
     );
     assert_eq!(records[1]["spec"]["ticket"], "INC-42");
+    assert_eq!(records[1]["spec"]["durationSeconds"], 900);
     assert_eq!(records[1]["status"]["state"], "Active");
     assert_ok(
         &bed.kubectl_elevated(&["get", "secrets", "-A"]),

@@ -1,8 +1,8 @@
 //! The cluster's break-glass policy: a ConfigMap (`deploy/03-policy.yaml`) read as the person.
 //!
 //! Flat keys, so the admission policies can read the same object as `params`:
-//! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`, and per role
-//! `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
+//! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`,
+//! `defaultDuration`, and per role `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
 
 use super::duration;
 use std::collections::BTreeMap;
@@ -36,6 +36,10 @@ pub struct Policy {
     /// Shortest grant: the API server's 10 minutes, unless a cluster that allows shorter
     /// tokens (a test bed) says otherwise.
     pub min_duration: Duration,
+    /// How long a grant lasts when nobody says (`defaultDuration`), capped at each role's
+    /// maximum; without it `request` takes the role's maximum and the interactive offer
+    /// `min_duration`.
+    pub default_duration: Option<Duration>,
     /// Roles whose own keys are malformed, with the message: refused when requested,
     /// a warning otherwise (one bad key must not block every role).
     pub broken: Vec<(String, String)>,
@@ -128,6 +132,27 @@ impl Policy {
                 )
             })?,
         };
+        let default_duration = match data.get("defaultDuration") {
+            None => None,
+            Some(text) => {
+                let d = duration::parse(text).map_err(|_| {
+                    bad(
+                        "defaultDuration",
+                        format!("is {text:?}, not a duration like 30m"),
+                    )
+                })?;
+                if d < min_duration {
+                    return Err(bad(
+                        "defaultDuration",
+                        format!(
+                            "is {text:?}, below the minimum grant of {}",
+                            duration::human(min_duration)
+                        ),
+                    ));
+                }
+                Some(d)
+            }
+        };
         let role = |name: &str| -> anyhow::Result<RolePolicy> {
             let key = format!("{name}.maxDuration");
             let max_duration = match data.get(&key) {
@@ -204,8 +229,29 @@ impl Policy {
             ticket_required,
             min_reason_length,
             min_duration,
+            default_duration,
             broken,
         })
+    }
+
+    /// The duration `request` gives `role` without --duration: the policy's
+    /// `defaultDuration` (capped at the role's maximum), else the role's maximum.
+    pub fn request_default(&self, role: &RolePolicy) -> Duration {
+        self.default_duration
+            .map_or(role.max_duration, |d| d.min(role.max_duration))
+    }
+
+    /// The duration the interactive offer proposes for `role`: the policy's
+    /// `defaultDuration` (capped at the role's maximum), else the shortest grant — never the
+    /// maximum by default, since Enter at 2 a.m. is not a decision.
+    pub fn offer_default(&self, role: &RolePolicy) -> Duration {
+        self.default_duration
+            .map_or(self.min_duration, |d| d.min(role.max_duration))
+    }
+
+    /// The role named `name`, if it is on offer and well-formed.
+    pub fn role(&self, name: &str) -> Option<&RolePolicy> {
+        self.roles.iter().find(|r| r.name == name)
     }
 
     /// One warning per role whose keys are malformed.
@@ -264,7 +310,7 @@ impl Policy {
                     self.role_names()
                 )
             })?;
-        let duration = ask.duration.unwrap_or(role.max_duration);
+        let duration = ask.duration.unwrap_or_else(|| self.request_default(role));
         if duration > role.max_duration {
             anyhow::bail!(
                 "--duration {} is longer than role {}'s maximum of {}",
@@ -464,6 +510,27 @@ mod tests {
             (a.role.name.as_str(), a.duration),
             ("incident-debug", Duration::from_secs(3600))
         );
+    }
+
+    #[test]
+    fn defaults_are_the_policys_default_or_else_never_the_maximum_for_the_offer() {
+        let p = Policy::from_data(&shipped()).unwrap();
+        let (debug, admin) = (&p.roles[0], &p.roles[1]);
+        assert_eq!(p.request_default(debug), Duration::from_secs(3600));
+        assert_eq!(p.offer_default(debug), Duration::from_secs(600));
+        let mut d = shipped();
+        d.insert("defaultDuration".into(), "45m".into());
+        let p = Policy::from_data(&d).unwrap();
+        assert_eq!(p.request_default(&p.roles[0]), Duration::from_secs(2700));
+        assert_eq!(p.offer_default(&p.roles[0]), Duration::from_secs(2700));
+        // Capped at the role's maximum (cluster-admin: 30m).
+        assert_eq!(p.request_default(admin), Duration::from_secs(1800));
+        assert_eq!(p.offer_default(&p.roles[1]), Duration::from_secs(1800));
+        for bad in ["5m", "forever", "1d"] {
+            d.insert("defaultDuration".into(), bad.into());
+            let err = Policy::from_data(&d).unwrap_err().to_string();
+            assert!(err.contains("field \"defaultDuration\""), "{err}");
+        }
     }
 
     #[test]

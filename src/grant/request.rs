@@ -16,6 +16,34 @@ use kube::Api;
 
 /// Breaks the glass as `args` say.
 pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
+    let requested = checked(args)?;
+    let made = output::runtime()?.block_on(request(global, args, requested))?;
+    report(args, made)
+}
+
+/// The same request for the elevated credential's interactive offer, which serves the new
+/// token itself: says in one line what was granted and returns the cache entry to serve.
+pub fn for_offer(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<elevated_cache::Entry> {
+    let requested = checked(args)?;
+    let made = output::runtime()?.block_on(request(global, args, requested))?;
+    let name = made.granted.record.name().to_string();
+    say!(
+        "Break-glass grant {}: {} acts as {} on {} for {}, until {}; recorded in the cluster. \
+         Revoke: kubectl breakglass revoke {} --context {}",
+        Untrusted(&name),
+        Untrusted(&made.me.username),
+        Untrusted(&made.allowed.role.name),
+        made.cluster.server,
+        duration::human(made.allowed.duration),
+        elevated_cache_time(&made.granted.expires_at),
+        Untrusted(&name),
+        made.cluster.context
+    );
+    Ok(made.granted.cache_entry(&made.cluster, &made.me.username))
+}
+
+/// What can be checked before any network: reason and ticket text, the duration's form.
+fn checked(args: &RequestArgs) -> anyhow::Result<Option<std::time::Duration>> {
     super::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
     let requested = args
         .duration
@@ -34,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
              (it is recorded in the cluster)"
         );
     }
-    output::runtime()?.block_on(request(global, args, requested))
+    Ok(requested)
 }
 
 /// A grant made whole: recorded, issued, cached and (unless `--no-kubeconfig`) wired into
@@ -51,19 +79,16 @@ async fn request(
     global: &GlobalArgs,
     args: &RequestArgs,
     requested: Option<std::time::Duration>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Made> {
     // Listening from the start: a signal before the grant is whole undoes what was made.
     let mut signals = Signals::listen()?;
     let progress = protocol::Progress::default();
-    let made = match signals.race(make(global, args, requested, &progress)).await {
-        Ok(made) => made?,
-        Err(signal) => {
-            return Err(interrupt::undo_request(&mut signals, signal, &progress)
-                .await
-                .into())
-        }
-    };
-    report(args, made)
+    match signals.race(make(global, args, requested, &progress)).await {
+        Ok(made) => made,
+        Err(signal) => Err(interrupt::undo_request(&mut signals, signal, &progress)
+            .await
+            .into()),
+    }
 }
 
 async fn make(
