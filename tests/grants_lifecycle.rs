@@ -432,7 +432,7 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         ],
     );
     assert_eq!(bed.records()[0]["status"]["state"], "Active");
-    assert_eq!(bed.seal_names(), ["grant-000001-seal"]);
+    assert_eq!(bed.seal_names(), ["grant-000001-incident-debug-seal"]);
 
     // A seal made by hand, unlabelled, bound to alice's record: --all sweeps it too.
     bed.drop_admission();
@@ -476,14 +476,15 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         stderr(&out)
     );
     assert_ok(
-        &bed.forge_seal("grant-000001-seal", &record),
+        &bed.forge_seal("grant-000001-incident-debug-seal", &record),
         "re-create the seal",
     );
     let out = bed.run(&["revoke", "grant-000001"]);
     assert_ok(&out, "revoke of a revoked grant with a re-created seal");
     assert!(
-        stderr(&out)
-            .contains("a seal grant-000001-seal had been re-created for it and is now deleted"),
+        stderr(&out).contains(
+            "a seal grant-000001-incident-debug-seal had been re-created for it and is now deleted"
+        ),
         "{}",
         stderr(&out)
     );
@@ -515,13 +516,13 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
     bed.allow_short_grants(2);
     assert_ok(&bed.request(&["--duration", "2s"]), "a short grant");
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert_eq!(bed.seal_names(), ["grant-000003-seal"]);
+    assert_eq!(bed.seal_names(), ["grant-000003-incident-debug-seal"]);
     let out = bed.run(&["--context", "playground-admin", "audit"]);
     assert!(!out.status.success(), "audit fails on a stray seal");
     let err = stderr(&out);
     assert!(
         err.contains(
-            "finding: seal grant-000003-seal serves no live grant (grant-000003 expired at"
+            "finding: seal grant-000003-incident-debug-seal serves no live grant (grant-000003 expired at"
         ),
         "{err}"
     );

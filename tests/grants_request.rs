@@ -117,7 +117,7 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
     assert_eq!((expiry - start).num_seconds(), 1800);
     let status = &r["status"];
     assert_eq!(status["state"], "Active");
-    assert_eq!(status["sealName"], "grant-000001-seal");
+    assert_eq!(status["sealName"], "grant-000001-cluster-admin-seal");
     let jti = status["jti"].as_str().unwrap();
     assert_eq!(printed["jti"], jti);
 
@@ -132,12 +132,16 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
         seal["metadata"]["labels"]["breakglass.dev/grant"],
         "grant-000001"
     );
+    assert_eq!(
+        seal["metadata"]["labels"]["breakglass.dev/role"],
+        "cluster-admin"
+    );
     // The admission policy requires the seal to name its maker.
     assert_eq!(
         seal["metadata"]["annotations"]["breakglass.dev/requester"],
         "alice@example.com"
     );
-    assert_eq!(seal["metadata"]["name"], "grant-000001-seal");
+    assert_eq!(seal["metadata"]["name"], "grant-000001-cluster-admin-seal");
     let owner = &seal["metadata"]["ownerReferences"][0];
     assert_eq!(owner["kind"], "BreakGlassGrant");
     assert_eq!(owner["name"], "grant-000001");

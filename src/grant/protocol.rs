@@ -160,7 +160,14 @@ pub async fn request(
             previous,
         };
         let name = record::name_for(sequence);
-        let maybe = Undo::new(&grants, &secrets, &name, "", &cluster.context);
+        let maybe = Undo::new(
+            &grants,
+            &secrets,
+            &name,
+            &allowed.role.name,
+            "",
+            &cluster.context,
+        );
         progress.creating(&maybe, &request_id);
         match grants
             .create(&PostParams::default(), &Grant::new(&name, spec))
@@ -212,6 +219,7 @@ pub async fn request(
         &grants,
         &secrets,
         rec.name(),
+        &rec.spec.role,
         &rec.spec.expiry_time,
         &cluster.context,
     );
@@ -268,7 +276,10 @@ async fn seal_token_annotate(
         let doing = doing.to_string();
         move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
     };
-    let seal_step = format!("creating the seal {}", seal::name_for(rec.name()));
+    let seal_step = format!(
+        "creating the seal {}",
+        seal::name_for(rec.name(), &rec.spec.role)
+    );
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let sealed = secrets
         .create(&PostParams::default(), &seal::build(rec))

@@ -237,13 +237,12 @@ pub async fn revoke(
     Ok(outcomes)
 }
 
-/// The seal name a record uses.
+/// The seal name a record uses: the one recorded on it, else the one the plugin gives it.
 fn seal_of(records: &[Grant], grant: &str) -> String {
-    records
-        .iter()
-        .find(|g| g.name() == grant)
-        .and_then(|g| g.status.as_ref().and_then(|s| s.seal_name.clone()))
-        .unwrap_or_else(|| seal::name_for(grant))
+    let g = records.iter().find(|g| g.name() == grant);
+    g.and_then(|g| g.status.as_ref().and_then(|s| s.seal_name.clone()))
+        .or_else(|| g.map(|g| seal::name_for(grant, &g.spec.role)))
+        .unwrap_or_else(|| format!("{grant}-seal"))
 }
 
 /// The record a seal claims to serve: its owner, else its label, else its name.
@@ -259,7 +258,19 @@ fn claimed_record(s: &K8sSecret) -> String {
                 .as_ref()
                 .and_then(|l| l.get(super::GRANT_LABEL).cloned())
         })
-        .unwrap_or_else(|| name.trim_end_matches("-seal").to_string())
+        .unwrap_or_else(|| record_in_name(&name))
+}
+
+/// The record a seal's name points at: `grant-NNNNNN` of `grant-NNNNNN-<role>-seal` (or of
+/// the older `grant-NNNNNN-seal`).
+fn record_in_name(seal: &str) -> String {
+    let rest = seal.strip_prefix("grant-").unwrap_or(seal);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        seal.trim_end_matches("-seal").to_string()
+    } else {
+        format!("grant-{digits}")
+    }
 }
 
 /// Why a seal serves no live grant, or `None` when it serves one.
@@ -471,7 +482,7 @@ async fn revoke_one(
         .status
         .as_ref()
         .and_then(|s| s.seal_name.clone())
-        .unwrap_or_else(|| seal::name_for(g.name()));
+        .unwrap_or_else(|| seal::name_for(g.name(), &g.spec.role));
     // The token this machine holds for the grant, if any: the only way to see it rejected.
     let key = CacheKey::elevated(&cluster.server, &g.spec.role, &g.spec.requester);
     let far_past = chrono::DateTime::<chrono::Utc>::MIN_UTC;
@@ -574,15 +585,27 @@ async fn revoke_one(
             } else {
                 "could not be checked"
             };
-            (
-                None,
-                Confirmation::NotHeld,
-                format!(
-                    "its seal {what}; NOT CONFIRMED: this machine does not hold the token, so its \
-                     rejection was not observed — an API server rejects it once its \
-                     token-authentication cache expires (about 10 s on a default server)"
-                ),
-            )
+            if g.state() == Some(State::Active) {
+                (
+                    None,
+                    Confirmation::NotHeld,
+                    format!(
+                        "its seal {what}; NOT CONFIRMED: this machine does not hold the token, so \
+                         its rejection was not observed — an API server rejects it once its \
+                         token-authentication cache expires (about 10 s on a default server)"
+                    ),
+                )
+            } else {
+                // A request that never finished recorded no token to watch being refused.
+                (
+                    None,
+                    Confirmation::NotNeeded,
+                    format!(
+                        "its seal {what}; its request never finished, so no token was recorded \
+                         for it, and any issued for it died with the seal"
+                    ),
+                )
+            }
         }
     };
 
@@ -600,16 +623,12 @@ async fn revoke_one(
     } else {
         serde_json::json!({ "status": {
             "state": State::Failed,
-            "message": format!(
+            "message": record::status_message(&format!(
                 "revoked by {} at {now} before the request finished",
                 me.username
-            ),
+            )),
         }})
     };
-    if held.is_some() {
-        // The seal is gone either way, so the token is of no further use here.
-        let _ = store.delete(&key);
-    }
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let pp = PatchParams::default();
     let recording = format!("recording the revocation on {}", g.name());
@@ -644,6 +663,11 @@ async fn revoke_one(
     let was_recorded = recorded.is_ok();
     match recorded {
         Ok(_) => {
+            // The seal is gone, so the token is of no further use here. Kept until the
+            // revocation is on the record: a retry presents it again to confirm.
+            if held.is_some() {
+                let _ = store.delete(&key);
+            }
             let note = format!(
                 "{} revoked the grant of {}: {how}",
                 me.username, g.spec.requester

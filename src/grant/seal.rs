@@ -14,9 +14,15 @@ pub const SEAL_TYPE: &str = "breakglass.dev/seal";
 /// SelfSubjectReview); the admission policy requires it to be the caller.
 pub const REQUESTER_ANNOTATION: &str = "breakglass.dev/requester";
 
-/// The seal's name for a record: deterministic, so undo can delete it even after a lost response.
-pub fn name_for(record_name: &str) -> String {
-    format!("{record_name}-seal")
+/// Label on a seal naming its grant's role (also the middle of its name).
+pub const ROLE_LABEL: &str = "breakglass.dev/role";
+
+/// The seal's name for a record of `role`: `grant-NNNNNN-<role>-seal`. Deterministic, so undo
+/// can delete it even after a lost response; it carries the role because a TokenRequest's
+/// admission sees only the bound object's name, and the token policy ties the token's role
+/// (the ServiceAccount) to the seal through it.
+pub fn name_for(record_name: &str, role: &str) -> String {
+    format!("{record_name}-{role}-seal")
 }
 
 /// The seal for a stored record (which must carry its uid).
@@ -24,10 +30,11 @@ pub fn build(record: &Grant) -> Secret {
     let labels = BTreeMap::from([
         (super::SEAL_LABEL.to_string(), "true".to_string()),
         (super::GRANT_LABEL.to_string(), record.name().to_string()),
+        (ROLE_LABEL.to_string(), record.spec.role.clone()),
     ]);
     Secret {
         metadata: ObjectMeta {
-            name: Some(name_for(record.name())),
+            name: Some(name_for(record.name(), &record.spec.role)),
             namespace: Some(super::NAMESPACE.to_string()),
             labels: Some(labels),
             annotations: Some(BTreeMap::from([(
