@@ -527,7 +527,7 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         "{err}"
     );
     assert!(
-        err.contains("error: 1 seal(s) on playground-admin serve no live grant"),
+        err.contains("error: on playground-admin: 1 seal(s) serve no live grant"),
         "{err}"
     );
     assert_ok(&bed.run(&["status"]), "status");

@@ -2,6 +2,7 @@
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
 use super::chain::{self, Break};
+use super::policy::Policy;
 use super::record::Grant;
 use super::view::GrantView;
 use chrono::{DateTime, Utc};
@@ -55,8 +56,21 @@ pub struct Report {
     pub audit_log_key: &'static str,
     pub records: Vec<Entry>,
     pub chain: ChainVerdict,
+    /// Records whose times could not be honest (`plausibility.rs`), over every record.
+    pub implausible: Vec<TimeFinding>,
+    /// Whether the role maxima were checked (false when the policy could not be read).
+    pub policy_checked: bool,
     /// Seals that serve no live grant (a token could be bound to them).
     pub seals: SealCheck,
+}
+
+/// A record whose times could not be honest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeFinding {
+    pub name: String,
+    pub requester: String,
+    pub why: String,
 }
 
 /// The seals of the break-glass namespace, checked against the records.
@@ -99,8 +113,14 @@ pub fn check_seals(
     }
 }
 
-/// The report over `records` at `now`, listing those started within `since` (all without it).
-pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Duration>) -> Report {
+/// The report over `records` at `now`, listing those started within `since` (all without it);
+/// `policy` (as it is now, if readable) bounds each role's duration.
+pub fn report(
+    records: &[Grant],
+    now: DateTime<Utc>,
+    since: Option<std::time::Duration>,
+    policy: Option<&Policy>,
+) -> Report {
     // Checked: a cutoff before the calendar begins lists everything rather than panicking.
     let cutoff = since
         .and_then(|d| chrono::Duration::from_std(d).ok())
@@ -115,6 +135,19 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
         .collect();
     shown.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
     let breaks = chain::breaks(records);
+    let mut implausible: Vec<TimeFinding> = records
+        .iter()
+        .flat_map(|g| {
+            super::plausibility::implausible(g, policy, now)
+                .into_iter()
+                .map(|why| TimeFinding {
+                    name: g.name().to_string(),
+                    requester: g.spec.requester.clone(),
+                    why,
+                })
+        })
+        .collect();
+    implausible.sort_by(|a, b| a.name.cmp(&b.name));
     Report {
         audit_log_key: CREDENTIAL_ID_KEY,
         records: shown.into_iter().map(|g| entry(g, now)).collect(),
@@ -124,6 +157,8 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
             head: chain::head(records).map(|h| h.name().to_string()),
             breaks,
         },
+        implausible,
+        policy_checked: policy.is_some(),
         seals: SealCheck::default(),
     }
 }
@@ -233,7 +268,7 @@ mod tests {
         let g3 = grant(3, Some(&g2), Some(State::Active), "2026-11-27T15:00:00Z");
         let g4 = grant(4, Some(&g3), None, "2026-11-27T14:10:00Z");
         let records = vec![g3.clone(), g1, g4, g2];
-        let r = report(&records, now, None);
+        let r = report(&records, now, None, None);
         let states: Vec<&str> = r.records.iter().map(|e| e.grant.state.as_str()).collect();
         assert_eq!(states, ["Expired", "Revoked", "Active", "Pending"]);
         assert_eq!(r.records[0].grant.name, "grant-000001");
@@ -248,7 +283,12 @@ mod tests {
         assert!(text.contains("INC-2"), "{text}");
 
         // --since 2h at 14:30: records started at 13:00 and 14:00; the chain still covers all.
-        let r = report(&records, now, Some(std::time::Duration::from_secs(7200)));
+        let r = report(
+            &records,
+            now,
+            Some(std::time::Duration::from_secs(7200)),
+            None,
+        );
         let names: Vec<&str> = r.records.iter().map(|e| e.grant.name.as_str()).collect();
         assert_eq!(names, ["grant-000003", "grant-000004"]);
         assert_eq!(r.chain.records, 4);
@@ -257,7 +297,7 @@ mod tests {
             .into_iter()
             .filter(|g| g.name() != "grant-000002")
             .collect();
-        let r = report(&without_second, now, None);
+        let r = report(&without_second, now, None, None);
         assert!(!r.chain.intact);
         assert_eq!(r.chain.breaks[0].record, "grant-000003");
     }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod interrupt;
 pub mod jwt;
 pub mod output;
+pub mod plausibility;
 pub mod policy;
 pub mod protocol;
 pub mod record;
