@@ -240,7 +240,7 @@ pub async fn revoke(
 /// The seal name a record uses: the one recorded on it, else the one the plugin gives it.
 fn seal_of(records: &[Grant], grant: &str) -> String {
     let g = records.iter().find(|g| g.name() == grant);
-    g.and_then(|g| g.status.as_ref().and_then(|s| s.seal_name.clone()))
+    g.and_then(recorded_seal)
         .or_else(|| g.map(|g| seal::name_for(grant, &g.spec.role)))
         .unwrap_or_else(|| format!("{grant}-seal"))
 }
@@ -259,6 +259,14 @@ fn claimed_record(s: &K8sSecret) -> String {
                 .and_then(|l| l.get(super::GRANT_LABEL).cloned())
         })
         .unwrap_or_else(|| record_in_name(&name))
+}
+
+/// The seal name recorded on `g`, if it is one a Secret can have.
+fn recorded_seal(g: &Grant) -> Option<String> {
+    g.status
+        .as_ref()
+        .and_then(|s| s.seal_name.clone())
+        .filter(|n| seal::is_valid_name(n))
 }
 
 /// The record a seal's name points at: `grant-NNNNNN` of `grant-NNNNNN-<role>-seal` (or of
@@ -356,6 +364,9 @@ pub async fn sweep_expired_own(cluster: &Cluster, records: &[Grant], me: &str) {
             && g.expiry().is_some_and(|e| e <= now)
     }) {
         let (secrets, name) = (secrets.clone(), seal_of(records, g.name()));
+        if !seal::is_valid_name(&name) {
+            continue;
+        }
         deleting.spawn(async move {
             let _ = secrets.delete(&name, &DeleteParams::default()).await;
         });
@@ -383,6 +394,18 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
     let seal_name = seal_of(std::slice::from_ref(g), g.name());
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let mut ok = true;
+    if !seal::is_valid_name(&seal_name) {
+        return Outcome {
+            name: g.name().to_string(),
+            requester: g.spec.requester.clone(),
+            role: g.spec.role.clone(),
+            confirmation: Confirmation::NotNeeded,
+            confirmed_after_seconds: None,
+            summary,
+            recorded: true,
+            failed: false,
+        };
+    }
     match secrets.delete(&seal_name, &DeleteParams::default()).await {
         Ok(_) => summary.push_str(&format!(
             "; a seal {seal_name} had been re-created for it and is now deleted"
@@ -478,11 +501,7 @@ async fn revoke_one(
     signals: &mut Signals,
 ) -> anyhow::Result<Outcome> {
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let seal_name = g
-        .status
-        .as_ref()
-        .and_then(|s| s.seal_name.clone())
-        .unwrap_or_else(|| seal::name_for(g.name(), &g.spec.role));
+    let seal_name = seal_of(std::slice::from_ref(g), g.name());
     // The token this machine holds for the grant, if any: the only way to see it rejected.
     let key = CacheKey::elevated(&cluster.server, &g.spec.role, &g.spec.requester);
     let far_past = chrono::DateTime::<chrono::Utc>::MIN_UTC;
@@ -501,29 +520,25 @@ async fn revoke_one(
     let started = Instant::now();
     let dp = DeleteParams::default();
     let deleting = format!("deleting seal {seal_name}");
-    let deleted = match signals
-        .finish(&deleting, secrets.delete(&seal_name, &dp))
-        .await
-    {
-        Ok(deleted) => deleted,
-        Err(again) => {
-            let state = format!(
-                "seal {seal_name} may still exist, and a token issued for it work until {}",
-                g.spec.expiry_time
-            );
-            return Err(abandoned(signals, again, g, &state, &cluster.context));
-        }
-    };
-    let seal_existed = match deleted {
-        Ok(_) => true,
-        Err(e) if status_code(&e) == Some(404) => false,
-        Err(e) => {
-            return Err(explain(
-                e,
-                &cluster.server,
-                &cluster.context,
-                &format!("deleting seal {seal_name}"),
-            ))
+    // A name no Secret can have (a record written by hand) names no seal: nothing to delete.
+    let seal_existed = seal::is_valid_name(&seal_name) && {
+        let deleted = match signals
+            .finish(&deleting, secrets.delete(&seal_name, &dp))
+            .await
+        {
+            Ok(deleted) => deleted,
+            Err(again) => {
+                let state = format!(
+                    "seal {seal_name} may still exist, and a token issued for it work until {}",
+                    g.spec.expiry_time
+                );
+                return Err(abandoned(signals, again, g, &state, &cluster.context));
+            }
+        };
+        match deleted {
+            Ok(_) => true,
+            Err(e) if status_code(&e) == Some(404) => false,
+            Err(e) => return Err(explain(e, &cluster.server, &cluster.context, &deleting)),
         }
     };
 
@@ -579,7 +594,8 @@ async fn revoke_one(
             }
         }
         None => {
-            let gone = matches!(secrets.get_opt(&seal_name).await, Ok(None));
+            let gone = !seal::is_valid_name(&seal_name)
+                || matches!(secrets.get_opt(&seal_name).await, Ok(None));
             let what = if gone {
                 "is gone"
             } else {

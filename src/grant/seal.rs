@@ -25,6 +25,19 @@ pub fn name_for(record_name: &str, role: &str) -> String {
     format!("{record_name}-{role}-seal")
 }
 
+/// Whether `name` can be a Secret's name at all (a DNS-1123 subdomain: lower-case letters,
+/// digits, `-` and `.`, starting and ending with a letter or digit, at most 253). A record's
+/// `status.sealName` is written by people too; one that no Secret can have is never sent to
+/// the API server, where it would fail as a malformed request.
+pub fn is_valid_name(name: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| ok(c) || c == '-' || c == '.')
+        && name.starts_with(ok)
+        && name.ends_with(ok)
+}
+
 /// The seal for a stored record (which must carry its uid).
 pub fn build(record: &Grant) -> Secret {
     let labels = BTreeMap::from([
@@ -54,5 +67,27 @@ pub fn build(record: &Grant) -> Secret {
         },
         type_: Some(SEAL_TYPE.to_string()),
         ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_a_secret_can_have_are_seal_names() {
+        assert!(is_valid_name(&name_for("grant-000001", "incident-debug")));
+        assert!(is_valid_name("grant-000001-seal"));
+        for bad in [
+            "",
+            "grant-000001-\u{1b}[2J",
+            "Grant-1-seal",
+            "-x",
+            "x-",
+            "a b",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
     }
 }
