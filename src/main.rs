@@ -12,6 +12,8 @@ mod identity;
 mod kubeconfig;
 mod oidc;
 mod secret;
+#[cfg(test)]
+mod test_support;
 mod token_cache;
 mod untrusted;
 

@@ -68,6 +68,16 @@ fn escape(f: &mut fmt::Formatter<'_>, text: &str, keep_newlines: bool) -> fmt::R
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn no_text_keeps_an_unsafe_character(text in crate::test_support::arb_text()) {
+            proptest::prop_assert!(!Untrusted(&text).to_string().chars().any(is_unsafe));
+            proptest::prop_assert!(!keeping_lines(&text).chars().any(|c| c != '\n' && is_unsafe(c)));
+        }
+    }
+
     #[test]
     fn nothing_that_drives_a_terminal_survives() {
         assert_eq!(

@@ -387,6 +387,50 @@ mod tests {
     use super::*;
     use crate::grant::record::PreviousRecord;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Records in the cluster are written by hand too: whatever they say, the chain is
+        /// verified, the next place found or refused, every report and listing made.
+        #[test]
+        fn any_records_are_verified_and_reported(
+            records in proptest::collection::vec(crate::test_support::arb_grant(), 0..8),
+            seal_names in proptest::collection::vec(crate::test_support::arb_text(), 0..4),
+        ) {
+            let now = chrono::Utc::now();
+            let _ = breaks(&records);
+            let _ = (head(&records), next_sequence(&records));
+            let policy = crate::grant::policy::Policy::from_data(
+                &[("roles", "incident-debug"), ("incident-debug.groups", "sre")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .unwrap();
+            let report = crate::grant::audit::report(
+                &records,
+                now,
+                Some(std::time::Duration::from_secs(u64::MAX / 4)),
+                Some(&policy),
+            );
+            let _ = crate::grant::audit::table(&report.records);
+            let rows = crate::grant::status::live(&records, "alice@example.com", true, now);
+            let _ = crate::grant::status::table(&rows, true);
+            let _ = crate::grant::status::revoked_by_others(&records, "alice@example.com", now);
+            let seals: Vec<k8s_openapi::api::core::v1::Secret> = seal_names
+                .into_iter()
+                .map(|n| {
+                    let mut s = k8s_openapi::api::core::v1::Secret::default();
+                    s.metadata.name = Some(n);
+                    s
+                })
+                .collect();
+            let _ = crate::grant::audit::check_seals(&records, &seals, now);
+            let _ = crate::grant::safe_format::json(&report);
+            let _ = crate::grant::safe_format::yaml(&report);
+        }
+    }
+
     fn spec(seq: i64, previous: Option<PreviousRecord>) -> GrantSpec {
         GrantSpec {
             requester: "alice@example.com".into(),

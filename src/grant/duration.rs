@@ -128,6 +128,31 @@ pub fn human(d: Duration) -> String {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Any text is a duration or a reason why not.
+        #[test]
+        fn any_text_is_a_duration_or_a_reason(text in crate::test_support::arb_text()) {
+            let _ = parse(&text);
+        }
+
+        /// What Go writes is read back exactly; what we print is read back as well.
+        #[test]
+        fn go_forms_are_read_exactly(h in 0u64..100_000, m in 0u64..600, s in 0u64..600, tenths in 0u64..10) {
+            let text = format!("{h}h{m}m{s}s");
+            prop_assert_eq!(parse(&text), Ok(Duration::from_secs(h * 3600 + m * 60 + s)));
+            prop_assert_eq!(
+                parse(&format!("{h}.{tenths}h")),
+                Ok(Duration::from_secs(h * 3600 + tenths * 360))
+            );
+            let d = Duration::from_secs(h * 3600 + m * 60 + s);
+            prop_assert_eq!(parse(&human(d)), Ok(d));
+        }
+    }
+
     fn secs(text: &str) -> u64 {
         parse(text)
             .unwrap_or_else(|e| panic!("{text}: {e}"))

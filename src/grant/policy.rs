@@ -358,6 +358,53 @@ impl Policy {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The policy ConfigMap is the cluster's, whatever an admin typed: any data is a
+        /// policy or a message naming the key; any ask is allowed or refused.
+        #[test]
+        fn any_policy_and_ask_are_checked_without_panicking(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::prelude::Just("roles".to_string()),
+                        proptest::prelude::Just("defaultRole".to_string()),
+                        proptest::prelude::Just("minDuration".to_string()),
+                        proptest::prelude::Just("defaultDuration".to_string()),
+                        proptest::prelude::Just("minReasonLength".to_string()),
+                        proptest::prelude::Just("ticketRequired".to_string()),
+                        proptest::prelude::Just("incident-debug.maxDuration".to_string()),
+                        proptest::prelude::Just("incident-debug.groups".to_string()),
+                        crate::test_support::arb_text(),
+                    ],
+                    crate::test_support::arb_text(),
+                ),
+                0..10,
+            ),
+            reason in proptest::option::of(crate::test_support::arb_text()),
+            ticket in proptest::option::of(crate::test_support::arb_text()),
+            role in proptest::option::of(crate::test_support::arb_text()),
+            seconds in proptest::option::of(proptest::prelude::any::<u64>()),
+        ) {
+            let mut data = shipped();
+            data.extend(pairs);
+            if let Ok(p) = Policy::from_data(&data) {
+                let _ = p.warnings();
+                for r in &p.roles {
+                    let _ = (p.request_default(r), p.offer_default(r));
+                }
+                let ask = Ask {
+                    reason: reason.as_deref(),
+                    ticket: ticket.as_deref(),
+                    role: role.as_deref(),
+                    duration: seconds.map(Duration::from_secs),
+                };
+                let _ = p.check(&ask, "alice@example.com", &sre());
+            }
+        }
+    }
+
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()

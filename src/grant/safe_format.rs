@@ -166,6 +166,24 @@ impl<F: Formatter> Formatter for Safe<F> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any report data: the same data to a parser, nothing unsafe to a terminal.
+        #[test]
+        fn any_data_round_trips_with_nothing_raw(v in crate::test_support::arb_json()) {
+            let j = json(&v).unwrap();
+            proptest::prop_assert!(!j.chars().any(is_unsafe_but_layout), "{}", j);
+            proptest::prop_assert_eq!(serde_json::from_str::<Value>(&j).unwrap(), v.clone());
+            let y = yaml(&v).unwrap();
+            proptest::prop_assert!(!y.chars().any(is_unsafe_but_layout), "{}", y);
+            // The same value serde_yaml's own output reads back as (floats included).
+            let back: Value = serde_yaml::from_str(&y).unwrap();
+            let theirs: Value = serde_yaml::from_str(&serde_yaml::to_string(&v).unwrap()).unwrap();
+            proptest::prop_assert_eq!(back, theirs, "{}", y);
+        }
+    }
+
     fn sample() -> Value {
         serde_json::json!({
             "name": "grant-000001",
