@@ -223,7 +223,7 @@ async fn a_cluster_certificate_from_an_unknown_ca_is_named_as_such() {
             &out,
             &[
                 "a CA this machine does not trust (UnknownIssuer)",
-                &bed.pg.api.url().to_string(),
+                bed.pg.api.url(),
                 "certificate-authority",
             ],
         );
