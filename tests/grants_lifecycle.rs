@@ -579,9 +579,10 @@ async fn logout_warns_of_a_live_grant_and_how_to_revoke_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idp_outage_leaves_a_valid_login_usable_until_it_expires() {
     use breakglass_testbed::idp::IdpConfig;
-    // ID tokens live 40 s, so the plugin stops serving them 10 s early and refreshes.
+    // ID tokens live 80 s, so the plugin stops serving them 20 s early and refreshes; that
+    // leaves the revoke below 20 s, a real API server's token cache included.
     let idp = IdpConfig {
-        id_token_ttl: Duration::from_secs(40),
+        id_token_ttl: Duration::from_secs(80),
         ..IdpConfig::default()
     };
     let bed = Bed::start_with_idp(ApiConfig::default(), true, idp).await;
