@@ -134,14 +134,16 @@ pub struct RequestArgs {
     /// Break-glass role to assume (default: the policy's default role)
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
-    /// How long the grant lasts, e.g. 30m or 1h (default: the role's maximum)
+    /// How long the grant lasts, e.g. 30m, 1h30m or 1.5h (default: the policy's defaultDuration,
+    /// else the role's maximum)
     // Hyphen values allowed so that `--duration -5m` gets a clear refusal, not a clap error.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// Do not write the `<context>-breakglass` kubeconfig context
     #[arg(long)]
     pub no_kubeconfig: bool,
-    /// Allow a second live grant, of another role, while you already hold one
+    /// Allow a second live grant, of another role, while you already hold one; it gets its
+    /// own context, `<context>-breakglass-<role>`
     #[arg(long)]
     pub additional: bool,
     /// Also print the grant as JSON or YAML on stdout (never the token)
@@ -183,7 +185,7 @@ pub struct AuditArgs {
     /// Output format (default: a table for people)
     #[arg(short, long, value_enum)]
     pub output: Option<OutputFormat>,
-    /// Only list records started within this long ago, e.g. 24h or 7days (the chain is
+    /// Only list records started within this long ago, e.g. 24h or 168h (the chain is
     /// always verified in full)
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,

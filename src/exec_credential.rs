@@ -165,6 +165,30 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// KUBERNETES_EXEC_INFO is kubectl's, or whatever the environment holds: any text
+        /// is an ExecInfo or an error that does not echo it.
+        #[test]
+        fn any_exec_info_is_a_value_or_an_error(
+            text in crate::test_support::arb_text(),
+            json in crate::test_support::arb_json(),
+            version in crate::test_support::arb_text(),
+        ) {
+            for input in [
+                text.clone(),
+                json.to_string(),
+                serde_json::json!({"kind": "ExecCredential", "apiVersion": version, "spec": json}).to_string(),
+            ] {
+                if let Err(e) = parse_exec_info(&input) {
+                    let shown = e.to_string();
+                    proptest::prop_assert!(input.len() < 8 || !shown.contains(&input) || matches!(e, ExecInfoError::UnknownVersion(_)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn answers_with_the_version_it_was_given() {
         for v in [

@@ -1,5 +1,7 @@
 //! kubectl-breakglass: emergency access to Kubernetes, recorded and revocable.
 
+#[macro_use]
+mod human;
 mod browser;
 mod build_info;
 mod cli;
@@ -12,10 +14,14 @@ mod identity;
 mod kubeconfig;
 mod oidc;
 mod secret;
+#[cfg(test)]
+mod test_support;
 mod token_cache;
+mod untrusted;
 
 use clap::Parser;
 use std::process::ExitCode;
+use untrusted::Untrusted;
 
 fn main() -> ExitCode {
     // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
@@ -38,10 +44,11 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// The one place errors reach the person: `error: ...` and each cause once, on stderr.
+/// The one place errors reach the person: `error: ...` and each cause once, on stderr, each
+/// one line: an error may carry text from the cluster or the identity provider.
 fn report(err: &anyhow::Error) {
-    eprintln!("error: {err}");
+    say!("error: {}", Untrusted(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        say!("  caused by: {}", Untrusted(&cause.to_string()));
     }
 }

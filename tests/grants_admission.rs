@@ -58,7 +58,7 @@ async fn the_protocol_is_the_only_way_in() {
             "--bound-object-kind",
             "Secret",
             "--bound-object-name",
-            "grant-000001-seal",
+            "grant-000001-cluster-admin-seal",
         ],
         "breakglass-token-requests",
         "may last at most 3600 seconds",
@@ -177,8 +177,11 @@ const BOB_IN_SRE: [&str; 8] = [
     "sre",
 ];
 
-/// A grant record as the plugin writes it, for `who` at chain place `sequence`.
+/// A grant record as the plugin writes it, for `who` at chain place `sequence`, starting now.
 fn record(who: &str, sequence: i64, previous: Option<&str>) -> serde_json::Value {
+    let start = chrono::Utc::now();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut r = serde_json::json!({
         "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
         "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
@@ -186,7 +189,7 @@ fn record(who: &str, sequence: i64, previous: Option<&str>) -> serde_json::Value
             "requester": who, "requesterGroups": ["sre", "system:authenticated"],
             "reason": "checkout is down, need to look", "role": "incident-debug",
             "serviceAccount": "incident-debug", "durationSeconds": 600,
-            "startTime": "2026-11-27T11:00:00Z", "expiryTime": "2026-11-27T11:10:00Z",
+            "startTime": at(start), "expiryTime": at(start + chrono::Duration::seconds(600)),
             "clientHost": "laptop", "pluginVersion": "0", "requestId": "r", "sequence": sequence
         }
     });
@@ -199,11 +202,15 @@ fn record(who: &str, sequence: i64, previous: Option<&str>) -> serde_json::Value
 /// The seal the plugin makes for `record` (as stored, with its uid), in `maker`'s name.
 fn seal(record: &serde_json::Value, maker: &str) -> serde_json::Value {
     let name = record["metadata"]["name"].as_str().unwrap();
+    let role = record["spec"]["role"].as_str().unwrap();
     serde_json::json!({
         "apiVersion": "v1", "kind": "Secret", "type": "breakglass.dev/seal",
         "metadata": {
-            "name": format!("{name}-seal"), "namespace": "breakglass",
-            "labels": {"breakglass.dev/seal": "true", "breakglass.dev/grant": name},
+            "name": format!("{name}-{role}-seal"), "namespace": "breakglass",
+            "labels": {
+                "breakglass.dev/seal": "true", "breakglass.dev/grant": name,
+                "breakglass.dev/role": role
+            },
             "annotations": {"breakglass.dev/requester": maker},
             "ownerReferences": [{
                 "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
@@ -270,7 +277,7 @@ async fn seals_name_their_maker_and_only_the_maker_or_an_admin_deletes_one() {
     denied(
         &bed,
         &me,
-        &["delete", "secret", "grant-000002-seal"],
+        &["delete", "secret", "grant-000002-incident-debug-seal"],
         "breakglass-seal-deletes",
         "only bob@example.com or a break-glass admin",
     );
@@ -280,7 +287,7 @@ async fn seals_name_their_maker_and_only_the_maker_or_an_admin_deletes_one() {
         &[
             "label",
             "secret",
-            "grant-000002-seal",
+            "grant-000002-incident-debug-seal",
             "breakglass.dev/grant=grant-000001",
             "--overwrite",
         ],
@@ -314,7 +321,7 @@ async fn seals_name_their_maker_and_only_the_maker_or_an_admin_deletes_one() {
         &me,
         unlabelled,
         "breakglass-seals",
-        "labels breakglass.dev/seal=true and breakglass.dev/grant=<record>",
+        "breakglass.dev/role=<role>, and is named <record>-<role>-seal",
     );
     let mut not_controller = seal(&mine, ALICE);
     not_controller["metadata"]["ownerReferences"][0]["controller"] = false.into();
@@ -331,7 +338,7 @@ async fn seals_name_their_maker_and_only_the_maker_or_an_admin_deletes_one() {
         &BOB_IN_SRE
             .iter()
             .copied()
-            .chain(["delete", "secret", "grant-000002-seal"])
+            .chain(["delete", "secret", "grant-000002-incident-debug-seal"])
             .collect::<Vec<_>>(),
     );
     assert_ok(&out, "bob deletes his own seal");
@@ -409,6 +416,31 @@ async fn records_are_written_only_along_the_protocol() {
         policy,
         "expiryTime is its startTime plus durationSeconds",
     );
+    // A record starts when the API server creates it: not in the future (it would never
+    // expire, and its seal would take fresh tokens for ever), not long ago.
+    for (when, start) in [
+        (
+            "future",
+            chrono::Utc::now() + chrono::Duration::days(365 * 73),
+        ),
+        ("past", chrono::Utc::now() - chrono::Duration::days(365 * 6)),
+        ("skewed", chrono::Utc::now() + chrono::Duration::minutes(6)),
+    ] {
+        let at =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut dated = next();
+        dated["spec"]["startTime"] = at(start).into();
+        dated["spec"]["expiryTime"] = at(start + chrono::Duration::seconds(600)).into();
+        let path = write_json(&bed, "dated.json", dated);
+        let out = bed.kubectl(&[&me[..], &["create", "-f", &path]].concat());
+        assert!(
+            !out.status.success()
+                && stderr(&out)
+                    .contains("its startTime must be within 5 minutes of its creationTimestamp"),
+            "{when}: {}",
+            stderr(&out)
+        );
+    }
     let mut long = next();
     long["spec"]["durationSeconds"] = 86400.into();
     long["spec"]["expiryTime"] = "2026-11-28T11:00:00Z".into();
@@ -453,6 +485,37 @@ async fn records_are_written_only_along_the_protocol() {
         policy,
         "written once, when it becomes Active",
     );
+    // The seal recorded on a record is its own: <record>-<role>-seal.
+    denied(
+        &bed,
+        &me,
+        &status_patch(
+            "grant-000002",
+            r#"{"status":{"state":"Active","jti":"j","sealName":"grant-000002-cluster-admin-seal","sealUid":"u"}}"#,
+        ),
+        policy,
+        "the seal of grant record grant-000002 is grant-000002-incident-debug-seal",
+    );
+    // Nothing people read may carry a terminal escape: not the failure message a requester
+    // writes onto their own record, not a seal name.
+    for (field, patch) in [
+        (
+            "status.message",
+            r#"{"status":{"state":"Failed","message":"\u001b]0;pwned\u0007\u001b[2Jall fine"}}"#,
+        ),
+        (
+            "status.sealName",
+            r#"{"status":{"state":"Active","jti":"j","sealName":"grant-000002-\u001b[2J","sealUid":"u"}}"#,
+        ),
+    ] {
+        let out = bed.kubectl(&[&me[..], &status_patch("grant-000002", patch)].concat());
+        assert!(
+            !out.status.success()
+                && stderr(&out).contains(&format!("{field} in body should match")),
+            "{field}: {}",
+            stderr(&out)
+        );
+    }
     denied(
         &bed,
         &me,
@@ -547,7 +610,7 @@ async fn tokens_are_only_for_the_policys_roles_and_bound_to_a_seal() {
             "--bound-object-kind",
             "Secret",
             "--bound-object-name",
-            "grant-000001-seal",
+            "grant-000001-incident-debug-seal",
         ],
         policy,
         "ServiceAccount not-a-role is not a break-glass role",
@@ -563,11 +626,54 @@ async fn tokens_are_only_for_the_policys_roles_and_bound_to_a_seal() {
             "--bound-object-kind",
             "Pod",
             "--bound-object-name",
-            "grant-000001-seal",
+            "grant-000001-incident-debug-seal",
             "--bound-object-uid",
             "0b7a5c1e-0000-4000-8000-000000000000",
         ],
         policy,
         "must be bound to its seal Secret",
     );
+    // Bound to the seal of an incident-debug grant, a cluster-admin token is refused: the
+    // seal's name carries its grant's role, and the token's role must be that one.
+    let uid = bed
+        .seals()
+        .iter()
+        .find(|s| s["metadata"]["name"] == "grant-000001-incident-debug-seal")
+        .expect("alice's seal")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bound = |role: &'static str| -> Vec<String> {
+        [
+            "create",
+            "token",
+            role,
+            "--duration",
+            "10m",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "grant-000001-incident-debug-seal",
+            "--bound-object-uid",
+            &uid,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let escalate = bound("cluster-admin");
+    let escalate: Vec<&str> = escalate.iter().map(String::as_str).collect();
+    denied(
+        &bed,
+        &me,
+        &escalate,
+        policy,
+        "must be bound to the seal of a cluster-admin grant (grant-NNNNNN-cluster-admin-seal)",
+    );
+    // The seal's own role passes this check (minting outside the protocol is the documented
+    // gap: that token's jti is on no record, and it dies with the seal).
+    let same = bound("incident-debug");
+    let same: Vec<&str> = same.iter().map(String::as_str).collect();
+    let out = bed.kubectl(&[&me[..], &same[..]].concat());
+    assert_ok(&out, "a token of the seal's own role");
 }

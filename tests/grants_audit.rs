@@ -174,7 +174,7 @@ async fn audit_lists_every_record_and_finds_tampering() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("error: the grant record chain of playground is broken at grant-000002"),
+        err.contains("error: on playground: the grant record chain is broken at grant-000002"),
         "{err}"
     );
     assert!(
@@ -217,7 +217,7 @@ async fn audit_lists_every_record_and_finds_tampering() {
         "{err}"
     );
     assert!(
-        err.contains("error: the grant record chain of playground is broken at grant-000003"),
+        err.contains("error: on playground: the grant record chain is broken at grant-000003"),
         "{err}"
     );
     assert_no_jwt(&err);
@@ -228,4 +228,164 @@ async fn audit_lists_every_record_and_finds_tampering() {
         "{table}"
     );
     assert!(!table.contains("grant-000002"), "{table}");
+}
+
+/// `sha256:` of the canonical JSON (sorted keys, no spaces) of `{"name", "spec"}`,
+/// computed here independently of the plugin.
+fn chain_digest(record: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let doc = serde_json::json!({ "name": record["metadata"]["name"], "spec": record["spec"] });
+    let text = serde_json::to_string(&doc).unwrap();
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+fn create_as(bed: &Bed, context: &str, obj: &Value) {
+    let file = bed.sb.path("hand-made.json");
+    std::fs::write(&file, obj.to_string()).unwrap();
+    let out = bed.kubectl(&["--context", context, "create", "-f", file.to_str().unwrap()]);
+    assert_ok(
+        &out,
+        &format!("{context} creates {}", obj["metadata"]["name"]),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_link_is_blamed_on_its_maker_and_every_break_and_odd_time_is_found() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request 1");
+
+    // alice, with the admission policies in force, writes places 2 to 4 by hand: named,
+    // sequenced and linked by name as the policy wants. Place 2's digest for grant-000001
+    // is garbage; 3 and 4 link their predecessors' real digests, as the plugin would.
+    let now = chrono::Utc::now();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let first = bed.records()[0].clone();
+    let by_hand = |sequence: i64, digest: String| {
+        serde_json::json!({
+            "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+            "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
+            "spec": {
+                "requester": "alice@example.com",
+                "requesterGroups": first["spec"]["requesterGroups"],
+                "reason": "nothing to see here", "role": "incident-debug",
+                "serviceAccount": "incident-debug", "durationSeconds": 600,
+                "startTime": at(now), "expiryTime": at(now + chrono::Duration::seconds(600)),
+                "clientHost": "x", "pluginVersion": "0", "requestId": "x", "sequence": sequence,
+                "previous": {"name": format!("grant-{:06}", sequence - 1), "digest": digest}
+            }
+        })
+    };
+    let poisoned = by_hand(2, format!("sha256:{}", "0".repeat(64)));
+    create_as(&bed, "playground", &poisoned);
+    for sequence in [3, 4] {
+        let before = bed.records()[sequence as usize - 2].clone();
+        create_as(
+            &bed,
+            "playground",
+            &by_hand(sequence, chain_digest(&before)),
+        );
+    }
+
+    // An admin, policies removed, rewrites grant-000003 after grant-000004 linked it, and
+    // adds a record at place 5 (linked right) that starts in 2099 and lasts a day.
+    bed.drop_admission();
+    admin(
+        &bed,
+        &[
+            "-n",
+            "breakglass",
+            "patch",
+            "bgg",
+            "grant-000003",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"reason":"routine maintenance"}}"#,
+        ],
+    );
+    let fourth = bed.records()[3].clone();
+    let start: chrono::DateTime<chrono::Utc> = "2099-01-01T00:00:00Z".parse().unwrap();
+    let mut future = poisoned.clone();
+    future["metadata"]["name"] = "grant-000005".into();
+    future["spec"]["requester"] = "mallory@example.com".into();
+    future["spec"]["sequence"] = 5.into();
+    future["spec"]["durationSeconds"] = 86400.into();
+    future["spec"]["startTime"] = at(start).into();
+    future["spec"]["expiryTime"] = at(start + chrono::Duration::days(1)).into();
+    future["spec"]["previous"] =
+        serde_json::json!({"name": "grant-000004", "digest": chain_digest(&fourth)});
+    create_as(&bed, "playground-admin", &future);
+
+    let (out, report) = audit_json(&bed);
+    assert!(!out.status.success());
+    let breaks: Vec<(&str, &str, Option<&str>)> = report["chain"]["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap(),
+                b["record"].as_str().unwrap(),
+                b["suspect"].as_str(),
+            )
+        })
+        .collect();
+    // The forged record is named, with its maker as suspect, not the honest record before
+    // it; the verification goes on and finds the later alteration too.
+    assert_eq!(
+        breaks,
+        [
+            ("brokenLink", "grant-000002", Some("alice@example.com")),
+            ("altered", "grant-000003", None),
+        ]
+    );
+    let odd: Vec<&str> = report["implausible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"] == "grant-000005" && f["requester"] == "mallory@example.com")
+        .map(|f| f["why"].as_str().unwrap())
+        .collect();
+    assert_eq!(odd.len(), 3, "{odd:?}");
+    assert!(odd[0].contains("after it was created"), "{odd:?}");
+    assert!(
+        odd[1].contains("starts in the future (2099-01-01T00:00:00Z)"),
+        "{odd:?}"
+    );
+    assert!(
+        odd[2].contains("lasts 24h, longer than role incident-debug's maximum"),
+        "{odd:?}"
+    );
+    assert!(
+        report["implausible"].as_array().unwrap().len() == 3,
+        "only grant-000005: {}",
+        report["implausible"]
+    );
+
+    let out = bed.run(&["audit"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("chain break at grant-000002 (broken link): grant-000002 (requested by alice@example.com) links grant-000001 with a digest grant-000001 never had")
+            && err.contains("suspect alice@example.com"),
+        "{err}"
+    );
+    assert!(
+        err.contains("finding: record grant-000005 (requested by mallory@example.com) has implausible times: it starts in the future"),
+        "{err}"
+    );
+    // The listing on stdout, then one error line that counts every kind of finding.
+    assert!(!out.status.success());
+    for said in [
+        "error: on playground: the grant record chain is broken at grant-000002, grant-000003 (2 break(s)",
+        "1 record(s) have implausible times (grant-000005)",
+    ] {
+        assert!(err.contains(said), "{said:?} in:\n{err}");
+    }
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{err}"
+    );
 }

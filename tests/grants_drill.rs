@@ -132,14 +132,19 @@ async fn a_failed_stage_still_takes_the_grant_back() {
     // Deleting the seal fails once: the revocation fails, and the undo (which retries)
     // deletes the seal and marks the record Failed.
     bed.pg.api.faults().clear();
-    fail_once(&bed, "DELETE", "/secrets/grant-000002-seal", 1);
+    fail_once(
+        &bed,
+        "DELETE",
+        "/secrets/grant-000002-incident-debug-seal",
+        1,
+    );
     let out = bed.run(&["drill"]);
     assert_fails_with(
         &out,
         &[
             "FAIL  revoke",
-            "failed at stage revoke: deleting seal grant-000002-seal: the cluster answered 500",
-            "deleted seal grant-000002-seal",
+            "failed at stage revoke: deleting seal grant-000002-incident-debug-seal: the cluster answered 500",
+            "deleted seal grant-000002-incident-debug-seal",
             "marked record grant-000002 Failed",
         ],
     );

@@ -125,7 +125,7 @@ async fn an_interrupted_request_is_taken_back_and_says_so() {
         130,
         &[
             "interrupted by the requester (SIGINT)",
-            "deleted seal grant-000001-seal",
+            "deleted seal grant-000001-incident-debug-seal",
             "marked record grant-000001 Failed",
         ],
     );
@@ -155,7 +155,7 @@ async fn an_interrupted_request_is_taken_back_and_says_so() {
         129,
         &[
             "interrupted by the requester (SIGHUP)",
-            "deleted seal grant-000002-seal",
+            "deleted seal grant-000002-incident-debug-seal",
             "marked record grant-000002 Failed",
         ],
     );
@@ -255,7 +255,7 @@ async fn an_interrupted_revoke_records_what_it_knows() {
     let slow = Duration::from_secs(3);
     bed.pg.api.faults().add(FaultRule {
         method: Some("DELETE".into()),
-        path_contains: "/secrets/grant-000002-seal".into(),
+        path_contains: "/secrets/grant-000002-incident-debug-seal".into(),
         on_calls: 1..=1,
         kind: FaultKind::Latency(slow),
     });
@@ -281,7 +281,7 @@ async fn an_interrupted_revoke_records_what_it_knows() {
         &out,
         130,
         &[
-            "SIGINT received: deleting seal grant-000002-seal first",
+            "SIGINT received: deleting seal grant-000002-incident-debug-seal first",
             "NOT CONFIRMED: interrupted (SIGINT) before the cluster was seen to reject its token",
             "grant-000002: seal deleted and revocation recorded",
         ],
@@ -318,7 +318,7 @@ async fn a_second_ctrl_c_abandons_the_clean_up_and_says_how_to_finish_it() {
     hold(&bed, "POST", "/serviceaccounts/incident-debug/token", 1);
     bed.pg.api.faults().add(FaultRule {
         method: Some("DELETE".into()),
-        path_contains: "/secrets/grant-000001-seal".into(),
+        path_contains: "/secrets/grant-000001-incident-debug-seal".into(),
         on_calls: 1..=1,
         kind: FaultKind::Latency(HOLD),
     });
@@ -338,7 +338,7 @@ async fn a_second_ctrl_c_abandons_the_clean_up_and_says_how_to_finish_it() {
         &[
             "SIGINT received: taking back what this request created; press Ctrl-C again",
             "the clean-up was abandoned at a second SIGINT",
-            "May be left: record grant-000001 and maybe its seal grant-000001-seal",
+            "May be left: record grant-000001 and maybe its seal grant-000001-incident-debug-seal",
             "finish with: kubectl breakglass revoke grant-000001 --context playground",
         ],
     );

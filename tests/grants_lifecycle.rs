@@ -111,6 +111,8 @@ async fn revoke_is_confirmed_by_the_cluster_rejecting_the_token() {
     let out = bed.run(&["revoke", "-o", "json"]);
     assert_ok(&out, "revoke");
     let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome[0]["name"], "grant-000001");
+    assert_eq!(outcome[0]["confirmation"], "observed");
     let after = outcome[0]["confirmedAfterSeconds"].as_f64().unwrap();
     // The double caches successful token checks for 5 s, like a real server's 10 s:
     // revoke must have kept presenting the token until the cache let go.
@@ -160,10 +162,27 @@ async fn an_admin_revokes_every_grant_and_says_what_was_not_observed() {
     let bed = Bed::start().await;
     bed.login("alice").await;
     assert_ok(&bed.request(&[]), "request");
-    assert_ok(
-        &bed.request(&["--additional", "--role", "cluster-admin"]),
-        "second request",
+    let second = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_ok(&second, "second request");
+    // The second grant has a context of its own; the first keeps playground-breakglass.
+    assert!(
+        stderr(&second)
+            .contains("kubectl --context playground-breakglass-cluster-admin auth whoami"),
+        "{}",
+        stderr(&second)
     );
+    for (context, account) in [
+        ("playground-breakglass", "incident-debug"),
+        ("playground-breakglass-cluster-admin", "cluster-admin"),
+    ] {
+        let who = bed.kubectl(&["--context", context, "auth", "whoami"]);
+        assert_ok(&who, context);
+        assert!(
+            stdout(&who).contains(&format!("system:serviceaccount:breakglass:{account}")),
+            "{context}: {}",
+            stdout(&who)
+        );
+    }
 
     let status = bed.run(&[
         "--context",
@@ -191,11 +210,14 @@ async fn an_admin_revokes_every_grant_and_says_what_was_not_observed() {
         "revoke",
         "--all",
     ]);
-    assert_ok(&out, "revoke --all");
-    let err = stderr(&out);
-    assert!(
-        err.contains("this machine does not hold the token"),
-        "{err}"
+    // Every seal is gone and the revocations recorded, but nobody saw the cluster refuse the
+    // tokens: that is not a confirmed revocation, so the command says so and exits non-zero.
+    assert_fails_with(
+        &out,
+        &[
+            "error: revocation of grant-000001, grant-000002 is recorded but not confirmed",
+            "this machine does not hold the token",
+        ],
     );
     assert!(bed.seals().is_empty());
     for r in bed.records() {
@@ -346,8 +368,15 @@ async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
     assert_fails_with(&out, &[FAIL_FAST, "Break the glass now as cluster-admin?"]);
     assert_eq!(bed.records().len(), 1);
 
-    // Answered: the grant is requested there and then and its token served.
-    let out = credential("etcd lost quorum, need to look\nINC-42\n");
+    // A duration that is no duration is asked again; then the grant is requested there
+    // and then, for the duration given, and its token served.
+    let out = credential("etcd lost quorum, need to look\nINC-42\n10M\n15m\n");
+    assert!(
+        stderr(&out).contains("For how long? (Enter for 10m; from 10m to 1h")
+            && stderr(&out).contains("10M: \"M\" is not a unit"),
+        "{}",
+        stderr(&out)
+    );
     let (_, token, _) = exec_credential(&out);
     assert_eq!(
         jwt_claims(&token)["sub"],
@@ -361,6 +390,7 @@ async fn a_person_at_the_terminal_is_offered_to_break_the_glass() {
         "etcd lost quorum, need to look"
     );
     assert_eq!(records[1]["spec"]["ticket"], "INC-42");
+    assert_eq!(records[1]["spec"]["durationSeconds"], 900);
     assert_eq!(records[1]["status"]["state"], "Active");
     assert_ok(
         &bed.kubectl_elevated(&["get", "secrets", "-A"]),
@@ -403,7 +433,7 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         ],
     );
     assert_eq!(bed.records()[0]["status"]["state"], "Active");
-    assert_eq!(bed.seal_names(), ["grant-000001-seal"]);
+    assert_eq!(bed.seal_names(), ["grant-000001-incident-debug-seal"]);
 
     // A seal made by hand, unlabelled, bound to alice's record: --all sweeps it too.
     bed.drop_admission();
@@ -420,7 +450,10 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         "revoke",
         "--all",
     ]);
-    assert_ok(&out, "admin revoke --all");
+    assert_fails_with(
+        &out,
+        &["revocation of grant-000001 is recorded but not confirmed"],
+    );
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     assert!(
@@ -444,14 +477,15 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
         stderr(&out)
     );
     assert_ok(
-        &bed.forge_seal("grant-000001-seal", &record),
+        &bed.forge_seal("grant-000001-incident-debug-seal", &record),
         "re-create the seal",
     );
     let out = bed.run(&["revoke", "grant-000001"]);
     assert_ok(&out, "revoke of a revoked grant with a re-created seal");
     assert!(
-        stderr(&out)
-            .contains("a seal grant-000001-seal had been re-created for it and is now deleted"),
+        stderr(&out).contains(
+            "a seal grant-000001-incident-debug-seal had been re-created for it and is now deleted"
+        ),
         "{}",
         stderr(&out)
     );
@@ -483,18 +517,18 @@ async fn only_the_owner_or_an_admin_revokes_and_every_stray_seal_is_swept() {
     bed.allow_short_grants(2);
     assert_ok(&bed.request(&["--duration", "2s"]), "a short grant");
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert_eq!(bed.seal_names(), ["grant-000003-seal"]);
+    assert_eq!(bed.seal_names(), ["grant-000003-incident-debug-seal"]);
     let out = bed.run(&["--context", "playground-admin", "audit"]);
     assert!(!out.status.success(), "audit fails on a stray seal");
     let err = stderr(&out);
     assert!(
         err.contains(
-            "finding: seal grant-000003-seal serves no live grant (grant-000003 expired at"
+            "finding: seal grant-000003-incident-debug-seal serves no live grant (grant-000003 expired at"
         ),
         "{err}"
     );
     assert!(
-        err.contains("error: 1 seal(s) on playground-admin serve no live grant"),
+        err.contains("error: on playground-admin: 1 seal(s) serve no live grant"),
         "{err}"
     );
     assert_ok(&bed.run(&["status"]), "status");
@@ -541,4 +575,67 @@ async fn logout_warns_of_a_live_grant_and_how_to_revoke_it() {
     );
     let out = bed.run(&["logout"]);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_outage_leaves_a_valid_login_usable_until_it_expires() {
+    use breakglass_testbed::idp::IdpConfig;
+    // ID tokens live 80 s, so the plugin stops serving them 20 s early and refreshes; that
+    // leaves the revoke below 20 s, a real API server's token cache included.
+    let idp = IdpConfig {
+        id_token_ttl: Duration::from_secs(80),
+        ..IdpConfig::default()
+    };
+    let bed = Bed::start_with_idp(ApiConfig::default(), true, idp).await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    let identity = bed
+        .plugin(&["--context", "playground", "credential"])
+        .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+        .output()
+        .unwrap();
+    let (_, id_token, refresh_at) = exec_credential(&identity);
+    let exp = jwt_claims(&id_token)["exp"].as_i64().unwrap();
+    assert!(refresh_at.timestamp() < exp);
+
+    // Past the point where it would refresh, the IdP becomes unreachable (every HTTPS
+    // request of the plugin's IdP client goes to a dead proxy; the cluster is not proxied).
+    let wait = refresh_at - chrono::Utc::now() + chrono::Duration::milliseconds(500);
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+    let dead_proxy = format!("http://127.0.0.1:{}", dead_port());
+    let offline = |args: &[&str]| {
+        bed.plugin(args)
+            .env("HTTPS_PROXY", &dead_proxy)
+            .env("https_proxy", &dead_proxy)
+            .env("NO_PROXY", "")
+            .output()
+            .unwrap()
+    };
+    let served = {
+        let mut cmd = bed.plugin(&["--context", "playground", "credential"]);
+        cmd.env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+            .env("HTTPS_PROXY", &dead_proxy)
+            .env("NO_PROXY", "");
+        cmd.output().unwrap()
+    };
+    let (_, token, until) = exec_credential(&served);
+    assert_eq!(token, id_token, "the still-valid cached token is served");
+    assert_eq!(until.timestamp(), exp, "until its real expiry");
+    let err = stderr(&served);
+    assert!(
+        err.contains("warning: cannot refresh your login to")
+            && err.contains("using the cached ID token until it expires at"),
+        "{err}"
+    );
+    assert!(!err.contains("expired at"), "{err}");
+
+    // And alice can still revoke her own grant.
+    let out = offline(&["revoke"]);
+    assert_ok(&out, "revoke during the IdP outage");
+    assert!(
+        stderr(&out).contains("revoked grant-000001"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(bed.records()[0]["status"]["state"], "Revoked");
 }

@@ -102,20 +102,28 @@ async fn bad_requests_are_refused_before_anything_is_created() {
             "line one\nFAKE grant-000099 bob@example.com",
         ],
         &[
-            "--reason contains the control character '\\n'",
+            "--reason contains the control or invisible character U+000A",
             "one line of plain text",
         ],
     );
     refused(
         &bed,
         &["request", "--reason", "red \u{1b}[31m alert \u{1b}[0m"],
-        &["--reason contains the control character '\\u{1b}'"],
+        &["--reason contains the control or invisible character U+001B"],
     );
     refused(
         &bed,
         &["request", "--reason", reason, "--ticket", "\u{1b}[2J"],
-        &["--ticket contains the control character"],
+        &["--ticket contains the control or invisible character U+001B"],
     );
+    for invisible in ['\u{200B}', '\u{200F}', '\u{061C}', '\u{FEFF}', '\u{2028}'] {
+        let sneaky = format!("checkout is{invisible} down, need to look");
+        refused(
+            &bed,
+            &["request", "--reason", &sneaky],
+            &[&format!("U+{:04X}", u32::from(invisible))],
+        );
+    }
     refused(
         &bed,
         &["request", "--reason", reason, "--ticket", "   "],
@@ -178,6 +186,53 @@ async fn an_unreachable_cluster_is_named() {
     std::fs::write(bed.pg.kubeconfig_path(), text.replace(&url, &dead)).unwrap();
     let out = bed.request(&[]);
     assert_fails_with(&out, &["no answer from the cluster at", &dead]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_certificate_from_an_unknown_ca_is_named_as_such() {
+    use base64::Engine as _;
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    let trusted = b64(bed.pg.ca.cert_pem());
+    let other = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "some other CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    };
+    let text = bed.kubeconfig_text();
+    assert!(text.contains(&trusted));
+    std::fs::write(
+        bed.pg.kubeconfig_path(),
+        text.replace(&trusted, &b64(&other)),
+    )
+    .unwrap();
+    // As the person (the plugin builds the client) and as the admin (kube's own loader).
+    for args in [
+        &["request", "--reason", "checkout is down, need to look"][..],
+        &["--context", "playground-admin", "status", "--all"],
+    ] {
+        let out = bed.run(args);
+        assert_fails_with(
+            &out,
+            &[
+                "a CA this machine does not trust (UnknownIssuer)",
+                bed.pg.api.url(),
+                "certificate-authority",
+            ],
+        );
+        assert!(
+            !stderr(&out).contains("check your network"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

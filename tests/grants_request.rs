@@ -39,6 +39,35 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
         printed["serviceAccount"],
         "system:serviceaccount:breakglass:cluster-admin"
     );
+    assert_eq!(printed["context"], "playground-breakglass");
+
+    // One JSON shape per concept: request, status and audit give the grant the same keys.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = bed.run(args);
+        assert_ok(&out, &format!("{args:?}"));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let listed = json(&["status", "-o", "json"])[0].clone();
+    let audited = json(&["audit", "-o", "json"])["records"][0].clone();
+    for key in [
+        "name",
+        "state",
+        "requester",
+        "role",
+        "reason",
+        "ticket",
+        "start",
+        "expiry",
+        "jti",
+    ] {
+        assert!(
+            printed[key].is_string(),
+            "request -o json has no {key}: {printed}"
+        );
+        assert_eq!(printed[key], listed[key], "status -o json {key}: {listed}");
+        assert_eq!(printed[key], audited[key], "audit -o json {key}: {audited}");
+    }
+    assert_eq!(printed["state"], "Active");
 
     // Real kubectl, through the written context and the elevated exec credential.
     let who = bed.kubectl(&[
@@ -88,7 +117,7 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
     assert_eq!((expiry - start).num_seconds(), 1800);
     let status = &r["status"];
     assert_eq!(status["state"], "Active");
-    assert_eq!(status["sealName"], "grant-000001-seal");
+    assert_eq!(status["sealName"], "grant-000001-cluster-admin-seal");
     let jti = status["jti"].as_str().unwrap();
     assert_eq!(printed["jti"], jti);
 
@@ -103,12 +132,16 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
         seal["metadata"]["labels"]["breakglass.dev/grant"],
         "grant-000001"
     );
+    assert_eq!(
+        seal["metadata"]["labels"]["breakglass.dev/role"],
+        "cluster-admin"
+    );
     // The admission policy requires the seal to name its maker.
     assert_eq!(
         seal["metadata"]["annotations"]["breakglass.dev/requester"],
         "alice@example.com"
     );
-    assert_eq!(seal["metadata"]["name"], "grant-000001-seal");
+    assert_eq!(seal["metadata"]["name"], "grant-000001-cluster-admin-seal");
     let owner = &seal["metadata"]["ownerReferences"][0];
     assert_eq!(owner["kind"], "BreakGlassGrant");
     assert_eq!(owner["name"], "grant-000001");

@@ -3,24 +3,23 @@
 
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{cluster, output, protocol, revoke};
+use crate::grant::{cluster, duration, output, protocol, revoke};
+use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
 pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
     let since = args
         .since
         .as_deref()
-        .map(|s| {
-            humantime::parse_duration(s.trim()).map_err(|e| {
-                anyhow::anyhow!("invalid --since {s:?} ({e}): use a duration such as 24h or 7days")
-            })
-        })
+        .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
     let (context, report) = output::runtime()?.block_on(async {
         let cluster = cluster::connect(global, false).await?;
         let records = protocol::list_records(&cluster).await?;
+        // Everyone may read the policy; without it the role maxima go unchecked.
+        let policy = crate::grant::request::read_policy(&cluster).await.ok();
         let now = chrono::Utc::now();
-        let mut report = audit::report(&records, now, since);
+        let mut report = audit::report(&records, now, since, policy.as_ref());
         report.seals = match revoke::list_seals(&cluster).await {
             Ok(seals) => audit::check_seals(&records, &seals, now),
             Err(e) => audit::SealCheck {
@@ -39,67 +38,103 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|s| format!(" started in the last {s}"))
                 .unwrap_or_default();
-            eprintln!("No grant records{when} on {context}.");
+            say!("No grant records{when} on {context}.");
         }
         None => {
             output::text_out(&audit::table(&report.records))?;
-            eprintln!(
+            say!(
                 "To see what a grant did, search the API server's audit log for annotation \
                  {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column (JTI=<jti>)."
             );
         }
     }
+    let on = crate::grant::undo::context_flag(&context);
     let seals = &report.seals;
     if let Some(why) = &seals.not_checked_because {
-        eprintln!(
+        say!(
             "Seals not checked: only break-glass admins may list them ({})",
-            why.split(" (").next().unwrap_or(why)
+            Untrusted(why.split(" (").next().unwrap_or(why))
         );
     }
     for f in &seals.findings {
-        eprintln!(
+        say!(
             "finding: seal {} serves no live grant ({}); a token could be bound to it — an admin \
-             sweeps it with: kubectl breakglass revoke --all{}",
-            f.seal,
-            f.why,
-            crate::grant::undo::context_flag(&context)
+             sweeps it with: kubectl breakglass revoke --all{on}",
+            Untrusted(&f.seal),
+            Untrusted(&f.why),
+        );
+    }
+    if !report.policy_checked {
+        say!("Role maxima not checked: the break-glass policy could not be read.");
+    }
+    for f in &report.implausible {
+        say!(
+            "finding: record {} (requested by {}) has implausible times: {}",
+            Untrusted(&f.name),
+            Untrusted(&f.requester),
+            Untrusted(&f.why)
         );
     }
     let chain = &report.chain;
     if chain.intact {
-        eprintln!(
+        say!(
             "Hash chain intact: {} record(s) verified{}.",
             chain.records,
             chain
                 .head
                 .as_ref()
-                .map(|h| format!(", newest {h}"))
+                .map(|h| format!(", newest {}", Untrusted(h)))
                 .unwrap_or_default()
         );
-        if !seals.findings.is_empty() {
-            anyhow::bail!(
-                "{} seal(s) on {context} serve no live grant (listed above); sweep them with: \
-                 kubectl breakglass revoke --all{}",
-                seals.findings.len(),
-                crate::grant::undo::context_flag(&context)
-            );
-        }
-        return Ok(());
     }
     for b in &chain.breaks {
-        eprintln!(
+        say!(
             "chain break at {} ({}): {}",
-            b.record,
+            Untrusted(&b.record),
             b.kind.label(),
-            b.message
+            Untrusted(&b.message)
         );
     }
-    let at: Vec<&str> = chain.breaks.iter().map(|b| b.record.as_str()).collect();
+    // Every kind of finding is listed above; the one error line counts them.
+    let mut wrong = Vec::new();
+    if !chain.intact {
+        let at: Vec<String> = chain
+            .breaks
+            .iter()
+            .map(|b| Untrusted(&b.record).to_string())
+            .collect();
+        wrong.push(format!(
+            "the grant record chain is broken at {} ({} break(s): records were deleted, \
+             altered or forged)",
+            at.join(", "),
+            chain.breaks.len()
+        ));
+    }
+    if !report.implausible.is_empty() {
+        let mut names: Vec<String> = report
+            .implausible
+            .iter()
+            .map(|f| Untrusted(&f.name).to_string())
+            .collect();
+        names.dedup();
+        wrong.push(format!(
+            "{} record(s) have implausible times ({})",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    if !seals.findings.is_empty() {
+        wrong.push(format!(
+            "{} seal(s) serve no live grant (sweep them with: kubectl breakglass revoke --all{on})",
+            seals.findings.len()
+        ));
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
     anyhow::bail!(
-        "the grant record chain of {context} is broken at {} ({} problem(s) listed above): records \
-         were deleted, altered or forged; keep this output and report it to the cluster admins \
-         and your security team",
-        at.join(", "),
-        chain.breaks.len()
+        "on {context}: {}; all listed above — keep this output and report it to the cluster \
+         admins and your security team",
+        wrong.join("; ")
     )
 }

@@ -5,6 +5,7 @@ use crate::grant::drill::Drill;
 use crate::grant::interrupt::{Interrupted, Signal};
 use crate::grant::undo::context_flag;
 use crate::grant::{drill, output};
+use crate::untrusted::Untrusted;
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
 pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
@@ -14,22 +15,22 @@ pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
     } else {
         format!(" on {}", report.context)
     };
-    eprintln!("Break-glass drill{on}:");
+    say!("Break-glass drill{on}:");
     for s in &report.stages {
-        eprintln!(
+        say!(
             "  {}  {:<8}  {:.2} s  {}",
             if s.ok { "PASS" } else { "FAIL" },
             s.name,
             s.seconds,
-            s.detail
+            Untrusted(&s.detail)
         );
     }
     let total: f64 = report.stages.iter().map(|s| s.seconds).sum();
     match report.failure() {
         None if report.passed() => {
-            eprintln!(
+            say!(
                 "Drill passed ({total:.2} s in all): grant {} is revoked and recorded as a drill.",
-                report.grant.as_deref().unwrap_or("-")
+                Untrusted(report.grant.as_deref().unwrap_or("-"))
             );
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 use crate::cli::{GlobalArgs, LoginArgs};
 use crate::identity::{self, Browser};
+use crate::untrusted::Untrusted;
 use anyhow::Context as _;
 
 /// One `error:` line: a bare error (an IdP's answer, a cache failure) already says what
@@ -18,7 +19,7 @@ fn failed(e: anyhow::Error, issuer: &str) -> anyhow::Error {
 pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     let settings = identity::idp_settings(global, &args.idp)?;
     let store = crate::token_cache::open_for_login(global.token_cache)?;
-    eprintln!(
+    say!(
         "Tokens will be cached in {}.",
         crate::token_cache::describe(store.as_ref())
     );
@@ -35,21 +36,24 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         .block_on(identity::login(&settings, store.as_ref(), browser))
         .map_err(|e| failed(e, &settings.issuer))?;
     if let Some(old) = &outcome.replaced {
-        eprintln!("Removed the cached login of {old} for this identity provider.");
+        say!(
+            "Removed the cached login of {} for this identity provider.",
+            Untrusted(old)
+        );
     }
     let who = outcome.identity;
     let groups = if who.groups.is_empty() {
         "(none)".to_string()
     } else {
-        who.groups.join(", ")
+        Untrusted(&who.groups.join(", ")).to_string()
     };
     let left = who.expires_at - chrono::Utc::now();
-    eprintln!(
+    say!(
         "Logged in to {} as {}\n  groups: {groups}\n  ID token used until {} ({} from now), then refreshed automatically.",
         settings.issuer,
-        who.email,
+        Untrusted(&who.email),
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        humantime::format_duration(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
+        crate::grant::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
     );
     Ok(())
 }

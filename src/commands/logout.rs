@@ -3,6 +3,7 @@
 use crate::cli::{GlobalArgs, LogoutArgs};
 use crate::identity::{self, entry};
 use crate::token_cache::{self, CacheKey};
+use crate::untrusted::Untrusted;
 
 /// Runs `logout`.
 pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
@@ -13,13 +14,14 @@ pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
         &settings.client_id,
     ))?;
     match entry::remove(store.as_ref(), &settings.issuer, &settings.client_id)? {
-        Some(account) => eprintln!(
-            "Logged out {account} from {} (client {}): removed the cached ID and refresh token from {}.",
+        Some(account) => say!(
+            "Logged out {} from {} (client {}): removed the cached ID and refresh token from {}.",
+            Untrusted(&account),
             settings.issuer,
             settings.client_id,
             token_cache::describe(store.as_ref())
         ),
-        None => eprintln!(
+        None => say!(
             "Not logged in to {} (client {}): nothing cached in {}.",
             settings.issuer,
             settings.client_id,
@@ -38,16 +40,16 @@ fn warn_of_live_grants(global: &GlobalArgs, store: &dyn token_cache::TokenStore)
     };
     for held in crate::grant::elevated_cache::held(loaded.config(), store, chrono::Utc::now()) {
         let e = &held.entry;
-        eprintln!(
+        say!(
             "warning: you still hold break-glass grant {} (role {}, until {}), served to kubectl \
              --context {}: logging out does not end it, and revoking it needs your login. Revoke \
              it with: kubectl breakglass login --context {origin}, then kubectl breakglass revoke \
              {} --context {origin}; or let it expire.",
-            e.grant,
-            e.role,
+            Untrusted(&e.grant),
+            Untrusted(&e.role),
             crate::grant::record::timestamp(e.expires_at),
             held.context,
-            e.grant,
+            Untrusted(&e.grant),
             origin = e.origin_context,
         );
     }

@@ -3,8 +3,9 @@
 
 use crate::cli::{GlobalArgs, RevokeArgs};
 use crate::grant::interrupt::{Interrupted, Signal, Signals};
-use crate::grant::revoke::{self, Target};
+use crate::grant::revoke::{self, Confirmation, Target};
 use crate::grant::{cluster, output};
+use crate::untrusted::Untrusted;
 
 /// Runs `revoke`.
 pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
@@ -34,13 +35,13 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             }
         };
         if matches!(target, Target::All) {
-            eprintln!(
+            say!(
                 "Revoking every live break-glass grant on {} ...",
                 cluster.context
             );
         }
         // Each outcome is printed as it happens: a later failure cannot hide it.
-        let mut print = |o: &revoke::Outcome| eprintln!("{}", o.summary);
+        let mut print = |o: &revoke::Outcome| say!("{}", Untrusted(&o.summary));
         let outcomes = revoke::revoke(
             &cluster,
             &me,
@@ -53,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         anyhow::Ok((outcomes, signals.received()))
     })?;
     if outcomes.is_empty() {
-        eprintln!("There were no live break-glass grants and no seals to revoke.");
+        say!("There were no live break-glass grants and no seals to revoke.");
     }
     if let Some(format) = args.output {
         output::print(format, &outcomes)?;
@@ -65,40 +66,45 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let failed: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| o.failed)
-        .map(|o| o.grant.as_str())
-        .collect();
+    let names = |keep: &dyn Fn(&revoke::Outcome) -> bool| -> String {
+        let names: Vec<String> = outcomes
+            .iter()
+            .filter(|o| keep(o))
+            .map(|o| Untrusted(&o.name).to_string())
+            .collect();
+        names.join(", ")
+    };
+    let failed = names(&|o| o.failed);
     if !failed.is_empty() {
         anyhow::bail!(
-            "{} could not be revoked or swept (the reason is above, with every revocation that \
-             was done); fix that and run the same revoke again",
-            failed.join(", ")
+            "{failed} could not be revoked or swept (the reason is above, with every revocation \
+             that was done); fix that and run the same revoke again"
         );
     }
-    let unconfirmed: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| !o.ok)
-        .map(|o| o.grant.as_str())
-        .collect();
-    if !unconfirmed.is_empty() {
-        anyhow::bail!(
-            "revocation of {} is not confirmed: the seal was deleted but the cluster did not reject \
-             the token in time; run the revoke again and tell the cluster admins",
-            unconfirmed.join(", ")
-        );
-    }
-    let unrecorded: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| !o.recorded)
-        .map(|o| o.grant.as_str())
-        .collect();
+    let unrecorded = names(&|o| !o.recorded);
     if !unrecorded.is_empty() {
         anyhow::bail!(
-            "the revocation of {} is not on its record yet (the token is dead); run the same \
-             revoke again to record it",
-            unrecorded.join(", ")
+            "the revocation of {unrecorded} is not on its record yet (the seal is deleted, so the \
+             token dies); run the same revoke again to record it"
+        );
+    }
+    let still_accepted = names(&|o| o.confirmation == Confirmation::StillAccepted);
+    if !still_accepted.is_empty() {
+        anyhow::bail!(
+            "revocation of {still_accepted} is not confirmed: the seal was deleted but the cluster \
+             still accepted the token {} s later; tell the cluster admins (its API server may not \
+             check bound tokens), and run the revoke again",
+            revoke::CONFIRM_WITHIN.as_secs()
+        );
+    }
+    let not_held = names(&|o| o.confirmation == Confirmation::NotHeld);
+    if !not_held.is_empty() {
+        anyhow::bail!(
+            "revocation of {not_held} is recorded but not confirmed: this machine does not hold the \
+             token, so the cluster was not seen rejecting it; its seal is deleted, so an API server \
+             rejects it once its token cache expires (about 10 s). To watch it confirmed, revoke \
+             from the machine that requested the grant next time; check nothing is live with: \
+             kubectl breakglass status --all"
         );
     }
     Ok(())
@@ -107,15 +113,15 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
 /// Where an interrupted revoke left things, grant by grant.
 fn interrupted_state(signal: Signal, outcomes: &[revoke::Outcome]) -> String {
     let names = |keep: fn(&revoke::Outcome) -> bool| -> String {
-        let names: Vec<&str> = outcomes
+        let names: Vec<String> = outcomes
             .iter()
             .filter(|o| keep(o))
-            .map(|o| o.grant.as_str())
+            .map(|o| Untrusted(&o.name).to_string())
             .collect();
         names.join(", ")
     };
     let mut said = vec![format!("interrupted ({signal})")];
-    let unconfirmed = names(|o| o.recorded && !o.ok);
+    let unconfirmed = names(|o| o.recorded && o.confirmation.is_unconfirmed());
     if !unconfirmed.is_empty() {
         said.push(format!(
             "{unconfirmed}: seal deleted and revocation recorded, but the cluster's rejection of \

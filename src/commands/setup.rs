@@ -71,19 +71,19 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
         Some(u) => format!(" instead of {u} (that entry is unchanged)"),
         None => String::new(),
     };
-    eprintln!(
+    say!(
         "Context {context} in {} now uses user {}{was}, which runs:\n  {COMMAND} {}",
         changed.file.display(),
         changed.user,
         changed.args.join(" ")
     );
     if !on_path(COMMAND) {
-        eprintln!(
+        say!(
             "warning: {COMMAND} is not on your PATH, so kubectl cannot run it; install it \
              (kubectl krew install breakglass) or put its directory on PATH"
         );
     }
-    eprintln!("Next: kubectl breakglass login --context {context}");
+    say!("Next: kubectl breakglass login --context {context}");
     Ok(())
 }
 

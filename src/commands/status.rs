@@ -2,6 +2,7 @@
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::grant::{chain, cluster, output, protocol, revoke, status};
+use crate::untrusted::Untrusted;
 
 /// Runs `status`.
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
@@ -13,11 +14,11 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         revoke::sweep_expired_own(&cluster, &records, &me.username).await;
         let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
         if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
-            eprintln!("warning: {w}");
+            say!("warning: {w}");
         }
         // A grant of yours someone else revoked before it would have expired: say who.
         for note in status::revoked_by_others(&records, &me.username, chrono::Utc::now()) {
-            eprintln!("{note}");
+            say!("{note}");
         }
         match args.output {
             Some(format) => output::print(format, &rows),
@@ -25,9 +26,12 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
                 let whose = if args.all {
                     "No live break-glass grants".to_string()
                 } else {
-                    format!("{} holds no live break-glass grant", me.username)
+                    format!(
+                        "{} holds no live break-glass grant",
+                        Untrusted(&me.username)
+                    )
                 };
-                eprintln!("{whose} on {}.", cluster.context);
+                say!("{whose} on {}.", cluster.context);
                 Ok(())
             }
             None => output::text_out(&status::table(&rows, args.all)),

@@ -2,29 +2,23 @@
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
 use super::chain::{self, Break};
-use super::record::{Grant, State};
+use super::policy::Policy;
+use super::record::Grant;
+use super::view::GrantView;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The audit-log annotation under which an API server records a token's credential id.
 pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
 
-/// One record as the auditor reads it.
+/// One record as the auditor reads it: the common grant shape and what only audit shows.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub name: String,
+    #[serde(flatten)]
+    pub grant: GrantView,
     pub sequence: i64,
-    /// Pending, Active, Expired (Active past its expiry), Failed or Revoked.
-    pub state: String,
-    pub requester: String,
     pub requester_groups: Vec<String>,
-    pub role: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
-    pub start: String,
-    pub expiry: String,
     pub client_host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
@@ -35,8 +29,6 @@ pub struct Entry {
     /// Why a failed request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
     /// The value to search for under `authentication.kubernetes.io/credential-id`: `JTI=<jti>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_log_credential_id: Option<String>,
@@ -64,8 +56,21 @@ pub struct Report {
     pub audit_log_key: &'static str,
     pub records: Vec<Entry>,
     pub chain: ChainVerdict,
+    /// Records whose times could not be honest (`plausibility.rs`), over every record.
+    pub implausible: Vec<TimeFinding>,
+    /// Whether the role maxima were checked (false when the policy could not be read).
+    pub policy_checked: bool,
     /// Seals that serve no live grant (a token could be bound to them).
     pub seals: SealCheck,
+}
+
+/// A record whose times could not be honest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeFinding {
+    pub name: String,
+    pub requester: String,
+    pub why: String,
 }
 
 /// The seals of the break-glass namespace, checked against the records.
@@ -108,20 +113,18 @@ pub fn check_seals(
     }
 }
 
-/// A record's state at `now`: the recorded one, with Active past its expiry shown as Expired.
-pub fn state(g: &Grant, now: DateTime<Utc>) -> &'static str {
-    match g.state() {
-        None | Some(State::Pending) => "Pending",
-        Some(State::Active) if g.is_live(now) => "Active",
-        Some(State::Active) => "Expired",
-        Some(State::Failed) => "Failed",
-        Some(State::Revoked) => "Revoked",
-    }
-}
-
-/// The report over `records` at `now`, listing those started within `since` (all without it).
-pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Duration>) -> Report {
-    let cutoff = since.and_then(|d| chrono::Duration::from_std(d).ok().map(|d| now - d));
+/// The report over `records` at `now`, listing those started within `since` (all without it);
+/// `policy` (as it is now, if readable) bounds each role's duration.
+pub fn report(
+    records: &[Grant],
+    now: DateTime<Utc>,
+    since: Option<std::time::Duration>,
+    policy: Option<&Policy>,
+) -> Report {
+    // Checked: a cutoff before the calendar begins lists everything rather than panicking.
+    let cutoff = since
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_sub_signed(d));
     let mut shown: Vec<&Grant> = records
         .iter()
         .filter(|g| match cutoff {
@@ -132,6 +135,19 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
         .collect();
     shown.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
     let breaks = chain::breaks(records);
+    let mut implausible: Vec<TimeFinding> = records
+        .iter()
+        .flat_map(|g| {
+            super::plausibility::implausible(g, policy, now)
+                .into_iter()
+                .map(|why| TimeFinding {
+                    name: g.name().to_string(),
+                    requester: g.spec.requester.clone(),
+                    why,
+                })
+        })
+        .collect();
+    implausible.sort_by(|a, b| a.name.cmp(&b.name));
     Report {
         audit_log_key: CREDENTIAL_ID_KEY,
         records: shown.into_iter().map(|g| entry(g, now)).collect(),
@@ -141,6 +157,8 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
             head: chain::head(records).map(|h| h.name().to_string()),
             breaks,
         },
+        implausible,
+        policy_checked: policy.is_some(),
         seals: SealCheck::default(),
     }
 }
@@ -148,23 +166,15 @@ pub fn report(records: &[Grant], now: DateTime<Utc>, since: Option<std::time::Du
 fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     let status = g.status.clone().unwrap_or_default();
     Entry {
-        name: g.name().to_string(),
+        grant: GrantView::of(g, now),
         sequence: g.spec.sequence,
-        state: state(g, now).to_string(),
-        requester: g.spec.requester.clone(),
         requester_groups: g.spec.requester_groups.clone(),
-        role: g.spec.role.clone(),
-        reason: g.spec.reason.clone(),
-        ticket: g.spec.ticket.clone(),
-        start: g.spec.start_time.clone(),
-        expiry: g.spec.expiry_time.clone(),
         client_host: g.spec.client_host.clone(),
         revoked_by: status.revoked_by,
         revoked_at: status.revoked_at,
         revocation_confirmed: status.revocation_confirmed,
         message: status.message,
         audit_log_credential_id: status.jti.as_ref().map(|j| format!("JTI={j}")),
-        jti: status.jti,
         digest: chain::digest_of(g),
     }
 }
@@ -186,24 +196,25 @@ pub fn table(entries: &[Entry]) -> String {
     .map(String::from)
     .to_vec()];
     for e in entries {
+        let g = &e.grant;
         let revoked = match (&e.revoked_by, &e.revoked_at) {
             (Some(by), Some(at)) => format!("{by} {at}"),
             (Some(by), None) => by.clone(),
             _ => "-".to_string(),
         };
         let reason = match &e.message {
-            Some(m) if e.state == "Failed" => format!("{} (failed: {m})", e.reason),
-            _ => e.reason.clone(),
+            Some(m) if g.state == "Failed" => format!("{} (failed: {m})", g.reason),
+            _ => g.reason.clone(),
         };
         lines.push(vec![
-            e.name.clone(),
-            e.state.clone(),
-            e.requester.clone(),
-            e.role.clone(),
-            e.start.clone(),
-            e.expiry.clone(),
+            g.name.clone(),
+            g.state.clone(),
+            g.requester.clone(),
+            g.role.clone(),
+            g.start.clone(),
+            g.expiry.clone(),
             revoked,
-            e.ticket.clone().unwrap_or_else(|| "-".into()),
+            g.ticket.clone().unwrap_or_else(|| "-".into()),
             e.audit_log_credential_id
                 .clone()
                 .unwrap_or_else(|| "-".into()),
@@ -216,7 +227,7 @@ pub fn table(entries: &[Entry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord};
+    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord, State};
 
     fn grant(seq: i64, prev: Option<&Grant>, state: Option<State>, expiry: &str) -> Grant {
         let spec = GrantSpec {
@@ -257,10 +268,10 @@ mod tests {
         let g3 = grant(3, Some(&g2), Some(State::Active), "2026-11-27T15:00:00Z");
         let g4 = grant(4, Some(&g3), None, "2026-11-27T14:10:00Z");
         let records = vec![g3.clone(), g1, g4, g2];
-        let r = report(&records, now, None);
-        let states: Vec<&str> = r.records.iter().map(|e| e.state.as_str()).collect();
+        let r = report(&records, now, None, None);
+        let states: Vec<&str> = r.records.iter().map(|e| e.grant.state.as_str()).collect();
         assert_eq!(states, ["Expired", "Revoked", "Active", "Pending"]);
-        assert_eq!(r.records[0].name, "grant-000001");
+        assert_eq!(r.records[0].grant.name, "grant-000001");
         assert_eq!(
             r.records[2].audit_log_credential_id.as_deref(),
             Some("JTI=jti-3")
@@ -272,8 +283,13 @@ mod tests {
         assert!(text.contains("INC-2"), "{text}");
 
         // --since 2h at 14:30: records started at 13:00 and 14:00; the chain still covers all.
-        let r = report(&records, now, Some(std::time::Duration::from_secs(7200)));
-        let names: Vec<&str> = r.records.iter().map(|e| e.name.as_str()).collect();
+        let r = report(
+            &records,
+            now,
+            Some(std::time::Duration::from_secs(7200)),
+            None,
+        );
+        let names: Vec<&str> = r.records.iter().map(|e| e.grant.name.as_str()).collect();
         assert_eq!(names, ["grant-000003", "grant-000004"]);
         assert_eq!(r.chain.records, 4);
 
@@ -281,7 +297,7 @@ mod tests {
             .into_iter()
             .filter(|g| g.name() != "grant-000002")
             .collect();
-        let r = report(&without_second, now, None);
+        let r = report(&without_second, now, None, None);
         assert!(!r.chain.intact);
         assert_eq!(r.chain.breaks[0].record, "grant-000003");
     }

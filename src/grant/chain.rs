@@ -2,6 +2,7 @@
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
 use super::record::{name_for, Grant, GrantSpec};
+use crate::untrusted::Untrusted;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -104,8 +105,12 @@ pub fn next_sequence(records: &[Grant]) -> Result<i64, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BreakKind {
-    /// A record's name or spec no longer matches the digest its successor recorded.
+    /// A record's name or spec no longer matches the digest its successor recorded, and the
+    /// record shows it was changed (a spec generation past 1, or created after its successor).
     Altered,
+    /// A record links its predecessor with a digest the predecessor never had, and the
+    /// predecessor shows no sign of change: the link was written wrong (a forged record).
+    BrokenLink,
     /// A record links to a predecessor that does not exist.
     MissingPredecessor,
     /// Sequence numbers skip: records in between were deleted.
@@ -123,6 +128,7 @@ impl BreakKind {
     pub fn label(self) -> &'static str {
         match self {
             BreakKind::Altered => "altered",
+            BreakKind::BrokenLink => "broken link",
             BreakKind::MissingPredecessor => "missing predecessor",
             BreakKind::SequenceGap => "sequence gap",
             BreakKind::Forked => "forked",
@@ -139,6 +145,25 @@ pub struct Break {
     pub record: String,
     pub kind: BreakKind,
     pub message: String,
+    /// Who most likely made the break: the requester of a record that was written wrong
+    /// (a broken link, a hand-made name, a missing link, a fork). None for a gap, where
+    /// records were deleted (the API server's audit log says by whom).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspect: Option<String>,
+}
+
+/// Whether a stored record shows that it was changed after it was written: its spec
+/// generation is past 1, or it was (re)created after `successor`.
+fn shows_change(g: &Grant, successor: &Grant) -> bool {
+    let changed = g.metadata.generation.is_some_and(|n| n > 1);
+    let recreated = match (
+        &g.metadata.creation_timestamp,
+        &successor.metadata.creation_timestamp,
+    ) {
+        (Some(mine), Some(theirs)) => mine.0 > theirs.0,
+        _ => false,
+    };
+    changed || recreated
 }
 
 /// One short line for `request`, `status` and `drill` when the chain is broken, pointing at
@@ -180,7 +205,7 @@ pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String>
     Some(format!(
         "the grant record chain is broken at {} ({}{more}); shown once on this machine — see it \
          with: kubectl breakglass audit{}",
-        first.record,
+        Untrusted(&first.record),
         first.kind.label(),
         super::undo::context_flag(context)
     ))
@@ -199,10 +224,15 @@ pub fn breaks(records: &[Grant]) -> Vec<Break> {
     let by_name: HashMap<&str, &Grant> = sorted.iter().map(|g| (g.name(), *g)).collect();
     let mut out = Vec::new();
     let mut push = |record: &Grant, kind, message: String| {
+        let suspect = match kind {
+            BreakKind::SequenceGap | BreakKind::MissingPredecessor | BreakKind::Altered => None,
+            _ => Some(record.spec.requester.clone()),
+        };
         out.push(Break {
             record: record.name().to_string(),
             kind,
             message,
+            suspect,
         })
     };
     let mut followers: HashMap<&str, &Grant> = HashMap::new();
@@ -304,14 +334,34 @@ pub fn breaks(records: &[Grant]) -> Vec<Break> {
                                 p.name()
                             ),
                         );
-                    } else if link.digest != digest_of(p) {
+                    } else if link.digest != digest_of(p) && shows_change(p, g) {
                         push(
                             p,
                             BreakKind::Altered,
                             format!(
-                                "{} does not match the digest {} records for it (altered or replaced)",
+                                "{} does not match the digest {} records for it, and it was \
+                                 changed or re-created after {} was written (altered or replaced)",
                                 p.name(),
+                                g.name(),
                                 g.name()
+                            ),
+                        );
+                    } else if link.digest != digest_of(p) {
+                        // The predecessor is as it was written: the successor's link is what
+                        // is wrong. Blame it, not the predecessor's (possibly innocent) maker.
+                        push(
+                            g,
+                            BreakKind::BrokenLink,
+                            format!(
+                                "{} (requested by {}) links {} with a digest {} never had; {} \
+                                 shows no sign of change since, so the link was written wrong \
+                                 (a forged record): suspect {}",
+                                g.name(),
+                                g.spec.requester,
+                                p.name(),
+                                p.name(),
+                                p.name(),
+                                g.spec.requester
                             ),
                         );
                     }
@@ -336,6 +386,50 @@ fn missing(from: i64, to: i64) -> String {
 mod tests {
     use super::*;
     use crate::grant::record::PreviousRecord;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Records in the cluster are written by hand too: whatever they say, the chain is
+        /// verified, the next place found or refused, every report and listing made.
+        #[test]
+        fn any_records_are_verified_and_reported(
+            records in proptest::collection::vec(crate::test_support::arb_grant(), 0..8),
+            seal_names in proptest::collection::vec(crate::test_support::arb_text(), 0..4),
+        ) {
+            let now = chrono::Utc::now();
+            let _ = breaks(&records);
+            let _ = (head(&records), next_sequence(&records));
+            let policy = crate::grant::policy::Policy::from_data(
+                &[("roles", "incident-debug"), ("incident-debug.groups", "sre")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .unwrap();
+            let report = crate::grant::audit::report(
+                &records,
+                now,
+                Some(std::time::Duration::from_secs(u64::MAX / 4)),
+                Some(&policy),
+            );
+            let _ = crate::grant::audit::table(&report.records);
+            let rows = crate::grant::status::live(&records, "alice@example.com", true, now);
+            let _ = crate::grant::status::table(&rows, true);
+            let _ = crate::grant::status::revoked_by_others(&records, "alice@example.com", now);
+            let seals: Vec<k8s_openapi::api::core::v1::Secret> = seal_names
+                .into_iter()
+                .map(|n| {
+                    let mut s = k8s_openapi::api::core::v1::Secret::default();
+                    s.metadata.name = Some(n);
+                    s
+                })
+                .collect();
+            let _ = crate::grant::audit::check_seals(&records, &seals, now);
+            let _ = crate::grant::safe_format::json(&report);
+            let _ = crate::grant::safe_format::yaml(&report);
+        }
+    }
 
     fn spec(seq: i64, previous: Option<PreviousRecord>) -> GrantSpec {
         GrantSpec {
@@ -403,6 +497,7 @@ mod tests {
         );
         let mut altered = records.clone();
         altered[2].spec.reason = "nothing to see".into();
+        altered[2].metadata.generation = Some(2);
         let p = verify(&altered);
         assert!(p[0].contains("grant-000003 does not match"), "{p:?}");
     }
@@ -434,10 +529,11 @@ mod tests {
 
         let mut altered = records.clone();
         altered[1].spec.ticket = Some("INC-0".into());
+        altered[1].metadata.generation = Some(2);
         let b = breaks(&altered);
         assert_eq!(
-            (b[0].kind, b[0].record.as_str()),
-            (BreakKind::Altered, "grant-000002")
+            (b[0].kind, b[0].record.as_str(), b[0].suspect.as_deref()),
+            (BreakKind::Altered, "grant-000002", None)
         );
 
         // A second record in place 3, linking to the same predecessor.
@@ -472,6 +568,60 @@ mod tests {
         assert_eq!(
             (b[0].kind, b[0].record.as_str()),
             (BreakKind::Unlinked, "grant-000005")
+        );
+    }
+
+    #[test]
+    fn a_forged_link_blames_its_own_record_and_the_rest_is_still_verified() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |s: &str| Some(Time(s.parse().unwrap()));
+        let mut records = chain(6);
+        for (i, g) in records.iter_mut().enumerate() {
+            g.metadata.generation = Some(1);
+            g.metadata.creation_timestamp = at(&format!("2026-11-27T11:0{i}:00Z"));
+        }
+        // mallory writes place 3 with a garbage digest for grant-000002 (which is untouched).
+        records[2].spec.requester = "mallory@example.com".into();
+        records[2].spec.previous.as_mut().unwrap().digest = "sha256:garbage".into();
+        // Later records link the forged one as the plugin would; 6 breaks another way.
+        for i in 3..5 {
+            let relinked = digest_of(&records[i - 1]);
+            records[i].spec.previous.as_mut().unwrap().digest = relinked;
+        }
+        records[5].spec.previous = None;
+        let b = breaks(&records);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.kind, b.record.as_str(), b.suspect.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    BreakKind::BrokenLink,
+                    "grant-000003",
+                    Some("mallory@example.com")
+                ),
+                (
+                    BreakKind::Unlinked,
+                    "grant-000006",
+                    Some("alice@example.com")
+                ),
+            ],
+            "{b:?}"
+        );
+        assert!(
+            b[0].message.contains("suspect mallory@example.com"),
+            "{}",
+            b[0].message
+        );
+        // grant-000002 re-created after its successor: that one is the altered record.
+        let mut recreated = chain(3);
+        recreated[1].spec.reason = "nothing happened".into();
+        recreated[1].metadata.creation_timestamp = at("2026-11-27T12:00:00Z");
+        recreated[2].metadata.creation_timestamp = at("2026-11-27T11:05:00Z");
+        let b = breaks(&recreated);
+        assert_eq!(
+            (b[0].kind, b[0].record.as_str()),
+            (BreakKind::Altered, "grant-000002")
         );
     }
 

@@ -164,12 +164,49 @@ pub fn explain(err: kube::Error, server: &str, context: &str, doing: &str) -> an
             s.reason,
             s.message
         ),
-        _ => anyhow::anyhow!(
-            "{doing}: no answer from the cluster at {server} ({}); check your network and \
-             the context's server, then try again",
-            chain(&err)
-        ),
+        _ => match certificate_problem(&err) {
+            Some(rustls::CertificateError::UnknownIssuer) => anyhow::anyhow!(
+                "{doing}: the cluster at {server} presented a TLS certificate signed by a CA this \
+                 machine does not trust (UnknownIssuer); the context {context}'s cluster entry in \
+                 the kubeconfig needs that CA: set certificate-authority (a PEM file) or \
+                 certificate-authority-data, e.g. kubectl config set-cluster CLUSTER \
+                 --certificate-authority=ca.crt --embed-certs"
+            ),
+            Some(problem) => anyhow::anyhow!(
+                "{doing}: the cluster at {server} presented a TLS certificate this machine \
+                 refuses ({problem:?}); check that the context {context}'s server URL is the \
+                 cluster's and that its certificate-authority in the kubeconfig is current"
+            ),
+            None => anyhow::anyhow!(
+                "{doing}: no answer from the cluster at {server} ({}); check your network and \
+                 the context's server, then try again",
+                chain(&err)
+            ),
+        },
     }
+}
+
+/// The server certificate's fault when the TLS handshake failed on it. Found by type along
+/// the error's sources; an `io::Error` hides the error it wraps from `source()` (it returns
+/// that error's own source), so its inner error is looked at too.
+fn certificate_problem<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::CertificateError> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(rustls::Error::InvalidCertificate(problem)) = e.downcast_ref::<rustls::Error>()
+        {
+            return Some(problem);
+        }
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(found) = inner.and_then(|i| certificate_problem(i)) {
+            return Some(found);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 fn chain(err: &dyn std::error::Error) -> String {

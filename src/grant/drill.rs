@@ -7,10 +7,11 @@ use super::cluster::{self, Cluster, Whoami};
 use super::interrupt::{self, Interrupted, Signal, Signals};
 use super::policy::Ask;
 use super::protocol::{self, Granted, Progress};
-use super::revoke::{self, Target};
+use super::revoke::{self, Confirmation, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
 use crate::token_cache::MemoryStore;
+use crate::untrusted::Untrusted;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -167,10 +168,10 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
     {
         Ok(used) => used.map(|d| ((), d)),
         Err(signal) => {
-            eprintln!(
+            say!(
                 "{signal} received: revoking the drill's grant {} first; press Ctrl-C again to \
                  abandon that",
-                granted.record.name()
+                Untrusted(granted.record.name())
             );
             Err(anyhow::anyhow!(
                 "interrupted by the requester ({signal}); the grant is revoked next"
@@ -242,7 +243,7 @@ async fn take_back(
         outcome => outcome,
     };
     let failed = match outcome.as_deref() {
-        Ok([o]) if o.ok && o.recorded && o.confirmed_after_seconds.is_some() => {
+        Ok([o]) if o.confirmation == Confirmation::Observed && o.recorded => {
             return Ok(((), o.summary.clone()))
         }
         // A signal stopped the wait for the rejection: the seal is deleted, the record says so.

@@ -147,6 +147,28 @@ mod tests {
     use super::*;
     use crate::token_cache::MemoryStore;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever sits under the key (another version, a damaged item) is served only when
+        /// it is exactly this grant's entry.
+        #[test]
+        fn any_cached_bytes_are_an_entry_or_a_miss(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            json in crate::test_support::arb_json(),
+        ) {
+            let m = MemoryStore::default();
+            let key = CacheKey::elevated("https://c", "cluster-admin", "alice@example.com");
+            for value in [bytes, json.to_string().into_bytes()] {
+                m.set(&key, &Secret::new(value)).unwrap();
+                let got = load(&m, "https://c", "cluster-admin", "alice@example.com", Utc::now()).unwrap();
+                if let Ok(e) = got {
+                    proptest::prop_assert!(e.is_for("https://c", "cluster-admin", "alice@example.com"));
+                }
+            }
+        }
+    }
+
     fn entry(expires_at: DateTime<Utc>) -> Entry {
         Entry {
             token: "eyJ.secret.sig".into(),

@@ -2,24 +2,43 @@
 //! `<context>-breakglass` context. Cache read, expiry check, print; no network, no runtime.
 //! Only a miss with a person at the terminal (`spec.interactive`) offers to break the glass.
 
-use super::elevated_cache::{self, Miss};
+use super::elevated_cache::{self, Entry, Miss};
+use super::{cluster, duration, output, request};
 use crate::cli::{CredentialArgs, GlobalArgs, RequestArgs};
 use crate::exec_credential;
-use std::io::{BufRead, Write};
+use crate::untrusted::Untrusted;
+use std::io::BufRead;
+use std::time::Duration;
 
 /// Tokens this close to expiry are not served: kubectl would use them past their end.
 const MARGIN: chrono::Duration = chrono::Duration::seconds(2);
 
+/// How often the offer asks again for a duration it cannot use.
+const DURATION_ATTEMPTS: usize = 3;
+
+/// What the context's exec entry names: whose grant, of which role, on which cluster.
+struct Target<'a> {
+    server: &'a str,
+    role: &'a str,
+    account: &'a str,
+    context: &'a str,
+}
+
 /// Serves the cached break-glass token for the context, or fails fast saying what to run.
 pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
     let info = exec_credential::read_exec_info()?;
-    let (server, role, account, context) = match (
+    let target = match (
         args.server.as_deref(),
         args.role.as_deref(),
         args.account.as_deref(),
         args.origin_context.as_deref(),
     ) {
-        (Some(s), Some(r), Some(a), Some(c)) => (s, r, a, c),
+        (Some(server), Some(role), Some(account), Some(context)) => Target {
+            server,
+            role,
+            account,
+            context,
+        },
         _ => anyhow::bail!(
             "--elevated needs --server, --role, --account and --origin-context; \
              re-create the context with: kubectl breakglass request --reason \"...\""
@@ -27,7 +46,14 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
     };
     let store = crate::token_cache::open(global.token_cache)?;
     let now = chrono::Utc::now() + MARGIN;
-    let entry = match elevated_cache::load(store.as_ref(), server, role, account, now)? {
+    let loaded = elevated_cache::load(
+        store.as_ref(),
+        target.server,
+        target.role,
+        target.account,
+        now,
+    )?;
+    let entry = match loaded {
         Ok(entry) => entry,
         Err(miss) => {
             let why = match miss {
@@ -39,24 +65,19 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
                     super::record::timestamp(at)
                 ),
             };
+            let context = target.context;
             let fail_fast = anyhow::anyhow!(
                 "no active break-glass grant for {context} — run: kubectl breakglass request --context {context} --reason \"...\"{why}"
             );
             if !info.interactive {
                 return Err(fail_fast);
             }
-            match offer(global, context, role)? {
-                false => return Err(fail_fast),
-                true => {
-                    let now = chrono::Utc::now() + MARGIN;
-                    match elevated_cache::load(store.as_ref(), server, role, account, now)? {
-                        Ok(entry) => entry,
-                        Err(_) => anyhow::bail!(
-                            "the new grant is not for {account} on {server}, whom context {context}-breakglass \
-                             serves; log in as {account} and run: kubectl breakglass request --context {context} --reason \"...\""
-                        ),
-                    }
-                }
+            // The new grant's token is served from what the request returns, not read back
+            // from the cache: a cache opened before the request may not see what the request
+            // wrote (the keyring remembers where items live, read once per process).
+            match offer(global, &target)? {
+                None => return Err(fail_fast),
+                Some(entry) => entry,
             }
         }
     };
@@ -64,39 +85,110 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Asks the person at the terminal for a reason (and ticket) and breaks the glass for
-/// `role` on `context`; `false` when they decline.
-fn offer(global: &GlobalArgs, context: &str, role: &str) -> anyhow::Result<bool> {
-    let stdin = std::io::stdin();
-    let ask = |prompt: &str| -> anyhow::Result<String> {
-        eprint!("{prompt}");
-        std::io::stderr().flush()?;
-        let mut line = String::new();
-        stdin.lock().read_line(&mut line)?;
-        Ok(line.trim().to_string())
-    };
-    eprintln!("kubectl-breakglass: no active break-glass grant for {context}.");
+/// Asks the person at the terminal for a reason, a ticket and a duration, and breaks the
+/// glass for the context's role; `None` when they decline. Nothing is created for someone
+/// other than the context's person or for another cluster than the one it was written for.
+fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> {
+    let Target {
+        role,
+        context,
+        account,
+        ..
+    } = *target;
+    say!("kubectl-breakglass: no active break-glass grant for {context} (role {role}).");
     let reason = ask(&format!(
         "Break the glass now as {role}? Why (recorded in the cluster; Enter to cancel): "
     ))?;
     if reason.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let ticket = ask("Ticket or incident id (Enter for none): ")?;
     let global = GlobalArgs {
         context: Some(context.to_string()),
         ..global.clone()
     };
+    let (username, server, policy) = output::runtime()?.block_on(async {
+        let cluster = cluster::connect(&global, false).await?;
+        let me = cluster.whoami().await?;
+        let policy = request::read_policy(&cluster).await?;
+        anyhow::Ok((me.username, cluster.server, policy))
+    })?;
+    if username != account {
+        anyhow::bail!(
+            "context {context}-breakglass serves {}, but you are logged in as {}; nothing was \
+             created. Log in as {} (kubectl breakglass login --context {context}), or break the \
+             glass as yourself: kubectl breakglass request --context {context} --reason \"...\"",
+            Untrusted(account),
+            Untrusted(&username),
+            Untrusted(account)
+        );
+    }
+    if server != target.server {
+        anyhow::bail!(
+            "context {context} now points at {server}, but its break-glass context was written \
+             for {}; nothing was created. Re-create it with: kubectl breakglass request \
+             --context {context} --reason \"...\"",
+            target.server
+        );
+    }
+    // Unknown or broken roles are refused by the request itself, with the policy's words.
+    let (default, max) = match policy.role(role) {
+        Some(r) => (policy.offer_default(r), r.max_duration),
+        None => (policy.min_duration, policy.min_duration),
+    };
+    let Some(duration) = ask_duration(default, policy.min_duration, max)? else {
+        return Ok(None);
+    };
     let args = RequestArgs {
         reason: Some(reason),
         ticket: (!ticket.is_empty()).then_some(ticket),
         role: Some(role.to_string()),
-        duration: None,
-        // Rewrites the context kubectl is using with the same content.
-        no_kubeconfig: false,
-        additional: false,
+        duration: Some(duration::human(duration)),
+        // kubectl is using this context already: it serves exactly this role and person.
+        no_kubeconfig: true,
+        // A live grant of another role is no reason to refuse this one.
+        additional: true,
         output: None,
     };
-    super::request::run(&global, &args)?;
-    Ok(true)
+    request::for_offer(&global, &args).map(Some)
+}
+
+/// Asks how long, proposing `default`; asks again (a few times) for an answer that is not a
+/// duration or is outside `min..=max`. `None` when no usable answer came.
+fn ask_duration(
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> anyhow::Result<Option<Duration>> {
+    for _ in 0..DURATION_ATTEMPTS {
+        let answer = ask(&format!(
+            "For how long? (Enter for {}; from {} to {}, e.g. 15m or 1h): ",
+            duration::human(default),
+            duration::human(min),
+            duration::human(max)
+        ))?;
+        if answer.is_empty() {
+            return Ok(Some(default));
+        }
+        match duration::parse(&answer) {
+            Ok(d) if (min..=max).contains(&d) => return Ok(Some(d)),
+            Ok(_) => say!(
+                "  {} is not between {} and {}.",
+                Untrusted(&answer),
+                duration::human(min),
+                duration::human(max)
+            ),
+            Err(e) => say!("  {}: {e}; use {}", Untrusted(&answer), duration::FORMS),
+        }
+    }
+    say!("  No usable duration; nothing was created.");
+    Ok(None)
+}
+
+/// One line from the person at the terminal, trimmed; a prompt on stderr first.
+fn ask(prompt: &str) -> anyhow::Result<String> {
+    say_partial!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
 }

@@ -139,9 +139,7 @@ impl Signals {
                 Ok(done) => return Ok(done),
                 Err(signal) if patient => {
                     patient = false;
-                    eprintln!(
-                        "{signal} received: {doing} first; press Ctrl-C again to abandon that"
-                    );
+                    say!("{signal} received: {doing} first; press Ctrl-C again to abandon that");
                 }
                 Err(signal) => return Err(signal),
             }
@@ -157,7 +155,7 @@ pub async fn undo_request(
     progress: &Progress,
 ) -> Interrupted {
     let why = format!("interrupted by the requester ({signal})");
-    eprintln!("{signal} received: taking back what this request created; press Ctrl-C again to abandon that");
+    say!("{signal} received: taking back what this request created; press Ctrl-C again to abandon that");
     let message = match signals.race(progress.undo(&why)).await {
         Ok(cleanup) => format!("{why}. Cleaned up: {cleanup}"),
         Err(again) => format!(

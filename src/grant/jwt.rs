@@ -31,6 +31,21 @@ pub fn claims(token: &str) -> anyhow::Result<Claims> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the API server returns as a token, its claims are read or refused.
+        #[test]
+        fn any_token_yields_claims_or_an_error(
+            text in crate::test_support::arb_text(),
+            payload in crate::test_support::arb_json(),
+        ) {
+            let _ = claims(&text);
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+            let _ = claims(&format!("x.{b64}.y"));
+        }
+    }
+
     #[test]
     fn reads_jti_and_exp_without_leaking_the_token() {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);

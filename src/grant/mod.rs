@@ -12,14 +12,17 @@ pub mod events;
 pub mod interrupt;
 pub mod jwt;
 pub mod output;
+pub mod plausibility;
 pub mod policy;
 pub mod protocol;
 pub mod record;
 pub mod request;
 pub mod revoke;
+pub mod safe_format;
 pub mod seal;
 pub mod status;
 pub mod undo;
+pub mod view;
 
 /// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
 pub const NAMESPACE: &str = "breakglass";

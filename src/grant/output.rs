@@ -2,13 +2,14 @@
 //! Human messages go to stderr; tokens never reach either.
 
 use crate::cli::OutputFormat;
+use crate::untrusted::Untrusted;
 use std::io::Write as _;
 
-/// Prints `value` as JSON or YAML on stdout.
+/// Prints `value` as JSON or YAML on stdout, with nothing a terminal would act on raw.
 pub fn print(format: OutputFormat, value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = match format {
-        OutputFormat::Json => serde_json::to_string_pretty(value)? + "\n",
-        OutputFormat::Yaml => serde_yaml::to_string(value)?,
+        OutputFormat::Json => super::safe_format::json(value)?,
+        OutputFormat::Yaml => super::safe_format::yaml(value)?,
     };
     text_out(&text)
 }
@@ -21,27 +22,13 @@ pub fn text_out(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` safe to print on a terminal: control characters and bidirectional overrides
-/// (which a record made by hand may hold) are shown escaped, so they cannot forge a line
-/// or drive the terminal.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if super::policy::is_unprintable(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Aligns rows of cells into kubectl-style columns (the first row is the header); the
-/// last column is left unpadded so long text (a reason) does not widen every line.
+/// last column is left unpadded so long text (a reason) does not widen every line. Every
+/// cell is shown as `Untrusted`: records hold what people wrote.
 pub fn columns(lines: &[Vec<String>]) -> String {
     let lines: Vec<Vec<String>> = lines
         .iter()
-        .map(|l| l.iter().map(|c| printable(c)).collect())
+        .map(|l| l.iter().map(|c| Untrusted(c).to_string()).collect())
         .collect();
     let width = lines.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..width)
@@ -86,11 +73,6 @@ mod tests {
 
     #[test]
     fn cells_cannot_forge_lines_or_drive_the_terminal() {
-        assert_eq!(printable("plain text"), "plain text");
-        assert_eq!(
-            printable("one\nFAKE\u{1b}[31m\u{202E}"),
-            "one\\nFAKE\\u{1b}[31m\\u{202e}"
-        );
         let table = columns(&[
             vec!["NAME".into(), "REASON".into()],
             vec!["grant-000001".into(), "a\nb".into()],

@@ -1,8 +1,8 @@
 //! The cluster's break-glass policy: a ConfigMap (`deploy/03-policy.yaml`) read as the person.
 //!
 //! Flat keys, so the admission policies can read the same object as `params`:
-//! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`, and per role
-//! `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
+//! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`,
+//! `defaultDuration`, and per role `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
 
 use super::duration;
 use std::collections::BTreeMap;
@@ -36,6 +36,10 @@ pub struct Policy {
     /// Shortest grant: the API server's 10 minutes, unless a cluster that allows shorter
     /// tokens (a test bed) says otherwise.
     pub min_duration: Duration,
+    /// How long a grant lasts when nobody says (`defaultDuration`), capped at each role's
+    /// maximum; without it `request` takes the role's maximum and the interactive offer
+    /// `min_duration`.
+    pub default_duration: Option<Duration>,
     /// Roles whose own keys are malformed, with the message: refused when requested,
     /// a warning otherwise (one bad key must not block every role).
     pub broken: Vec<(String, String)>,
@@ -64,25 +68,21 @@ pub const MAX_REASON: usize = 1024;
 /// The longest ticket id a record takes (characters).
 pub const MAX_TICKET: usize = 128;
 
-/// A character that could forge a line or drive a terminal when the text is printed:
-/// control characters (newline, ESC, DEL, C1) and bidirectional overrides.
-pub fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Refuses a reason or ticket that cannot be recorded as it is: control characters, too
-/// long, or a ticket of only spaces. Runs before anything is created.
+/// Refuses a reason or ticket that cannot be recorded as it is: control, bidirectional or
+/// invisible characters (`untrusted::is_unsafe`; the CRD refuses them too), too long, or a
+/// ticket of only spaces. Runs before anything is created.
 pub fn check_text(reason: Option<&str>, ticket: Option<&str>) -> anyhow::Result<()> {
     for (flag, text, max) in [
         ("--reason", reason, MAX_REASON),
         ("--ticket", ticket, MAX_TICKET),
     ] {
         let Some(text) = text else { continue };
-        if let Some(c) = text.chars().find(|c| is_unprintable(*c)) {
+        if let Some(c) = text.chars().find(|c| crate::untrusted::is_unsafe(*c)) {
             anyhow::bail!(
-                "{flag} contains the control character {:?}: it would be printed raw into every \
-                 listing of the record; use one line of plain text",
-                c
+                "{flag} contains the control or invisible character U+{:04X}: records are read by \
+                 people, where it would forge a line, drive the terminal or hide text; use one \
+                 line of plain text",
+                u32::from(c)
             );
         }
         let n = text.trim().chars().count();
@@ -131,6 +131,27 @@ impl Policy {
                     format!("is {text:?}, not a duration like 10m"),
                 )
             })?,
+        };
+        let default_duration = match data.get("defaultDuration") {
+            None => None,
+            Some(text) => {
+                let d = duration::parse(text).map_err(|_| {
+                    bad(
+                        "defaultDuration",
+                        format!("is {text:?}, not a duration like 30m"),
+                    )
+                })?;
+                if d < min_duration {
+                    return Err(bad(
+                        "defaultDuration",
+                        format!(
+                            "is {text:?}, below the minimum grant of {}",
+                            duration::human(min_duration)
+                        ),
+                    ));
+                }
+                Some(d)
+            }
         };
         let role = |name: &str| -> anyhow::Result<RolePolicy> {
             let key = format!("{name}.maxDuration");
@@ -208,8 +229,29 @@ impl Policy {
             ticket_required,
             min_reason_length,
             min_duration,
+            default_duration,
             broken,
         })
+    }
+
+    /// The duration `request` gives `role` without --duration: the policy's
+    /// `defaultDuration` (capped at the role's maximum), else the role's maximum.
+    pub fn request_default(&self, role: &RolePolicy) -> Duration {
+        self.default_duration
+            .map_or(role.max_duration, |d| d.min(role.max_duration))
+    }
+
+    /// The duration the interactive offer proposes for `role`: the policy's
+    /// `defaultDuration` (capped at the role's maximum), else the shortest grant — never the
+    /// maximum by default, since Enter at 2 a.m. is not a decision.
+    pub fn offer_default(&self, role: &RolePolicy) -> Duration {
+        self.default_duration
+            .map_or(self.min_duration, |d| d.min(role.max_duration))
+    }
+
+    /// The role named `name`, if it is on offer and well-formed.
+    pub fn role(&self, name: &str) -> Option<&RolePolicy> {
+        self.roles.iter().find(|r| r.name == name)
     }
 
     /// One warning per role whose keys are malformed.
@@ -268,7 +310,7 @@ impl Policy {
                     self.role_names()
                 )
             })?;
-        let duration = ask.duration.unwrap_or(role.max_duration);
+        let duration = ask.duration.unwrap_or_else(|| self.request_default(role));
         if duration > role.max_duration {
             anyhow::bail!(
                 "--duration {} is longer than role {}'s maximum of {}",
@@ -315,6 +357,53 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The policy ConfigMap is the cluster's, whatever an admin typed: any data is a
+        /// policy or a message naming the key; any ask is allowed or refused.
+        #[test]
+        fn any_policy_and_ask_are_checked_without_panicking(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::prelude::Just("roles".to_string()),
+                        proptest::prelude::Just("defaultRole".to_string()),
+                        proptest::prelude::Just("minDuration".to_string()),
+                        proptest::prelude::Just("defaultDuration".to_string()),
+                        proptest::prelude::Just("minReasonLength".to_string()),
+                        proptest::prelude::Just("ticketRequired".to_string()),
+                        proptest::prelude::Just("incident-debug.maxDuration".to_string()),
+                        proptest::prelude::Just("incident-debug.groups".to_string()),
+                        crate::test_support::arb_text(),
+                    ],
+                    crate::test_support::arb_text(),
+                ),
+                0..10,
+            ),
+            reason in proptest::option::of(crate::test_support::arb_text()),
+            ticket in proptest::option::of(crate::test_support::arb_text()),
+            role in proptest::option::of(crate::test_support::arb_text()),
+            seconds in proptest::option::of(proptest::prelude::any::<u64>()),
+        ) {
+            let mut data = shipped();
+            data.extend(pairs);
+            if let Ok(p) = Policy::from_data(&data) {
+                let _ = p.warnings();
+                for r in &p.roles {
+                    let _ = (p.request_default(r), p.offer_default(r));
+                }
+                let ask = Ask {
+                    reason: reason.as_deref(),
+                    ticket: ticket.as_deref(),
+                    role: role.as_deref(),
+                    duration: seconds.map(Duration::from_secs),
+                };
+                let _ = p.check(&ask, "alice@example.com", &sre());
+            }
+        }
+    }
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -471,6 +560,27 @@ mod tests {
     }
 
     #[test]
+    fn defaults_are_the_policys_default_or_else_never_the_maximum_for_the_offer() {
+        let p = Policy::from_data(&shipped()).unwrap();
+        let (debug, admin) = (&p.roles[0], &p.roles[1]);
+        assert_eq!(p.request_default(debug), Duration::from_secs(3600));
+        assert_eq!(p.offer_default(debug), Duration::from_secs(600));
+        let mut d = shipped();
+        d.insert("defaultDuration".into(), "45m".into());
+        let p = Policy::from_data(&d).unwrap();
+        assert_eq!(p.request_default(&p.roles[0]), Duration::from_secs(2700));
+        assert_eq!(p.offer_default(&p.roles[0]), Duration::from_secs(2700));
+        // Capped at the role's maximum (cluster-admin: 30m).
+        assert_eq!(p.request_default(admin), Duration::from_secs(1800));
+        assert_eq!(p.offer_default(&p.roles[1]), Duration::from_secs(1800));
+        for bad in ["5m", "forever", "1d"] {
+            d.insert("defaultDuration".into(), bad.into());
+            let err = Policy::from_data(&d).unwrap_err().to_string();
+            assert!(err.contains("field \"defaultDuration\""), "{err}");
+        }
+    }
+
+    #[test]
     fn ticket_when_required() {
         let mut d = shipped();
         d.insert("ticketRequired".into(), "true".into());
@@ -502,16 +612,25 @@ mod tests {
             (
                 "line one\nFAKE grant-000099",
                 None,
-                "--reason contains the control character '\\n'",
+                "--reason contains the control or invisible character U+000A",
             ),
-            ("red \u{1b}[31m", None, "'\\u{1b}'"),
+            ("red \u{1b}[31m", None, "U+001B"),
             (
                 "ok reason here",
                 Some("\u{1b}[2J"),
-                "--ticket contains the control character",
+                "--ticket contains the control or invisible character",
             ),
             ("ok reason here", Some("   "), "--ticket is empty"),
-            ("evil \u{202E}txt.exe", None, "control character"),
+            ("evil \u{202E}txt.exe", None, "U+202E"),
+            ("zero\u{200B}width", None, "U+200B"),
+            ("right\u{200F}mark", None, "U+200F"),
+            ("arabic\u{061C}mark", None, "U+061C"),
+            ("\u{FEFF}bom", None, "U+FEFF"),
+            ("line\u{2028}separator", None, "U+2028"),
+            ("para\u{2029}separator", None, "U+2029"),
+            ("word\u{2060}joiner", None, "U+2060"),
+            ("invisible\u{2064}plus", None, "U+2064"),
+            ("mongolian\u{180E}vowel", None, "U+180E"),
         ] {
             let err = check_text(Some(reason), ticket).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");

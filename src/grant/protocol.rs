@@ -160,7 +160,14 @@ pub async fn request(
             previous,
         };
         let name = record::name_for(sequence);
-        let maybe = Undo::new(&grants, &secrets, &name, "", &cluster.context);
+        let maybe = Undo::new(
+            &grants,
+            &secrets,
+            &name,
+            &allowed.role.name,
+            "",
+            &cluster.context,
+        );
         progress.creating(&maybe, &request_id);
         match grants
             .create(&PostParams::default(), &Grant::new(&name, spec))
@@ -212,6 +219,7 @@ pub async fn request(
         &grants,
         &secrets,
         rec.name(),
+        &rec.spec.role,
         &rec.spec.expiry_time,
         &cluster.context,
     );
@@ -268,7 +276,10 @@ async fn seal_token_annotate(
         let doing = doing.to_string();
         move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
     };
-    let seal_step = format!("creating the seal {}", seal::name_for(rec.name()));
+    let seal_step = format!(
+        "creating the seal {}",
+        seal::name_for(rec.name(), &rec.spec.role)
+    );
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let sealed = secrets
         .create(&PostParams::default(), &seal::build(rec))
@@ -386,7 +397,8 @@ fn refuse_same_role(
     if let Some(g) = same.filter(|g| !g.is_live(now)) {
         anyhow::bail!(
             "a request of yours for role {role} is in progress ({}, started {}); wait for it \
-             (a second grant of the same role would replace its token in {context}-breakglass)",
+             (a second grant of the same role would replace its cached token: one is cached per \
+             cluster, role and person)",
             g.name(),
             g.spec.start_time
         );
@@ -394,9 +406,9 @@ fn refuse_same_role(
     if let Some(g) = same {
         anyhow::bail!(
             "you already hold grant {} of role {role} (until {}): --additional is for a second \
-             role, since a second grant of the same role would replace the first's token in \
-             {context}-breakglass. Use the first, or revoke it and request again: kubectl \
-             breakglass revoke {}{}",
+             role, since a second grant of the same role would replace the first's cached token \
+             (one is cached per cluster, role and person). Use the first, or revoke it and \
+             request again: kubectl breakglass revoke {}{}",
             g.name(),
             g.spec.expiry_time,
             g.name(),

@@ -157,6 +157,20 @@ impl Grant {
     }
 }
 
+/// The longest `status.message` the CRD takes (characters).
+pub const MAX_MESSAGE: usize = 2048;
+
+/// `text` as a `status.message` the CRD admits: one line of printable text (what the plugin
+/// writes there may quote the cluster's own answers, so it is escaped like any text from
+/// outside), cut to `MAX_MESSAGE` characters.
+pub fn status_message(text: &str) -> String {
+    let shown = crate::untrusted::Untrusted(text).to_string();
+    match shown.char_indices().nth(MAX_MESSAGE - 4) {
+        Some((cut, _)) => format!("{} ...", &shown[..cut]),
+        None => shown,
+    }
+}
+
 /// Record names carry the chain position, so two requests racing for the same place
 /// collide on the name (409) and the loser re-reads the chain.
 pub fn name_for(sequence: i64) -> String {
@@ -189,5 +203,20 @@ impl kube::Resource for Grant {
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_message_is_one_printable_line_the_crd_takes() {
+        assert_eq!(status_message("seal gone"), "seal gone");
+        let m = status_message("a\nb\u{1b}[2J\u{202e}");
+        assert_eq!(m, "a\\nb\\u{1b}[2J\\u{202e}");
+        let long = status_message(&"é".repeat(5000));
+        assert_eq!(long.chars().count(), MAX_MESSAGE);
+        assert!(long.ends_with(" ..."));
     }
 }

@@ -5,17 +5,51 @@
 use super::cluster::{self, Cluster};
 use super::interrupt::{self, Signals};
 use super::policy::{Allowed, Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
+use super::view::GrantView;
 use super::{duration, elevated_cache, output, protocol, NAMESPACE};
 use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
+use crate::untrusted::Untrusted;
 use clap::ValueEnum;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 /// Breaks the glass as `args` say.
 pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
+    let requested = checked(args)?;
+    let made = output::runtime()?.block_on(request(global, args, requested))?;
+    report(args, made)
+}
+
+/// The same request for the elevated credential's interactive offer, which serves the new
+/// token itself: says in one line what was granted and returns the cache entry to serve.
+pub fn for_offer(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<elevated_cache::Entry> {
+    let requested = checked(args)?;
+    let made = output::runtime()?.block_on(request(global, args, requested))?;
+    let name = made.granted.record.name().to_string();
+    say!(
+        "Break-glass grant {}: {} acts as {} on {} for {}, until {}; recorded in the cluster. \
+         Revoke: kubectl breakglass revoke {} --context {}",
+        Untrusted(&name),
+        Untrusted(&made.me.username),
+        Untrusted(&made.allowed.role.name),
+        made.cluster.server,
+        duration::human(made.allowed.duration),
+        elevated_cache_time(&made.granted.expires_at),
+        Untrusted(&name),
+        made.cluster.context
+    );
+    Ok(made.granted.cache_entry(&made.cluster, &made.me.username))
+}
+
+/// What can be checked before any network: reason and ticket text, the duration's form.
+fn checked(args: &RequestArgs) -> anyhow::Result<Option<std::time::Duration>> {
     super::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
-    let requested = args.duration.as_deref().map(duration::parse).transpose()?;
+    let requested = args
+        .duration
+        .as_deref()
+        .map(|d| duration::parse_flag("--duration", d))
+        .transpose()?;
     if args
         .reason
         .as_deref()
@@ -28,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
              (it is recorded in the cluster)"
         );
     }
-    output::runtime()?.block_on(request(global, args, requested))
+    Ok(requested)
 }
 
 /// A grant made whole: recorded, issued, cached and (unless `--no-kubeconfig`) wired into
@@ -45,19 +79,16 @@ async fn request(
     global: &GlobalArgs,
     args: &RequestArgs,
     requested: Option<std::time::Duration>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Made> {
     // Listening from the start: a signal before the grant is whole undoes what was made.
     let mut signals = Signals::listen()?;
     let progress = protocol::Progress::default();
-    let made = match signals.race(make(global, args, requested, &progress)).await {
-        Ok(made) => made?,
-        Err(signal) => {
-            return Err(interrupt::undo_request(&mut signals, signal, &progress)
-                .await
-                .into())
-        }
-    };
-    report(args, made)
+    match signals.race(make(global, args, requested, &progress)).await {
+        Ok(made) => made,
+        Err(signal) => Err(interrupt::undo_request(&mut signals, signal, &progress)
+            .await
+            .into()),
+    }
 }
 
 async fn make(
@@ -77,7 +108,7 @@ async fn make(
     };
     let allowed = policy.check(&ask, &me.username, &me.groups)?;
     for w in policy.warnings() {
-        eprintln!("warning: {w}");
+        say!("warning: {}", Untrusted(&w));
     }
     let beside = if args.additional {
         protocol::Beside::OtherRoles
@@ -86,7 +117,7 @@ async fn make(
     };
     let granted = protocol::request(&cluster, &me, &allowed, beside, progress).await?;
     for w in &granted.warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {}", Untrusted(w));
     }
 
     let entry = granted.cache_entry(&cluster, &me.username);
@@ -104,7 +135,13 @@ async fn make(
         );
     }
 
-    let elevated_context = format!("{}-breakglass", cluster.context);
+    // An additional grant gets a context of its own: re-pointing `<context>-breakglass`
+    // would take the first grant's context away while it is still live.
+    let elevated_context = if args.additional {
+        format!("{}-breakglass-{}", cluster.context, allowed.role.name)
+    } else {
+        format!("{}-breakglass", cluster.context)
+    };
     if !args.no_kubeconfig {
         if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
             // The cache goes first: nothing awaits while a token of a dying grant is cached.
@@ -142,58 +179,66 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
     } = made;
     let name = granted.record.name().to_string();
     let left = duration::human(allowed.duration);
-    eprintln!(
+    say!(
         "Break-glass grant {name}: {} acts as {} (ServiceAccount {NAMESPACE}/{}) on {} for {left}, until {}.",
-        me.username,
-        allowed.role.name,
-        allowed.role.name,
+        Untrusted(&me.username),
+        Untrusted(&allowed.role.name),
+        Untrusted(&allowed.role.name),
         cluster.server,
         elevated_cache_time(&granted.expires_at)
     );
-    eprintln!(
+    say!(
         "Recorded in the cluster (kubectl get breakglassgrants -n {NAMESPACE} {name}); token id (jti) {}.",
-        granted.claims.jti
+        Untrusted(&granted.claims.jti)
     );
     if args.no_kubeconfig {
-        eprintln!(
+        say!(
             "No kubeconfig context written (--no-kubeconfig): the token is cached for an exec \
              credential entry. To use it, re-run without --no-kubeconfig, or add a user like \
              plugin-manifest/kubeconfig-breakglass.yaml with --server {} --role {} --account {} \
              --origin-context {}.",
-            cluster.server, allowed.role.name, me.username, cluster.context
+            cluster.server,
+            Untrusted(&allowed.role.name),
+            Untrusted(&me.username),
+            cluster.context
         );
     } else {
-        eprintln!(
+        say!(
             "Use it:    kubectl --context {elevated_context} auth whoami   (any kubectl command \
              with --context {elevated_context})"
         );
     }
-    eprintln!(
+    say!(
         "Status:    kubectl breakglass status --context {}",
         cluster.context
     );
-    eprintln!(
+    say!(
         "Revoke:    kubectl breakglass revoke {name} --context {}",
         cluster.context
     );
     if let Some(format) = args.output {
         output::print(
             format,
-            &serde_json::json!({
-                "grant": name,
-                "requester": me.username,
-                "role": allowed.role.name,
-                "serviceAccount": granted.claims.sub,
-                "reason": allowed.reason,
-                "ticket": allowed.ticket,
-                "start": granted.record.spec.start_time,
-                "expires": elevated_cache_time(&granted.expires_at),
-                "jti": granted.claims.jti,
-                "context": if args.no_kubeconfig { None } else { Some(&elevated_context) },
-            }),
+            &Requested {
+                grant: GrantView::of(&granted.record, chrono::Utc::now()),
+                service_account: &granted.claims.sub,
+                context: (!args.no_kubeconfig).then_some(elevated_context.as_str()),
+            },
         )?;
     }
     Ok(())
+}
+
+/// `request -o json|yaml`: the common grant shape, the token's subject and the context
+/// written for it. Never the token.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Requested<'a> {
+    #[serde(flatten)]
+    grant: GrantView,
+    service_account: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a str>,
 }
 
 fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {

@@ -30,23 +30,51 @@ pub enum Target {
     All,
 }
 
-/// What happened to one grant.
+/// What happened to one grant (or one swept seal, under the name of the record it claims).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    pub grant: String,
+    /// The grant record's name.
+    pub name: String,
     pub requester: String,
     pub role: String,
-    /// Seconds until the cluster rejected the token, when seen.
+    /// Whether the cluster was seen rejecting the grant's token.
+    pub confirmation: Confirmation,
+    /// Seconds from the seal's deletion until the cluster rejected the token, when seen.
     pub confirmed_after_seconds: Option<f64>,
     /// One sentence for people.
     pub summary: String,
-    /// False when the cluster still accepted the token at the end of the wait.
-    pub ok: bool,
     /// Whether the revocation was written onto the record.
     pub recorded: bool,
     /// Whether this step failed outright (the seal could not be deleted): see the summary.
     pub failed: bool,
+}
+
+/// Whether a revocation was seen to take effect: the API server answering 401 to the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Confirmation {
+    /// The cluster rejected the token.
+    Observed,
+    /// This machine does not hold the token, so its rejection could not be watched; the
+    /// seal is gone, so an API server rejects it once its token cache expires.
+    NotHeld,
+    /// The cluster still accepted the token when the wait ended.
+    StillAccepted,
+    /// A signal stopped the wait (or came before this grant was reached).
+    Interrupted,
+    /// Nothing to confirm: the grant was over already, or a seal serving no grant was swept.
+    NotNeeded,
+}
+
+impl Confirmation {
+    /// A live grant's token was cut off, but nobody saw the cluster refuse it.
+    pub fn is_unconfirmed(self) -> bool {
+        matches!(
+            self,
+            Confirmation::NotHeld | Confirmation::StillAccepted | Confirmation::Interrupted
+        )
+    }
 }
 
 /// Whether the caller is a break-glass admin, as the cluster decides it: whoever may list
@@ -196,7 +224,7 @@ pub async fn revoke(
     if all && signals.count() == seen {
         for s in seals {
             let name = s.metadata.name.clone().unwrap_or_default();
-            if outcomes.iter().any(|o| seal_of(&records, &o.grant) == name) {
+            if outcomes.iter().any(|o| seal_of(&records, &o.name) == name) {
                 continue;
             }
             let o = sweep(cluster, &records, &s, now).await;
@@ -209,13 +237,12 @@ pub async fn revoke(
     Ok(outcomes)
 }
 
-/// The seal name a record uses.
+/// The seal name a record uses: the one recorded on it, else the one the plugin gives it.
 fn seal_of(records: &[Grant], grant: &str) -> String {
-    records
-        .iter()
-        .find(|g| g.name() == grant)
-        .and_then(|g| g.status.as_ref().and_then(|s| s.seal_name.clone()))
-        .unwrap_or_else(|| seal::name_for(grant))
+    let g = records.iter().find(|g| g.name() == grant);
+    g.and_then(recorded_seal)
+        .or_else(|| g.map(|g| seal::name_for(grant, &g.spec.role)))
+        .unwrap_or_else(|| format!("{grant}-seal"))
 }
 
 /// The record a seal claims to serve: its owner, else its label, else its name.
@@ -231,7 +258,27 @@ fn claimed_record(s: &K8sSecret) -> String {
                 .as_ref()
                 .and_then(|l| l.get(super::GRANT_LABEL).cloned())
         })
-        .unwrap_or_else(|| name.trim_end_matches("-seal").to_string())
+        .unwrap_or_else(|| record_in_name(&name))
+}
+
+/// The seal name recorded on `g`, if it is one a Secret can have.
+fn recorded_seal(g: &Grant) -> Option<String> {
+    g.status
+        .as_ref()
+        .and_then(|s| s.seal_name.clone())
+        .filter(|n| seal::is_valid_name(n))
+}
+
+/// The record a seal's name points at: `grant-NNNNNN` of `grant-NNNNNN-<role>-seal` (or of
+/// the older `grant-NNNNNN-seal`).
+fn record_in_name(seal: &str) -> String {
+    let rest = seal.strip_prefix("grant-").unwrap_or(seal);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        seal.trim_end_matches("-seal").to_string()
+    } else {
+        format!("grant-{digits}")
+    }
 }
 
 /// Why a seal serves no live grant, or `None` when it serves one.
@@ -277,7 +324,7 @@ async fn sweep(
     let why = stray_reason(records, s, now)
         .unwrap_or_else(|| format!("{claimed} is live but was not revoked above"));
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let (ok, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
+    let (swept, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
         Ok(_) => (true, format!("swept seal {name}: {why}")),
         Err(e) if status_code(&e) == Some(404) => {
             (true, format!("seal {name} was already gone ({why})"))
@@ -292,14 +339,14 @@ async fn sweep(
     };
     let g = records.iter().find(|g| g.name() == claimed);
     Outcome {
-        grant: claimed.clone(),
+        name: claimed.clone(),
         requester: g.map(|g| g.spec.requester.clone()).unwrap_or_default(),
         role: g.map(|g| g.spec.role.clone()).unwrap_or_default(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary,
-        ok,
         recorded: true,
-        failed: !ok,
+        failed: !swept,
     }
 }
 
@@ -317,6 +364,9 @@ pub async fn sweep_expired_own(cluster: &Cluster, records: &[Grant], me: &str) {
             && g.expiry().is_some_and(|e| e <= now)
     }) {
         let (secrets, name) = (secrets.clone(), seal_of(records, g.name()));
+        if !seal::is_valid_name(&name) {
+            continue;
+        }
         deleting.spawn(async move {
             let _ = secrets.delete(&name, &DeleteParams::default()).await;
         });
@@ -344,6 +394,18 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
     let seal_name = seal_of(std::slice::from_ref(g), g.name());
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let mut ok = true;
+    if !seal::is_valid_name(&seal_name) {
+        return Outcome {
+            name: g.name().to_string(),
+            requester: g.spec.requester.clone(),
+            role: g.spec.role.clone(),
+            confirmation: Confirmation::NotNeeded,
+            confirmed_after_seconds: None,
+            summary,
+            recorded: true,
+            failed: false,
+        };
+    }
     match secrets.delete(&seal_name, &DeleteParams::default()).await {
         Ok(_) => summary.push_str(&format!(
             "; a seal {seal_name} had been re-created for it and is now deleted"
@@ -358,12 +420,12 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
         }
     }
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary,
-        ok,
         recorded: true,
         failed: !ok,
     }
@@ -372,9 +434,10 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
 /// A grant `--all` could not revoke, with the reason.
 fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::NotNeeded,
         confirmed_after_seconds: None,
         summary: format!(
             "NOT revoked {} ({} as {}): {e:#}",
@@ -382,7 +445,6 @@ fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
             g.spec.requester,
             g.spec.role
         ),
-        ok: false,
         recorded: false,
         failed: true,
     }
@@ -391,9 +453,10 @@ fn failed(g: &Grant, e: &anyhow::Error) -> Outcome {
 /// A grant an interrupt kept this command from revoking.
 fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
     Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation: Confirmation::Interrupted,
         confirmed_after_seconds: None,
         summary: format!(
             "NOT revoked {} ({} as {}): interrupted ({signal}) before it; run: kubectl breakglass \
@@ -404,7 +467,6 @@ fn not_reached(g: &Grant, signal: Signal, context: &str) -> Outcome {
             g.name(),
             context_flag(context)
         ),
-        ok: false,
         recorded: false,
         failed: false,
     }
@@ -439,11 +501,7 @@ async fn revoke_one(
     signals: &mut Signals,
 ) -> anyhow::Result<Outcome> {
     let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let seal_name = g
-        .status
-        .as_ref()
-        .and_then(|s| s.seal_name.clone())
-        .unwrap_or_else(|| seal::name_for(g.name()));
+    let seal_name = seal_of(std::slice::from_ref(g), g.name());
     // The token this machine holds for the grant, if any: the only way to see it rejected.
     let key = CacheKey::elevated(&cluster.server, &g.spec.role, &g.spec.requester);
     let far_past = chrono::DateTime::<chrono::Utc>::MIN_UTC;
@@ -462,33 +520,29 @@ async fn revoke_one(
     let started = Instant::now();
     let dp = DeleteParams::default();
     let deleting = format!("deleting seal {seal_name}");
-    let deleted = match signals
-        .finish(&deleting, secrets.delete(&seal_name, &dp))
-        .await
-    {
-        Ok(deleted) => deleted,
-        Err(again) => {
-            let state = format!(
-                "seal {seal_name} may still exist, and a token issued for it work until {}",
-                g.spec.expiry_time
-            );
-            return Err(abandoned(signals, again, g, &state, &cluster.context));
-        }
-    };
-    let seal_existed = match deleted {
-        Ok(_) => true,
-        Err(e) if status_code(&e) == Some(404) => false,
-        Err(e) => {
-            return Err(explain(
-                e,
-                &cluster.server,
-                &cluster.context,
-                &format!("deleting seal {seal_name}"),
-            ))
+    // A name no Secret can have (a record written by hand) names no seal: nothing to delete.
+    let seal_existed = seal::is_valid_name(&seal_name) && {
+        let deleted = match signals
+            .finish(&deleting, secrets.delete(&seal_name, &dp))
+            .await
+        {
+            Ok(deleted) => deleted,
+            Err(again) => {
+                let state = format!(
+                    "seal {seal_name} may still exist, and a token issued for it work until {}",
+                    g.spec.expiry_time
+                );
+                return Err(abandoned(signals, again, g, &state, &cluster.context));
+            }
+        };
+        match deleted {
+            Ok(_) => true,
+            Err(e) if status_code(&e) == Some(404) => false,
+            Err(e) => return Err(explain(e, &cluster.server, &cluster.context, &deleting)),
         }
     };
 
-    let (confirmed_after, ok, how) = match &held {
+    let (confirmed_after, confirmation, how) = match &held {
         Some(entry) => {
             let client = cluster::client_with_token(
                 &cluster.server,
@@ -503,14 +557,14 @@ async fn revoke_one(
                             let secs = started.elapsed().as_secs_f64();
                             break (
                                 Some(secs),
-                                true,
+                                Confirmation::Observed,
                                 format!("the cluster rejected its token {:.1} s after the seal was deleted", secs),
                             );
                         }
                         _ if started.elapsed() >= CONFIRM_WITHIN => {
                             break (
                                 None,
-                                false,
+                                Confirmation::StillAccepted,
                                 format!(
                                     "NOT CONFIRMED: the cluster still accepted its token {} s after the seal was deleted",
                                     CONFIRM_WITHIN.as_secs()
@@ -530,7 +584,7 @@ async fn revoke_one(
                 Ok(result) => result,
                 Err(signal) => (
                     None,
-                    false,
+                    Confirmation::Interrupted,
                     format!(
                         "NOT CONFIRMED: interrupted ({signal}) before the cluster was seen to reject \
                          its token; the seal is deleted, so an API server rejects it once its \
@@ -540,21 +594,34 @@ async fn revoke_one(
             }
         }
         None => {
-            let gone = matches!(secrets.get_opt(&seal_name).await, Ok(None));
+            let gone = !seal::is_valid_name(&seal_name)
+                || matches!(secrets.get_opt(&seal_name).await, Ok(None));
             let what = if gone {
                 "is gone"
             } else {
                 "could not be checked"
             };
-            (
-                None,
-                gone,
-                format!(
-                    "its seal {what}; this machine does not hold the token, so its rejection was not \
-                     observed — an API server rejects it once its token-authentication cache expires \
-                     (about 10 s on a default server)"
-                ),
-            )
+            if g.state() == Some(State::Active) {
+                (
+                    None,
+                    Confirmation::NotHeld,
+                    format!(
+                        "its seal {what}; NOT CONFIRMED: this machine does not hold the token, so \
+                         its rejection was not observed — an API server rejects it once its \
+                         token-authentication cache expires (about 10 s on a default server)"
+                    ),
+                )
+            } else {
+                // A request that never finished recorded no token to watch being refused.
+                (
+                    None,
+                    Confirmation::NotNeeded,
+                    format!(
+                        "its seal {what}; its request never finished, so no token was recorded \
+                         for it, and any issued for it died with the seal"
+                    ),
+                )
+            }
         }
     };
 
@@ -572,16 +639,12 @@ async fn revoke_one(
     } else {
         serde_json::json!({ "status": {
             "state": State::Failed,
-            "message": format!(
+            "message": record::status_message(&format!(
                 "revoked by {} at {now} before the request finished",
                 me.username
-            ),
+            )),
         }})
     };
-    if held.is_some() {
-        // The seal is gone either way, so the token is of no further use here.
-        let _ = store.delete(&key);
-    }
     let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let pp = PatchParams::default();
     let recording = format!("recording the revocation on {}", g.name());
@@ -616,6 +679,11 @@ async fn revoke_one(
     let was_recorded = recorded.is_ok();
     match recorded {
         Ok(_) => {
+            // The seal is gone, so the token is of no further use here. Kept until the
+            // revocation is on the record: a retry presents it again to confirm.
+            if held.is_some() {
+                let _ = store.delete(&key);
+            }
             let note = format!(
                 "{} revoked the grant of {}: {how}",
                 me.username, g.spec.requester
@@ -637,12 +705,12 @@ async fn revoke_one(
         )),
     }
     Ok(Outcome {
-        grant: g.name().to_string(),
+        name: g.name().to_string(),
         requester: g.spec.requester.clone(),
         role: g.spec.role.clone(),
+        confirmation,
         confirmed_after_seconds: confirmed_after,
         summary,
-        ok,
         recorded: was_recorded,
         failed: false,
     })

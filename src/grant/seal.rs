@@ -14,9 +14,28 @@ pub const SEAL_TYPE: &str = "breakglass.dev/seal";
 /// SelfSubjectReview); the admission policy requires it to be the caller.
 pub const REQUESTER_ANNOTATION: &str = "breakglass.dev/requester";
 
-/// The seal's name for a record: deterministic, so undo can delete it even after a lost response.
-pub fn name_for(record_name: &str) -> String {
-    format!("{record_name}-seal")
+/// Label on a seal naming its grant's role (also the middle of its name).
+pub const ROLE_LABEL: &str = "breakglass.dev/role";
+
+/// The seal's name for a record of `role`: `grant-NNNNNN-<role>-seal`. Deterministic, so undo
+/// can delete it even after a lost response; it carries the role because a TokenRequest's
+/// admission sees only the bound object's name, and the token policy ties the token's role
+/// (the ServiceAccount) to the seal through it.
+pub fn name_for(record_name: &str, role: &str) -> String {
+    format!("{record_name}-{role}-seal")
+}
+
+/// Whether `name` can be a Secret's name at all (a DNS-1123 subdomain: lower-case letters,
+/// digits, `-` and `.`, starting and ending with a letter or digit, at most 253). A record's
+/// `status.sealName` is written by people too; one that no Secret can have is never sent to
+/// the API server, where it would fail as a malformed request.
+pub fn is_valid_name(name: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| ok(c) || c == '-' || c == '.')
+        && name.starts_with(ok)
+        && name.ends_with(ok)
 }
 
 /// The seal for a stored record (which must carry its uid).
@@ -24,10 +43,11 @@ pub fn build(record: &Grant) -> Secret {
     let labels = BTreeMap::from([
         (super::SEAL_LABEL.to_string(), "true".to_string()),
         (super::GRANT_LABEL.to_string(), record.name().to_string()),
+        (ROLE_LABEL.to_string(), record.spec.role.clone()),
     ]);
     Secret {
         metadata: ObjectMeta {
-            name: Some(name_for(record.name())),
+            name: Some(name_for(record.name(), &record.spec.role)),
             namespace: Some(super::NAMESPACE.to_string()),
             labels: Some(labels),
             annotations: Some(BTreeMap::from([(
@@ -47,5 +67,27 @@ pub fn build(record: &Grant) -> Secret {
         },
         type_: Some(SEAL_TYPE.to_string()),
         ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_a_secret_can_have_are_seal_names() {
+        assert!(is_valid_name(&name_for("grant-000001", "incident-debug")));
+        assert!(is_valid_name("grant-000001-seal"));
+        for bad in [
+            "",
+            "grant-000001-\u{1b}[2J",
+            "Grant-1-seal",
+            "-x",
+            "x-",
+            "a b",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
     }
 }

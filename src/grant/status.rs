@@ -2,23 +2,18 @@
 
 use super::duration;
 use super::record::Grant;
+use super::view::GrantView;
+use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// One live grant.
+/// One live grant: the common grant shape and the time left.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
-    pub name: String,
-    pub requester: String,
-    pub role: String,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<String>,
-    pub started: String,
-    pub expires: String,
+    #[serde(flatten)]
+    pub grant: GrantView,
     pub seconds_left: i64,
-    pub jti: String,
 }
 
 /// The live grants among `records` at `now`: the person's own, or everyone's with `all`.
@@ -27,22 +22,11 @@ pub fn live(records: &[Grant], me: &str, all: bool, now: DateTime<Utc>) -> Vec<R
         .iter()
         .filter(|g| g.is_live(now) && (all || g.spec.requester == me))
         .map(|g| Row {
-            name: g.name().to_string(),
-            requester: g.spec.requester.clone(),
-            role: g.spec.role.clone(),
-            reason: g.spec.reason.clone(),
-            ticket: g.spec.ticket.clone(),
-            started: g.spec.start_time.clone(),
-            expires: g.spec.expiry_time.clone(),
+            grant: GrantView::of(g, now),
             seconds_left: g.expiry().map_or(0, |e| (e - now).num_seconds().max(0)),
-            jti: g
-                .status
-                .as_ref()
-                .and_then(|s| s.jti.clone())
-                .unwrap_or_default(),
         })
         .collect();
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows.sort_by(|a, b| a.grant.name.cmp(&b.grant.name));
     rows
 }
 
@@ -56,12 +40,13 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
             let s = g.status.as_ref()?;
             let by = s.revoked_by.as_deref()?;
             (g.state() == Some(super::record::State::Revoked) && by != me).then(|| {
-                super::output::printable(&format!(
-                    "{} (role {}) was revoked by {by} at {}.",
-                    g.name(),
-                    g.spec.role,
-                    s.revoked_at.as_deref().unwrap_or("an unrecorded time")
-                ))
+                format!(
+                    "{} (role {}) was revoked by {} at {}.",
+                    Untrusted(g.name()),
+                    Untrusted(&g.spec.role),
+                    Untrusted(by),
+                    Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
+                )
             })
         })
         .collect()
@@ -73,23 +58,24 @@ pub fn table(rows: &[Row], all: bool) -> String {
         "NAME".to_string(),
         "REQUESTER".into(),
         "ROLE".into(),
-        "STARTED".into(),
-        "EXPIRES".into(),
+        "START".into(),
+        "EXPIRY".into(),
         "LEFT".into(),
         "REASON".into(),
     ]];
     for r in rows {
         let left = std::time::Duration::from_secs(r.seconds_left as u64);
+        let g = &r.grant;
         lines.push(vec![
-            r.name.clone(),
-            r.requester.clone(),
-            r.role.clone(),
-            r.started.clone(),
-            r.expires.clone(),
+            g.name.clone(),
+            g.requester.clone(),
+            g.role.clone(),
+            g.start.clone(),
+            g.expiry.clone(),
             duration::human(left),
-            match &r.ticket {
-                Some(t) => format!("[{t}] {}", r.reason),
-                None => r.reason.clone(),
+            match &g.ticket {
+                Some(t) => format!("[{t}] {}", g.reason),
+                None => g.reason.clone(),
             },
         ]);
     }

@@ -17,6 +17,8 @@ pub struct Undo {
     grants: Api<Grant>,
     secrets: Api<K8sSecret>,
     record: String,
+    /// The seal's name (it carries the record's role).
+    seal: String,
     pub(super) seal_attempted: bool,
     expiry: String,
     context: String,
@@ -27,6 +29,7 @@ impl Undo {
         grants: &Api<Grant>,
         secrets: &Api<K8sSecret>,
         record: &str,
+        role: &str,
         expiry: &str,
         context: &str,
     ) -> Undo {
@@ -34,6 +37,7 @@ impl Undo {
             grants: grants.clone(),
             secrets: secrets.clone(),
             record: record.to_string(),
+            seal: seal::name_for(record, role),
             seal_attempted: false,
             expiry: expiry.to_string(),
             context: context.to_string(),
@@ -46,9 +50,9 @@ impl Undo {
         let mut done = Vec::new();
         let mut seal_dead = true;
         if self.seal_attempted {
-            let name = seal::name_for(&self.record);
+            let name = &self.seal;
             let dp = DeleteParams::default();
-            match retry(|| self.secrets.delete(&name, &dp)).await {
+            match retry(|| self.secrets.delete(name, &dp)).await {
                 Ok(_) => done.push(format!(
                     "deleted seal {name}, so no token issued for it works"
                 )),
@@ -91,9 +95,10 @@ impl Undo {
     }
 
     async fn mark_failed(&self, why: &str) -> String {
-        let patch = Patch::Merge(
-            serde_json::json!({ "status": { "state": State::Failed, "message": why } }),
-        );
+        let patch = Patch::Merge(serde_json::json!({ "status": {
+                "state": State::Failed,
+                "message": super::record::status_message(why),
+            } }));
         let pp = PatchParams::default();
         match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {
             Ok(_) => format!(
@@ -164,7 +169,7 @@ impl Progress {
                 "record {r} and maybe its seal {s}, so a token issued for it may work until {e}; \
                  finish with: kubectl breakglass revoke {r}{c}",
                 r = undo.record,
-                s = seal::name_for(&undo.record),
+                s = undo.seal,
                 e = undo.expiry,
                 c = context_flag(&undo.context)
             ),

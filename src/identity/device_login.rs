@@ -2,6 +2,7 @@
 //! browser, progress.
 
 use crate::oidc::{self, DeviceAuthorization, PollEvent, Provider, TokenResponse};
+use crate::untrusted::Untrusted;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -54,13 +55,18 @@ pub async fn run(
                 );
             }
             PollEvent::Retrying { attempt, reason } => {
-                let _ = writeln!(err, "{}Retrying ({attempt}) after: {reason}", cr(tty));
+                let _ = writeln!(
+                    err,
+                    "{}Retrying ({attempt}) after: {}",
+                    cr(tty),
+                    Untrusted(&reason)
+                );
             }
         }
     };
     let result = oidc::poll_device_token(http, provider, client_id, &auth, &mut on_progress).await;
     if tty {
-        eprint!("\r\x1b[2K");
+        crate::human::terminal_control("\r\x1b[2K");
     }
     result
 }
@@ -85,11 +91,13 @@ fn short(d: Duration) -> String {
 fn show_instructions(issuer: &str, auth: &DeviceAuthorization, browser: Browser, tty: bool) {
     let mut text = format!(
         "To log in to {issuer}, open\n\n    {}\n\nand enter the code\n\n    {}\n\n",
-        auth.verification_uri, auth.user_code
+        Untrusted(&auth.verification_uri),
+        Untrusted(&auth.user_code)
     );
     if let Some(complete) = &auth.verification_uri_complete {
         text.push_str(&format!(
-            "(or open {complete}, which has the code filled in)\n"
+            "(or open {}, which has the code filled in)\n",
+            Untrusted(complete)
         ));
         if tty {
             if let Some(qr) = qr(complete) {
@@ -118,7 +126,7 @@ fn show_instructions(issuer: &str, auth: &DeviceAuthorization, browser: Browser,
         short(auth.expires_in),
         auth.interval.as_secs()
     ));
-    eprint!("{text}");
+    say_partial!("{text}");
 }
 
 fn qr(url: &str) -> Option<String> {

@@ -58,9 +58,10 @@ impl Entry {
     /// quarter of its lifetime, at most 60 s. This is also the
     /// `expirationTimestamp` we give kubectl, so it asks again just then.
     pub fn refresh_at(&self) -> DateTime<Utc> {
-        let lifetime = (self.expires_at - self.issued_at).max(0);
+        // Saturating: the item is read back from a store, and its numbers may be anything.
+        let lifetime = self.expires_at.saturating_sub(self.issued_at).max(0);
         let margin = (lifetime / 4).min(MAX_MARGIN_SECS);
-        Utc.timestamp_opt(self.expires_at - margin, 0)
+        Utc.timestamp_opt(self.expires_at.saturating_sub(margin), 0)
             .single()
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
@@ -184,6 +185,29 @@ mod tests {
         assert!(!short.is_fresh(at(1_015)));
         assert!(e.is_fresh(at(4_539)));
         assert!(!e.is_fresh(at(4_540)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a store hands back is an entry or nothing; its times never panic.
+        #[test]
+        fn any_stored_item_decodes_or_reads_as_absent(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            iat in proptest::prelude::any::<i64>(),
+            exp in proptest::prelude::any::<i64>(),
+            now in proptest::prelude::any::<i64>(),
+        ) {
+            let _ = Entry::decode(&Secret::new(bytes));
+            let e = entry(iat, exp);
+            let at = Utc.timestamp_opt(now.clamp(-8_000_000_000_000, 8_000_000_000_000), 0).single();
+            let _ = (e.refresh_at(), e.expires());
+            if let Some(at) = at {
+                let _ = e.is_fresh(at);
+            }
+            let json = serde_json::to_vec(&e).unwrap();
+            proptest::prop_assert!(Entry::decode(&Secret::new(json)).is_some());
+        }
     }
 
     #[test]

@@ -192,15 +192,35 @@ pub async fn person_identity(
         }
         None => "no cached login".to_string(),
         Some((old, refresh_token)) => {
-            let cannot = |e: anyhow::Error| {
-                e.context(format!(
-                    "cannot refresh your login to {} (the cached ID token expired at {}); try again, or run: {}",
+            // The IdP cannot be asked (down, unreachable, erring): a token that has not really
+            // expired still works at the API server, so it is served until it does — an IdP
+            // outage must not stop anyone revoking their own grant.
+            let cannot = |e: anyhow::Error| match still_valid(old, Utc::now()) {
+                Some(until) => {
+                    say!(
+                        "warning: cannot refresh your login to {} ({}); using the cached ID token \
+                         until it expires at {}",
+                        settings.issuer,
+                        crate::untrusted::Untrusted(&format!("{e:#}")),
+                        until.to_rfc3339()
+                    );
+                    Ok(Identity {
+                        expires_at: until,
+                        ..identity(old)
+                    })
+                }
+                None => Err(e.context(format!(
+                    "cannot refresh your login to {} (the cached ID token expired at {}); try \
+                     again, or run: {}",
                     settings.issuer,
                     old.expires().to_rfc3339(),
                     login_hint(settings, context_name)
-                ))
+                ))),
             };
-            let p = discover(&http, settings).await.map_err(cannot)?;
+            let p = match discover(&http, settings).await {
+                Ok(p) => p,
+                Err(e) => return cannot(e),
+            };
             match oidc::refresh(&http, &p, &settings.client_id, &Secret::new(refresh_token)).await {
                 Ok(tokens) => {
                     let fresh = verified_entry(&p, settings, tokens, old.refresh_token.clone())?;
@@ -211,7 +231,7 @@ pub async fn person_identity(
                     provider = Some(p);
                     "refresh token expired or revoked".to_string()
                 }
-                Err(e) => return Err(cannot(e.into())),
+                Err(e) => return cannot(e.into()),
             }
         }
     };
@@ -235,7 +255,7 @@ pub async fn person_identity(
         Some(p) => p,
         None => discover(&http, settings).await?,
     };
-    eprintln!(
+    say!(
         "kubectl-breakglass: not logged in to {} ({why}); starting a device login.",
         settings.issuer
     );
@@ -328,6 +348,16 @@ fn verified_entry(
             .map(Secret::into_inner)
             .or(previous_refresh_token),
     })
+}
+
+/// Tokens this close to their real expiry are not served even in an IdP outage: kubectl
+/// would present them past their end.
+const LAST_RESORT_MARGIN: chrono::Duration = chrono::Duration::seconds(2);
+
+/// The real expiry of the cached ID token, if it is still comfortably ahead of `now`.
+fn still_valid(e: &Entry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let until = e.expires();
+    (until - LAST_RESORT_MARGIN > now).then_some(until)
 }
 
 fn identity(e: &Entry) -> Identity {

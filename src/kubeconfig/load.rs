@@ -270,6 +270,69 @@ fn idp_from_args(args: &[String]) -> Option<IdpArgs> {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    fn kubeconfig_text() -> impl Strategy<Value = String> {
+        use crate::test_support::arb_text;
+        prop_oneof![
+            arb_text(),
+            crate::test_support::arb_json().prop_map(|j| j.to_string()),
+            (
+                arb_text(),
+                arb_text(),
+                arb_text(),
+                proptest::collection::vec(arb_text(), 0..6)
+            )
+                .prop_map(|(server, ca, context, args)| {
+                    serde_json::json!({
+                        "apiVersion": "v1", "kind": "Config", "current-context": context,
+                        "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority-data": ca}}],
+                        "contexts": [
+                            {"name": context, "context": {"cluster": "c", "user": "u"}},
+                            {"name": "x", "context": {"cluster": "c", "user": "u"}}
+                        ],
+                        "users": [{"name": "u", "user": {"exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1",
+                            "command": "kubectl-breakglass",
+                            "args": std::iter::once("credential".to_string()).chain(args).collect::<Vec<_>>()
+                        }}}]
+                    })
+                    .to_string()
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A kubeconfig is the person's, but any file may sit where one is expected: it
+        /// loads and resolves, or says what is wrong.
+        #[test]
+        fn any_kubeconfig_loads_or_says_why(text in kubeconfig_text(), name in crate::test_support::arb_text()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config");
+            std::fs::write(&path, &text).unwrap();
+            let global = GlobalArgs {
+                kubeconfig: Some(path),
+                context: None,
+                token_cache: crate::cli::TokenCacheKind::None,
+            };
+            if let Ok(loaded) = load(&global) {
+                let _ = loaded.context(None);
+                let _ = loaded.context(Some(&name));
+                let _ = loaded.context(Some("x"));
+            }
+        }
+
+        /// Exec arguments in any order and form.
+        #[test]
+        fn any_exec_arguments_are_read_or_ignored(args in proptest::collection::vec(crate::test_support::arb_text(), 0..8)) {
+            let _ = idp_from_args(&args);
+            let _ = flag_value(&args, "--origin-context");
+            let _ = breakglass_args(&exec("kubectl", &args.iter().map(String::as_str).collect::<Vec<_>>()));
+        }
+    }
+
     fn exec(command: &str, args: &[&str]) -> ExecConfig {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "client.authentication.k8s.io/v1",

@@ -309,6 +309,31 @@ users:
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The person's kubeconfig may hold anything (shapes we never wrote, lists where
+        /// maps belong): the context is written, or the error says why and the file is left.
+        #[test]
+        fn any_kubeconfig_is_edited_or_left_alone(
+            doc in crate::test_support::arb_json(),
+            context in crate::test_support::arb_json(),
+            user in crate::test_support::arb_json(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config");
+            let mut shaped: serde_json::Value = serde_yaml::from_str(ORIGINAL).unwrap();
+            shaped["contexts"][0]["context"] = context;
+            shaped["users"][0]["user"]["exec"] = user;
+            for text in [doc.to_string(), shaped.to_string()] {
+                std::fs::write(&path, &text).unwrap();
+                if write_elevated_context(std::slice::from_ref(&path), &ctx()).is_err() {
+                    proptest::prop_assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+                }
+            }
+        }
+    }
+
     #[test]
     fn adds_the_context_and_keeps_everything_else() {
         let dir = tempfile::tempdir().unwrap();

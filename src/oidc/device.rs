@@ -41,6 +41,12 @@ pub enum PollEvent {
 /// Most consecutive transient failures we sit out while polling.
 const MAX_TRANSIENT_FAILURES: u32 = 5;
 
+/// The longest a code may be valid and the slowest polling we accept from an IdP's answer:
+/// its numbers are not ours, and a huge one must neither overflow the polling arithmetic
+/// nor sleep for ever.
+const MAX_CODE_LIFETIME: u64 = 24 * 3600;
+const MAX_INTERVAL: u64 = 300;
+
 /// Asks the IdP for a device code.
 pub async fn start_device_flow(
     http: &reqwest::Client,
@@ -100,9 +106,9 @@ fn parse_authorization(
         user_code,
         verification_uri,
         verification_uri_complete,
-        expires_in: Duration::from_secs(secs("expires_in").unwrap_or(600)),
+        expires_in: Duration::from_secs(secs("expires_in").unwrap_or(600).min(MAX_CODE_LIFETIME)),
         // RFC 8628 §3.2: 5 s when the IdP does not say.
-        interval: Duration::from_secs(secs("interval").unwrap_or(5).max(1)),
+        interval: Duration::from_secs(secs("interval").unwrap_or(5).clamp(1, MAX_INTERVAL)),
         slow_down_step: Duration::from_secs(5),
     })
 }
@@ -144,7 +150,8 @@ pub async fn poll_device_token(
                     "authorization_pending" => {}
                     "slow_down" => {
                         // RFC 8628 §3.5: add 5 seconds to the interval.
-                        interval += auth.slow_down_step;
+                        interval =
+                            (interval + auth.slow_down_step).min(Duration::from_secs(MAX_INTERVAL));
                         progress(PollEvent::SlowDown { interval });
                     }
                     "access_denied" => return Err(OidcError::AccessDenied),
@@ -182,6 +189,32 @@ pub async fn poll_device_token(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any JSON answer is an authorization or an error; the numbers it carries are
+        /// bounded so that the polling arithmetic cannot overflow.
+        #[test]
+        fn any_device_authorization_answer_is_a_value_or_an_error(
+            body in crate::test_support::arb_json(),
+            expires in proptest::prelude::any::<u64>(),
+            interval in proptest::prelude::any::<u64>(),
+            as_text in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = parse_authorization("https://idp/device", &body);
+            let n = |v: u64| if as_text { json!(v.to_string()) } else { json!(v) };
+            let a = parse_authorization(
+                "https://idp/device",
+                &json!({"device_code": "d", "user_code": "u", "verification_uri": "https://v",
+                        "expires_in": n(expires), "interval": n(interval)}),
+            ).unwrap();
+            proptest::prop_assert!(a.expires_in <= Duration::from_secs(MAX_CODE_LIFETIME));
+            proptest::prop_assert!((1..=MAX_INTERVAL).contains(&a.interval.as_secs()));
+            let _ = a.expires_in + Duration::from_secs(5);
+            let _ = (a.interval * 2).min(Duration::from_secs(30).max(a.interval));
+        }
+    }
 
     #[test]
     fn accepts_googles_verification_url_and_fills_in_defaults() {

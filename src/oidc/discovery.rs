@@ -23,9 +23,29 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
         issuer.trim_end_matches('/')
     );
     let doc = get_json(http, &url).await?;
+    let found = endpoints(&url, issuer, &doc)?;
+    let jwks_doc = get_json(http, &found.jwks_uri).await?;
+    Ok(Provider {
+        issuer: found.issuer,
+        device_authorization_endpoint: found.device_authorization_endpoint,
+        token_endpoint: found.token_endpoint,
+        jwks: key_set(&found.jwks_uri, jwks_doc)?,
+    })
+}
+
+/// What the discovery document says, checked.
+struct Endpoints {
+    issuer: String,
+    device_authorization_endpoint: Option<String>,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+/// Reads the discovery document fetched from `url` for the configured `issuer`.
+fn endpoints(url: &str, issuer: &str, doc: &serde_json::Value) -> Result<Endpoints, OidcError> {
     let field = |name: &str| doc.get(name).and_then(|v| v.as_str()).map(str::to_string);
     let bad = |what: String| OidcError::BadResponse {
-        url: url.clone(),
+        url: url.to_string(),
         what,
     };
     let published =
@@ -36,21 +56,21 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
             published,
         });
     }
-    let token_endpoint = field("token_endpoint")
-        .ok_or_else(|| bad("no `token_endpoint` in the discovery document".into()))?;
-    let jwks_uri =
-        field("jwks_uri").ok_or_else(|| bad("no `jwks_uri` in the discovery document".into()))?;
-    let jwks_doc = get_json(http, &jwks_uri).await?;
-    let jwks: CoreJsonWebKeySet =
-        serde_json::from_value(jwks_doc).map_err(|e| OidcError::BadResponse {
-            url: jwks_uri.clone(),
-            what: format!("not a JSON Web Key Set ({e})"),
-        })?;
-    Ok(Provider {
-        issuer: published,
+    Ok(Endpoints {
+        token_endpoint: field("token_endpoint")
+            .ok_or_else(|| bad("no `token_endpoint` in the discovery document".into()))?,
+        jwks_uri: field("jwks_uri")
+            .ok_or_else(|| bad("no `jwks_uri` in the discovery document".into()))?,
         device_authorization_endpoint: field("device_authorization_endpoint"),
-        token_endpoint,
-        jwks,
+        issuer: published,
+    })
+}
+
+/// Reads the JSON Web Key Set fetched from `url`.
+fn key_set(url: &str, doc: serde_json::Value) -> Result<CoreJsonWebKeySet, OidcError> {
+    serde_json::from_value(doc).map_err(|e| OidcError::BadResponse {
+        url: url.to_string(),
+        what: format!("not a JSON Web Key Set ({e})"),
     })
 }
 
@@ -63,4 +83,31 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value
         });
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any discovery document and key set is read or refused with a message.
+        #[test]
+        fn any_discovery_answer_is_a_value_or_an_error(
+            doc in crate::test_support::arb_json(),
+            keys in crate::test_support::arb_json(),
+            issuer in crate::test_support::arb_text(),
+        ) {
+            let _ = endpoints("https://idp/.well-known/openid-configuration", &issuer, &doc);
+            let mut shaped = serde_json::json!({
+                "issuer": issuer, "token_endpoint": doc.clone(), "jwks_uri": "https://idp/keys",
+                "device_authorization_endpoint": doc
+            });
+            let _ = endpoints("https://idp/x", &issuer, &shaped);
+            shaped["keys"] = keys.clone();
+            let _ = key_set("https://idp/keys", keys);
+            let _ = key_set("https://idp/keys", serde_json::json!({ "keys": [shaped] }));
+        }
+    }
 }

@@ -48,3 +48,27 @@ pub(crate) fn parse(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any token endpoint answer (status and body) is tokens, an OAuth error, or an
+        /// error of ours; a description is kept short.
+        #[test]
+        fn any_token_answer_is_a_value_or_an_error(
+            status in proptest::prelude::any::<u16>(),
+            body in crate::test_support::arb_json(),
+            description in crate::test_support::arb_text(),
+        ) {
+            let _ = parse("https://idp/token", "c", status, body.clone());
+            let oauth = serde_json::json!({"error": body, "error_description": description});
+            if let Ok(Err(e)) = parse("https://idp/token", "c", 400, oauth) {
+                proptest::prop_assert!(e.description.map_or(0, |d| d.chars().count()) <= 200);
+            }
+        }
+    }
+}

@@ -105,6 +105,36 @@ mod tests {
         SubjectIdentifier,
     };
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any token the IdP hands over — text, or three base64url parts of any JSON — is
+        /// verified or refused, and the refusal never shows the token.
+        #[test]
+        fn any_id_token_is_verified_or_refused(
+            text in crate::test_support::arb_text(),
+            header in crate::test_support::arb_json(),
+            claims in crate::test_support::arb_json(),
+            signature in crate::test_support::arb_text(),
+        ) {
+            use base64::Engine as _;
+            let b64 = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            let shaped = format!(
+                "{}.{}.{}",
+                b64(&header),
+                b64(&claims),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&signature)
+            );
+            for t in [text, shaped] {
+                if let Err(e) = verify_id_token(&provider(), CLIENT, &t, Utc::now()) {
+                    proptest::prop_assert!(t.len() < 16 || !e.to_string().contains(&t));
+                }
+            }
+        }
+    }
+
     const KEY1: &str = include_str!("testdata/test-signing-key-1.pem");
     const KEY2: &str = include_str!("testdata/test-signing-key-2.pem");
     const ISSUER: &str = "https://idp.example";
