@@ -2,7 +2,8 @@
 //! kubeconfig, not logged in, cluster slow or unreachable, policy missing) offers nothing.
 
 use super::{cluster, line};
-use crate::grant::{output::printable, policy, protocol, request, status};
+use crate::grant::{duration, policy, protocol, request, status};
+use crate::untrusted::{is_unsafe, Untrusted};
 use clap_complete::engine::CompletionCandidate;
 
 /// `--context`: the contexts of the kubeconfig (`--kubeconfig`, `KUBECONFIG`, the default).
@@ -19,7 +20,7 @@ pub fn contexts() -> Vec<CompletionCandidate> {
         .map(|c| {
             let cluster = c.context.as_ref().map(|x| x.cluster.as_str());
             CompletionCandidate::new(&c.name)
-                .help(cluster.map(|name| format!("cluster {}", printable(name)).into()))
+                .help(cluster.map(|name| format!("cluster {}", Untrusted(name)).into()))
         })
         .collect()
 }
@@ -48,21 +49,21 @@ pub fn live_grants() -> Vec<CompletionCandidate> {
     };
     status::live(&records, "", true, chrono::Utc::now())
         .into_iter()
-        .filter(|row| is_word(&row.name))
+        .filter(|row| is_word(&row.grant.name))
         .map(|row| {
             let help = format!(
                 "{} for {}, {} min left",
-                row.role,
-                row.requester,
+                Untrusted(&row.grant.role),
+                Untrusted(&row.grant.requester),
                 row.seconds_left / 60
             );
-            CompletionCandidate::new(row.name).help(Some(printable(&help).into()))
+            CompletionCandidate::new(row.grant.name).help(Some(help.into()))
         })
         .collect()
 }
 
 fn role_help(policy: &policy::Policy, role: &policy::RolePolicy) -> String {
-    let max = humantime::format_duration(role.max_duration);
+    let max = duration::human(role.max_duration);
     let default = if policy.default_role == role.name {
         ", the default"
     } else {
@@ -73,14 +74,11 @@ fn role_help(policy: &policy::Policy, role: &policy::RolePolicy) -> String {
     } else {
         format!("{} (up to {max}{default})", role.description)
     };
-    printable(&text)
+    Untrusted(&text).to_string()
 }
 
 /// A value that can stand on a command line as one word (cluster objects are written by
 /// the people being audited: a name with spaces or control characters is not offered).
 fn is_word(value: &str) -> bool {
-    !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || policy::is_unprintable(c))
+    !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || is_unsafe(c))
 }

@@ -85,7 +85,7 @@ impl EnvCompleter for Kubectl {
 /// The first line of a description, with anything that could break the protocol or drive
 /// the terminal escaped.
 fn one_line(help: &str) -> String {
-    crate::grant::output::printable(help.lines().next().unwrap_or_default())
+    crate::untrusted::Untrusted(help.lines().next().unwrap_or_default()).to_string()
 }
 
 #[cfg(test)]
