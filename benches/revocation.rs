@@ -8,7 +8,7 @@
 //! case), revoke. Only a real kube-apiserver can answer this; without Go the bench says so
 //! and exits non-zero.
 
-#![allow(clippy::print_stdout)] // the report is this program's output
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the report is this program's output
 
 use breakglass_testbed::apiserver::ApiConfig;
 use breakglass_testbed::cluster::ClusterKind;

@@ -257,6 +257,7 @@ pub fn show(p: &Path) -> String {
 
 /// Says loudly that a test was skipped, and counts it for scripts/test's closing line
 /// (`BREAKGLASS_SKIP_LOG`). Under CI nothing may skip: it panics instead.
+#[allow(clippy::print_stderr)] // the loud line is the point
 pub fn skip(why: &str) {
     assert!(
         !breakglass_testbed::ci(),
@@ -277,6 +278,7 @@ pub fn skip(why: &str) {
 
 /// The cluster kind for tests that run on either: the real control plane where Go is
 /// (required under CI), else the double with a loud note, printed once per test binary.
+#[allow(clippy::print_stderr)] // the loud note is the point
 pub fn cluster_kind() -> breakglass_testbed::cluster::ClusterKind {
     static NOTE: std::sync::Once = std::sync::Once::new();
     let (kind, note) =
