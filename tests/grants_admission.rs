@@ -511,7 +511,10 @@ async fn records_are_written_only_along_the_protocol() {
         let out = bed.kubectl(&[&me[..], &status_patch("grant-000002", patch)].concat());
         assert!(
             !out.status.success()
-                && stderr(&out).contains(&format!("{field} in body should match")),
+                // The real server names the leaf on a status update ("message in body
+                // should match"), the full path on create ("spec.reason in body ...").
+                && stderr(&out).contains(&format!("{field}: Invalid value"))
+                && stderr(&out).contains(" in body should match"),
             "{field}: {}",
             stderr(&out)
         );
