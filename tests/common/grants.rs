@@ -277,17 +277,9 @@ impl Bed {
         // A real API server drops policies asynchronously: wait until a Secret that is no
         // seal is admitted again (dry run).
         for _ in 0..300 {
-            let probe = self.kubectl(&[
-                "--context",
-                "playground-admin",
-                "create",
-                "secret",
-                "generic",
-                "policy-probe",
-                "-n",
-                "breakglass",
-                "--dry-run=server",
-            ]);
+            let probe =
+                breakglass_testbed::playground::probe_seal_policy(&self.pg.kubeconfig_path())
+                    .unwrap();
             if probe.status.success() {
                 return;
             }

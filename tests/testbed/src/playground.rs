@@ -320,32 +320,48 @@ pub async fn wait_installed(kubeconfig: &Path) -> Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    // A Secret that is not a seal must be refused by the seal policy (dry run): once it
-    // is, the API server enforces the policies it has loaded.
+    // Once a Secret that is no seal is refused, the API server enforces the policies.
     loop {
-        let out = run(&[
+        let kubeconfig = kubeconfig.to_path_buf();
+        let out = tokio::task::spawn_blocking(move || probe_seal_policy(&kubeconfig)).await??;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && err.contains("ValidatingAdmissionPolicy") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let seen = if out.status.success() {
+                "admitted".to_string()
+            } else {
+                format!("refused: {}", err.trim())
+            };
+            bail!(
+                "the admission policies of deploy/04-admission.yaml were not enforced within \
+                 60s (a Secret that is no seal was {seen})"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `kubectl create secret generic policy-probe -n breakglass --dry-run=server` as admin:
+/// refused by the `breakglass-seals` policy exactly while the admission policies are
+/// enforced (a real API server loads and drops them asynchronously).
+pub fn probe_seal_policy(kubeconfig: &Path) -> std::io::Result<std::process::Output> {
+    std::process::Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--context", kubeconfig::ADMIN_CONTEXT])
+        .args([
             "create",
             "secret",
             "generic",
             "policy-probe",
             "-n",
             "breakglass",
-            "--dry-run=server",
         ])
+        .arg("--dry-run=server")
+        .stdin(std::process::Stdio::null())
         .output()
-        .await?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && err.contains("ValidatingAdmissionPolicy") {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            bail!(
-                "the admission policies of deploy/04-admission.yaml were not enforced within 60s                  (a non-seal Secret was {})",
-                if out.status.success() { "admitted".to_string() } else { format!("refused: {}", err.trim()) }
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
 }
 
 /// `/usr/bin/kubectl` when present, else `kubectl` from PATH.
