@@ -14,6 +14,8 @@ pub struct Provider {
     pub token_endpoint: String,
     /// The keys ID tokens are signed with.
     pub jwks: CoreJsonWebKeySet,
+    /// `scopes_supported`, when published.
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 /// Fetches `ISSUER/.well-known/openid-configuration` and the JWKS it names.
@@ -30,6 +32,13 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
     };
     let published =
         field("issuer").ok_or_else(|| bad("no `issuer` in the discovery document".into()))?;
+    // A multi-tenant endpoint (Entra ID's `common`) publishes a template, not an issuer.
+    if published.contains('{') && published != issuer {
+        return Err(OidcError::IssuerTemplate {
+            configured: issuer.to_string(),
+            published,
+        });
+    }
     if published != issuer {
         return Err(OidcError::IssuerMismatch {
             configured: issuer.to_string(),
@@ -46,11 +55,21 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
             url: jwks_uri.clone(),
             what: format!("not a JSON Web Key Set ({e})"),
         })?;
+    let scopes_supported = doc
+        .get("scopes_supported")
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        });
     Ok(Provider {
         issuer: published,
         device_authorization_endpoint: field("device_authorization_endpoint"),
         token_endpoint,
         jwks,
+        scopes_supported,
     })
 }
 
