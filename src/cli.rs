@@ -63,6 +63,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Point a context at the break-glass identity provider (writes its exec credential)
     Setup(SetupArgs),
+    /// Who the cached login says you are (no network); --check asks the cluster too
+    Whoami(WhoamiArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -236,3 +238,14 @@ pub struct SetupArgs {
     pub options: IdpOptions,
 }
 
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub idp: IdpArgs,
+    /// Also ask the cluster who it takes you for (SelfSubjectReview) and flag mismatches
+    #[arg(long)]
+    pub check: bool,
+    /// Print the report as JSON or YAML on stdout (never a token)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
+}

@@ -21,7 +21,7 @@ fn normalized_stderr(sb: &Sandbox, out: &std::process::Output) -> String {
 #[test]
 fn help_texts() {
     let sb = sandbox();
-    for cmd in ["login", "logout", "credential"] {
+    for cmd in ["login", "logout", "credential", "whoami"] {
         let out = sb
             .plugin(&[cmd, "--help"])
             .env("COLUMNS", "100")

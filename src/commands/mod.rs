@@ -9,6 +9,7 @@ mod request;
 mod revoke;
 mod setup;
 mod status;
+mod whoami;
 
 use crate::cli::{Cli, Command};
 
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Setup(args) => setup::run(global, args),
+        Command::Whoami(args) => whoami::run(global, args),
     }
 }

@@ -1,6 +1,7 @@
 //! The person's own identity: which IdP, the cached login, and how to get a
 //! valid ID token (cache → refresh under a lock → device flow).
 
+pub mod cluster_check;
 mod device_login;
 pub mod entry;
 pub mod token_notes;
@@ -202,6 +203,15 @@ pub fn cached_fresh(
 ) -> anyhow::Result<Option<Entry>> {
     let entry = load_cached(settings, store, context_name)?;
     Ok(entry.filter(|e| e.is_fresh(now)))
+}
+
+/// The current account's cached entry, fresh or not; no network.
+pub fn cached(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    context_name: &str,
+) -> anyhow::Result<Option<Entry>> {
+    load_cached(settings, store, context_name)
 }
 
 /// The current account's cached entry; a keyring that holds it but cannot be reached
