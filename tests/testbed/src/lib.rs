@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod dex;
 pub mod idp;
 pub mod kubeconfig;
 pub mod playground;
