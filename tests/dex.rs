@@ -75,10 +75,10 @@ async fn dex_login(bed: &Bed, dex: &Dex, context: &str, user: &str) -> (bool, St
         .unwrap();
     let pending = PendingLogin::read(child);
     dex.approve(&pending.user_code, user).await.unwrap();
-    let (status, stdout, stderr) = pending.finish().await;
-    assert!(stdout.is_empty(), "login prints nothing on stdout: {stdout}");
-    assert_no_jwt(&stderr);
-    (status.success(), stderr)
+    let out = pending.finish().await;
+    assert!(out.stdout.is_empty(), "login prints nothing on stdout");
+    assert_no_jwt(&stderr(&out));
+    (out.status.success(), stderr(&out))
 }
 
 fn whoami_json(out: &std::process::Output) -> serde_json::Value {

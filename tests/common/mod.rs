@@ -303,7 +303,15 @@ pub struct PendingLogin {
 
 impl PendingLogin {
     /// Reads `child`'s stderr (piped) until it shows the code to enter.
-    pub fn read(mut child: Child) -> PendingLogin {
+    pub fn read(child: Child) -> PendingLogin {
+        match PendingLogin::try_read(child) {
+            Ok(pending) => pending,
+            Err(out) => panic!("it ended without a user code ({}):\n{}", out.status, stderr(&out)),
+        }
+    }
+
+    /// Like [`read`](Self::read), or the finished process when it ends without a code.
+    pub fn try_read(mut child: Child) -> Result<PendingLogin, Output> {
         use std::io::BufRead as _;
         let err = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -325,12 +333,17 @@ impl PendingLogin {
             all
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(user_code) => PendingLogin {
+            Ok(user_code) => Ok(PendingLogin {
                 user_code,
                 child,
                 stderr,
-            },
-            Err(_) => {
+            }),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let mut out = child.wait_with_output().unwrap();
+                out.stderr = stderr.join().unwrap_or_default().into_bytes();
+                Err(out)
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
@@ -341,13 +354,14 @@ impl PendingLogin {
         }
     }
 
-    /// Waits for the process; its stdout, and its whole stderr.
-    pub async fn finish(self) -> (std::process::ExitStatus, String, String) {
+    /// Waits for the process: its output, with the whole of its stderr.
+    pub async fn finish(self) -> Output {
         let PendingLogin { child, stderr, .. } = self;
-        let out = wait(child).await;
-        let err = tokio::task::spawn_blocking(move || stderr.join().unwrap_or_default())
+        let mut out = wait(child).await;
+        out.stderr = tokio::task::spawn_blocking(move || stderr.join().unwrap_or_default())
             .await
-            .unwrap();
-        (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), err)
+            .unwrap()
+            .into_bytes();
+        out
     }
 }
