@@ -84,6 +84,8 @@ impl fmt::Debug for Tokens {
 pub struct DeviceAuthorization {
     pub device_code: String,
     pub user_code: String,
+    /// Google calls it `verification_url`.
+    #[serde(alias = "verification_url")]
     pub verification_uri: String,
     pub verification_uri_complete: Option<String>,
     pub expires_in: u64,
