@@ -187,7 +187,10 @@ async fn dex_without_the_groups_scope_is_explained_and_its_cross_client_audience
     let (ok, stderr) = dex_login(&bed, &dex, "dex-peer", "alice").await;
     assert!(!ok, "a token for another audience is refused without --audience");
     assert!(
-        stderr.contains("error: ") && stderr.contains("audience") && stderr.contains("nothing was cached"),
+        stderr.contains("error: ")
+            && stderr.contains("Invalid audiences: `kubernetes` is not a trusted audience")
+            && stderr.contains("and --audience, when the IdP issues ID tokens for another audience")
+            && stderr.contains("nothing was cached"),
         "{stderr}"
     );
     dex_context(

@@ -59,7 +59,7 @@ pub enum OidcError {
         description: Option<String>,
     },
     /// The ID token failed verification and was not stored.
-    #[error("the ID token from {issuer} failed verification ({reason}); nothing was cached — check --issuer/--client-id and the clocks, then run `kubectl breakglass login`")]
+    #[error("the ID token from {issuer} failed verification ({reason}); nothing was cached — check --issuer and --client-id (and --audience, when the IdP issues ID tokens for another audience) and the clocks, then run `kubectl breakglass login`")]
     InvalidIdToken { issuer: String, reason: String },
     /// The token answer lacks something we need.
     #[error("the identity provider's token answer has no {what}; nothing was cached — check that client {client_id} may use the `openid` scope")]
