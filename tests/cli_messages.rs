@@ -195,14 +195,24 @@ fn whoami_and_identity_option_errors() {
     case(
         "whoami, not logged in",
         &[&["whoami"][..], &idp].concat(),
-        &["not logged in to https://idp.example.invalid", "run: kubectl breakglass login"],
+        &[
+            "not logged in to https://idp.example.invalid",
+            "run: kubectl breakglass login",
+        ],
     );
     case(
         "whoami, not logged in, with options",
         &[
             &["whoami"][..],
             &idp,
-            &["--scope", "groups", "--client-secret", "s3cr3t-value", "--audience", "k8s"],
+            &[
+                "--scope",
+                "groups",
+                "--client-secret",
+                "s3cr3t-value",
+                "--audience",
+                "k8s",
+            ],
         ]
         .concat(),
         &["--scope groups --client-secret SECRET --audience k8s"],
@@ -224,9 +234,17 @@ fn whoami_and_identity_option_errors() {
     );
     case(
         "setup with an empty client secret",
-        &[&["setup", "--context", "prod"][..], &idp, &["--client-secret", ""]].concat(),
+        &[
+            &["setup", "--context", "prod"][..],
+            &idp,
+            &["--client-secret", ""],
+        ]
+        .concat(),
         &["--client-secret is empty"],
     );
-    assert!(!all.contains("s3cr3t-value"), "the secret is never echoed:\n{all}");
+    assert!(
+        !all.contains("s3cr3t-value"),
+        "the secret is never echoed:\n{all}"
+    );
     snapshot("whoami-and-identity-option-errors", &all);
 }

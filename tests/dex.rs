@@ -113,14 +113,17 @@ async fn dex_login_whoami_request_use_and_revoke_on_the_real_api_server() {
     let (ok, said) = dex_login(&bed, &dex, "dex", "alice").await;
     assert!(ok, "login at Dex failed:\n{said}");
     assert!(
-        said.contains(&format!("Logged in to {} as alice@example.com", dex.issuer()))
-            && said.contains("groups: sre"),
+        said.contains(&format!(
+            "Logged in to {} as alice@example.com",
+            dex.issuer()
+        )) && said.contains("groups: sre"),
         "{said}"
     );
     assert!(!said.contains("warning:"), "nothing amiss: {said}");
 
     // Real kubectl through the exec entry: the API server takes Dex's token.
-    let me = whoami_json(&bed.kubectl_installed(&["--context", "dex", "auth", "whoami", "-o", "json"]));
+    let me =
+        whoami_json(&bed.kubectl_installed(&["--context", "dex", "auth", "whoami", "-o", "json"]));
     assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
     assert!(
         me["status"]["userInfo"]["groups"]
@@ -183,13 +186,23 @@ async fn dex_without_the_groups_scope_is_explained_and_its_cross_client_audience
 
     // Dex's cross-client scope: an ID token for the peer client `kubernetes`.
     let peer_scope = format!("audience:server:client_id:{PEER_CLIENT_ID}");
-    dex_context(&bed, &dex, &ca, "dex-peer", &["--scope", "groups", "--scope", &peer_scope]);
+    dex_context(
+        &bed,
+        &dex,
+        &ca,
+        "dex-peer",
+        &["--scope", "groups", "--scope", &peer_scope],
+    );
     let (ok, stderr) = dex_login(&bed, &dex, "dex-peer", "alice").await;
-    assert!(!ok, "a token for another audience is refused without --audience");
+    assert!(
+        !ok,
+        "a token for another audience is refused without --audience"
+    );
     assert!(
         stderr.contains("error: ")
             && stderr.contains("Invalid audiences: `kubernetes` is not a trusted audience")
-            && stderr.contains("and --audience, when the IdP issues ID tokens for another audience")
+            && stderr
+                .contains("and --audience, when the IdP issues ID tokens for another audience")
             && stderr.contains("nothing was cached"),
         "{stderr}"
     );
@@ -198,11 +211,25 @@ async fn dex_without_the_groups_scope_is_explained_and_its_cross_client_audience
         &dex,
         &ca,
         "dex-peer",
-        &["--scope", "groups", "--scope", &peer_scope, "--audience", PEER_CLIENT_ID],
+        &[
+            "--scope",
+            "groups",
+            "--scope",
+            &peer_scope,
+            "--audience",
+            PEER_CLIENT_ID,
+        ],
     );
     let (ok, stderr) = dex_login(&bed, &dex, "dex-peer", "alice").await;
     assert!(ok, "{stderr}");
-    let me = whoami_json(&bed.kubectl_installed(&["--context", "dex-peer", "auth", "whoami", "-o", "json"]));
+    let me = whoami_json(&bed.kubectl_installed(&[
+        "--context",
+        "dex-peer",
+        "auth",
+        "whoami",
+        "-o",
+        "json",
+    ]));
     assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
     assert_ok(&bed.run(&["logout", "--context", "dex-peer"]), "logout");
 }

@@ -533,7 +533,10 @@ async fn tokens_are_only_for_the_policys_roles_and_bound_to_a_seal() {
     // ServiceAccount: a cluster without the controller manager has no `default` one.)
     let mut create_sa = admin.to_vec();
     create_sa.extend_from_slice(&["create", "serviceaccount", "not-a-role"]);
-    assert_ok(&bed.kubectl(&create_sa), "create a ServiceAccount that is no role");
+    assert_ok(
+        &bed.kubectl(&create_sa),
+        "create a ServiceAccount that is no role",
+    );
     denied(
         &bed,
         &admin,

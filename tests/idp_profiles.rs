@@ -69,15 +69,25 @@ async fn google_wants_the_client_secret_never_shown_and_sends_no_groups() {
     assert_ok(&out, "login with the client secret");
     let said = stderr(&out);
     assert!(said.contains(&format!("{}/device", idp.issuer())), "{said}");
-    assert!(!said.contains("(or open"), "no complete URL from Google: {said}");
+    assert!(
+        !said.contains("(or open"),
+        "no complete URL from Google: {said}"
+    );
     assert!(
         said.contains("warning: your IdP did not put groups in the ID token"),
         "{said}"
     );
-    assert!(!said.contains(GOOGLE_SECRET), "the secret is never shown: {said}");
+    assert!(
+        !said.contains(GOOGLE_SECRET),
+        "the secret is never shown: {said}"
+    );
     let out = whoami(&sb, &[]);
     assert_ok(&out, "whoami");
-    assert!(stderr(&out).contains("refresh token:        yes"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refresh token:        yes"),
+        "{}",
+        stderr(&out)
+    );
 
     // Google refuses other scopes and names the one.
     let out = login(
@@ -155,14 +165,22 @@ async fn entra_needs_the_tenant_issuer_and_a_groups_overage_is_named() {
     let out = login(&sb, &idp, &[], "alice").await;
     assert_ok(&out, "login at the tenant issuer");
     let said = stderr(&out);
-    assert!(said.contains("groups: sre") && !said.contains("warning:"), "{said}");
-    assert!(!said.contains("(or open"), "Entra sends no complete URL: {said}");
+    assert!(
+        said.contains("groups: sre") && !said.contains("warning:"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("(or open"),
+        "Entra sends no complete URL: {said}"
+    );
 
     // Beyond 200 groups Entra sends an overage claim: the cluster would see none.
     let out = login(&sb, &idp, &[], "carol").await;
     assert_ok(&out, "login as carol");
     assert!(
-        stderr(&out).contains("warning: your IdP left your groups out of the ID token because you are in too many"),
+        stderr(&out).contains(
+            "warning: your IdP left your groups out of the ID token because you are in too many"
+        ),
         "{}",
         stderr(&out)
     );
@@ -182,7 +200,11 @@ async fn okta_sends_groups_only_for_the_groups_scope_and_does_not_name_a_refused
         ..IdpConfig::default()
     })
     .await;
-    assert!(idp.issuer().ends_with("/oauth2/default"), "{}", idp.issuer());
+    assert!(
+        idp.issuer().ends_with("/oauth2/default"),
+        "{}",
+        idp.issuer()
+    );
     let out = login(&sb, &idp, &[], "alice").await;
     assert_ok(&out, "login without the groups scope");
     assert!(
@@ -197,7 +219,13 @@ async fn okta_sends_groups_only_for_the_groups_scope_and_does_not_name_a_refused
     assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
 
     // Okta's refusal names no scope: the ones added with --scope are the suspects.
-    let out = login(&sb, &idp, &["--scope", "groups", "--scope", "nope"], "alice").await;
+    let out = login(
+        &sb,
+        &idp,
+        &["--scope", "groups", "--scope", "nope"],
+        "alice",
+    )
+    .await;
     assert_fails_with(
         &out,
         &[
@@ -254,13 +282,21 @@ async fn auth0_refreshes_only_for_an_api_audience_and_namespaces_its_groups() {
     let out = login(
         &sb,
         &idp,
-        &["--audience", AUTH0_API, "--groups-claim", AUTH0_GROUPS_CLAIM],
+        &[
+            "--audience",
+            AUTH0_API,
+            "--groups-claim",
+            AUTH0_GROUPS_CLAIM,
+        ],
         "alice",
     )
     .await;
     assert_ok(&out, "login with the API audience and the namespaced claim");
     let said = stderr(&out);
-    assert!(said.contains("groups: sre") && !said.contains("warning:"), "{said}");
+    assert!(
+        said.contains("groups: sre") && !said.contains("warning:"),
+        "{said}"
+    );
     let out = whoami(&sb, &["--groups-claim", AUTH0_GROUPS_CLAIM]);
     assert_ok(&out, "whoami");
     assert!(

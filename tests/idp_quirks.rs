@@ -30,7 +30,11 @@ async fn until_stale() {
 }
 
 fn refreshes(stats: &breakglass_testbed::idp::IdpStats) -> u64 {
-    stats.tokens_issued.get("refresh_token").copied().unwrap_or(0)
+    stats
+        .tokens_issued
+        .get("refresh_token")
+        .copied()
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +47,11 @@ async fn a_rotated_refresh_token_replaces_the_old_one_so_the_next_refresh_works_
         let (_, token, _) = exec_credential(&sb.credential(V1, false));
         assert_ne!(token, first, "round {round}: a new ID token");
         let after = idp.stats().await.unwrap();
-        assert_eq!(refreshes(&after), refreshes(&before) + 1, "round {round}: {after:?}");
+        assert_eq!(
+            refreshes(&after),
+            refreshes(&before) + 1,
+            "round {round}: {after:?}"
+        );
         // oidc-provider rotates refresh tokens of public clients and refuses a spent one
         // (revoking the grant): the second round works only if the first stored the new one.
         assert_eq!(
@@ -72,7 +80,10 @@ async fn a_refresh_without_an_id_token_fails_fast_or_logs_in_again_interactively
     );
     // Twice: the rotated refresh token was kept (a spent one would be refused as revoked).
     let out = sb.credential(V1, false);
-    assert_fails_with(&out, &["answered the refresh of your login without an ID token"]);
+    assert_fails_with(
+        &out,
+        &["answered the refresh of your login without an ID token"],
+    );
     assert_eq!(refreshes(&idp.stats().await.unwrap()), 2);
 
     // Interactively, the device flow runs again (on stderr, no browser).
@@ -139,11 +150,7 @@ async fn an_idp_clock_four_minutes_behind_is_corrected_instead_of_refreshing_at_
         before.total_token_requests(),
         "served from the cache"
     );
-    let out = sb
-        .plugin(&["whoami"])
-        .args(sb.idp_args())
-        .output()
-        .unwrap();
+    let out = sb.plugin(&["whoami"]).args(sb.idp_args()).output().unwrap();
     assert_ok(&out, "whoami");
     assert!(
         stderr(&out).contains("the identity provider's clock is 4m behind this machine's"),

@@ -44,7 +44,11 @@ async fn login(bed: &Bed) -> Output {
         .spawn()
         .unwrap();
     let pending = PendingLogin::read(child);
-    bed.pg.idp.approve(&pending.user_code, "alice").await.unwrap();
+    bed.pg
+        .idp
+        .approve(&pending.user_code, "alice")
+        .await
+        .unwrap();
     let out = pending.finish().await;
     assert_ok(&out, "login");
     assert_no_jwt(&stderr(&out));
@@ -96,7 +100,10 @@ async fn google_works_when_the_api_server_derives_groups_and_the_secret_stays_in
     let out = setup(&bed, &["--client-secret", SECRET]);
     let said = stderr(&out);
     assert!(said.contains("--client-secret (hidden)"), "{said}");
-    assert!(!said.contains(SECRET), "setup never shows the secret: {said}");
+    assert!(
+        !said.contains(SECRET),
+        "setup never shows the secret: {said}"
+    );
     // Stored where the person put it: the exec entry (the kubeconfig is 0600).
     assert!(bed.kubeconfig_text().contains(SECRET));
 
@@ -150,7 +157,10 @@ async fn auth0_groups_come_from_the_namespaced_claim_on_both_sides() {
     else {
         return;
     };
-    setup(&bed, &["--audience", api, "--groups-claim", AUTH0_GROUPS_CLAIM]);
+    setup(
+        &bed,
+        &["--audience", api, "--groups-claim", AUTH0_GROUPS_CLAIM],
+    );
     let out = login(&bed).await;
     assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
     let (_, groups) = cluster_sees(&bed);

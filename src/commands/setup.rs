@@ -105,7 +105,9 @@ fn check_options(options: &IdpOptions) -> anyhow::Result<()> {
         ("--audience", &options.audience),
     ] {
         if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            anyhow::bail!("{flag} is empty: give it a value, or leave the flag out for the default");
+            anyhow::bail!(
+                "{flag} is empty: give it a value, or leave the flag out for the default"
+            );
         }
     }
     if options

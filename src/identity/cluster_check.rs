@@ -15,10 +15,7 @@ pub enum Mismatch {
     /// The token has an overage claim instead of groups.
     GroupsOverage { claim: String },
     /// Groups in the token the cluster does not see.
-    GroupsNotSeen {
-        missing: Vec<String>,
-        claim: String,
-    },
+    GroupsNotSeen { missing: Vec<String>, claim: String },
     /// The cluster sees every group of the token behind the same prefix.
     GroupsPrefixed { prefix: String },
     /// The cluster names the person differently from the token's username claim.
@@ -249,12 +246,10 @@ mod tests {
     #[test]
     fn other_claims_at_the_api_server_are_named() {
         let t = token(Some(ALICE), Some(&["sre", "dev"]));
-        let found = find(
-            &t,
-            "https://idp#alice",
-            &["dev", "system:authenticated"],
+        let found = find(&t, "https://idp#alice", &["dev", "system:authenticated"]);
+        assert!(
+            matches!(&found[0], Mismatch::UsernameDiffers { cluster, .. } if cluster == "https://idp#alice")
         );
-        assert!(matches!(&found[0], Mismatch::UsernameDiffers { cluster, .. } if cluster == "https://idp#alice"));
         assert!(found[0].to_string().contains("set --username-claim"));
         assert_eq!(
             found[1],

@@ -145,7 +145,10 @@ mod tests {
             groups: "roles".into(),
         };
         let notes = TokenNote::of(&person(None, None), &names, false, -240);
-        let text: Vec<String> = notes.iter().map(|n| format!("{}: {n}", n.label())).collect();
+        let text: Vec<String> = notes
+            .iter()
+            .map(|n| format!("{}: {n}", n.label()))
+            .collect();
         assert!(text[0].starts_with("warning: the ID token has no `preferred_username` claim"));
         assert!(text[1].contains("no `roles` claim") && text[1].contains("--scope groups"));
         assert!(text[2].contains("no refresh token"));

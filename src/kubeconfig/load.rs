@@ -3,8 +3,8 @@
 
 use crate::cli::{GlobalArgs, IdpArgs};
 use anyhow::{bail, Context as _};
-use clap::Parser as _;
 use base64::Engine as _;
+use clap::Parser as _;
 use kube::config::{ExecConfig, Kubeconfig};
 use std::path::{Path, PathBuf};
 
@@ -364,10 +364,21 @@ mod tests {
         // An entry a newer version wrote: what this one knows is still read.
         let c = exec(
             "kubectl-breakglass",
-            &["credential", "--issuer", "https://k", "--client-id", "e", "--from-the-future", "x"],
+            &[
+                "credential",
+                "--issuer",
+                "https://k",
+                "--client-id",
+                "e",
+                "--from-the-future",
+                "x",
+            ],
         );
         assert_eq!(
-            idp_from_args(&breakglass_args(&c).unwrap()).unwrap().client_id.as_deref(),
+            idp_from_args(&breakglass_args(&c).unwrap())
+                .unwrap()
+                .client_id
+                .as_deref(),
             Some("e")
         );
         assert!(breakglass_args(&exec("kubectl", &["oidc-login", "credential"])).is_none());

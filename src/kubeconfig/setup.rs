@@ -42,7 +42,11 @@ impl Changed {
         let mut out = Vec::with_capacity(self.args.len());
         let mut hide = false;
         for a in &self.args {
-            out.push(if hide { "(hidden)".to_string() } else { a.clone() });
+            out.push(if hide {
+                "(hidden)".to_string()
+            } else {
+                a.clone()
+            });
             hide = a == CLIENT_SECRET_FLAG;
         }
         out
@@ -246,7 +250,10 @@ users:
             ]
         );
         let shown = changed.shown_args().join(" ");
-        assert!(shown.contains("--client-secret (hidden) --username-claim"), "{shown}");
+        assert!(
+            shown.contains("--client-secret (hidden) --username-claim"),
+            "{shown}"
+        );
         assert!(!shown.contains("s3cr3t"));
         let after: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(

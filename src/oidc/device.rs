@@ -329,7 +329,10 @@ mod tests {
     }
 
     /// Asks a scripted device authorization endpoint for a code with `reg`.
-    fn start(answer: (u16, &'static str), reg: &Registration) -> Result<DeviceAuthorization, OidcError> {
+    fn start(
+        answer: (u16, &'static str),
+        reg: &Registration,
+    ) -> Result<DeviceAuthorization, OidcError> {
         let provider = Provider {
             issuer: "http://idp".into(),
             device_authorization_endpoint: Some(scripted_endpoint(vec![answer])),
@@ -358,10 +361,20 @@ mod tests {
         .to_string();
         assert!(err.starts_with("the identity provider refused the scope `offline_access` (invalid_scope: Invalid device flow scope: offline_access); drop it from --scope"), "{err}");
         // Okta does not: the scope added with --scope is the suspect.
-        let okta = (400, r#"{"error":"invalid_scope","error_description":"One or more scopes are not configured for the authorization server resource."}"#);
+        let okta = (
+            400,
+            r#"{"error":"invalid_scope","error_description":"One or more scopes are not configured for the authorization server resource."}"#,
+        );
         let err = start(okta, &reg).unwrap_err().to_string();
-        assert!(err.contains("refused a scope without saying which; the one added with --scope is `groups`"), "{err}");
-        let err = start(okta, &Registration::public("c")).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "refused a scope without saying which; the one added with --scope is `groups`"
+            ),
+            "{err}"
+        );
+        let err = start(okta, &Registration::public("c"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("refused one of the default scopes"), "{err}");
     }
 
@@ -376,7 +389,11 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!err.contains("s3cr3t"), "{err}");
-        assert!(err.contains("client_secret (client secret) is wrong") && err.contains("--client-secret"), "{err}");
+        assert!(
+            err.contains("client_secret (client secret) is wrong")
+                && err.contains("--client-secret"),
+            "{err}"
+        );
     }
 
     #[test]

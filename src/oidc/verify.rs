@@ -466,7 +466,9 @@ mod tests {
         assert!(v.person.groups.is_empty() && !v.person.has_groups_claim);
         // A cached token reads the same, by whatever claims are named now.
         assert_eq!(
-            PersonClaims::of_cached(&t, &ClaimNames::default()).unwrap().groups,
+            PersonClaims::of_cached(&t, &ClaimNames::default())
+                .unwrap()
+                .groups,
             ["sre", "oncall"]
         );
     }

@@ -306,7 +306,11 @@ impl PendingLogin {
     pub fn read(child: Child) -> PendingLogin {
         match PendingLogin::try_read(child) {
             Ok(pending) => pending,
-            Err(out) => panic!("it ended without a user code ({}):\n{}", out.status, stderr(&out)),
+            Err(out) => panic!(
+                "it ended without a user code ({}):\n{}",
+                out.status,
+                stderr(&out)
+            ),
         }
     }
 

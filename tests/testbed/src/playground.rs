@@ -135,7 +135,8 @@ impl Playground {
                 // Ready means a person's ID token works, not only that /readyz says so.
                 let user = first_user.context("the IdP has no users")?;
                 let tokens = idp.login_tokens(&user.name).await?;
-                let expected = (auth.idp_claims.username_claim == "email").then_some(user.email.as_str());
+                let expected =
+                    (auth.idp_claims.username_claim == "email").then_some(user.email.as_str());
                 real.wait_for_oidc(&tokens.id_token, expected).await?;
                 Cluster::Real(Box::new(real))
             }

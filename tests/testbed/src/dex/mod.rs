@@ -54,7 +54,10 @@ impl Default for DexConfig {
     /// alice (`sre`) and bob (`dev`), like the other IdP.
     fn default() -> Self {
         DexConfig {
-            users: vec![DexUser::new("alice", &["sre"]), DexUser::new("bob", &["dev"])],
+            users: vec![
+                DexUser::new("alice", &["sre"]),
+                DexUser::new("bob", &["dev"]),
+            ],
             id_token_ttl: Duration::from_secs(300),
         }
     }
@@ -88,10 +91,7 @@ impl Dex {
         let issuer = format!("https://127.0.0.1:{port}/dex");
         let file = d.join("config.yaml");
         // JSON is YAML.
-        std::fs::write(
-            &file,
-            configuration(&config, &issuer, port, d).to_string(),
-        )?;
+        std::fs::write(&file, configuration(&config, &issuer, port, d).to_string())?;
         let mut process = Process::spawn(
             "dex",
             &bin,

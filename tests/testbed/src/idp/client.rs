@@ -273,7 +273,10 @@ impl IdpClient {
     /// (`authorization_pending`, `access_denied`, `expired_token`, ...).
     pub async fn poll_device_code(&self, device_code: &str) -> Result<Tokens, OAuthError> {
         let mut form = self.client_auth();
-        form.extend([("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]);
+        form.extend([
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", device_code),
+        ]);
         let request = self.http.post(self.url("/token")).form(&form);
         oauth_answer(send(request).await?).await
     }
@@ -307,7 +310,10 @@ impl IdpClient {
     /// A refresh token grant.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, OAuthError> {
         let mut form = self.client_auth();
-        form.extend([("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
+        form.extend([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]);
         let request = self.http.post(self.url("/token")).form(&form);
         oauth_answer(send(request).await?).await
     }

@@ -55,7 +55,10 @@ pub enum IdpProfile {
     Google,
     /// Microsoft Entra ID: tenant issuer `/{tenant}/v2.0`, a `{tenantid}` template at
     /// `/common/v2.0`, groups overage beyond `overage_limit` groups.
-    Entra { tenant: String, overage_limit: usize },
+    Entra {
+        tenant: String,
+        overage_limit: usize,
+    },
     /// Okta custom authorization server `/oauth2/default`; `groups_scope`: whether its
     /// admins created the `groups` scope.
     Okta { groups_scope: bool },

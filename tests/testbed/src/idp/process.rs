@@ -114,11 +114,16 @@ impl NodeProcess {
         });
         let mut json = json;
         match &config.profile {
-            super::IdpProfile::Entra { tenant, overage_limit } => {
+            super::IdpProfile::Entra {
+                tenant,
+                overage_limit,
+            } => {
                 json["tenant"] = tenant.clone().into();
                 json["overage_limit"] = (*overage_limit).into();
             }
-            super::IdpProfile::Okta { groups_scope } => json["groups_scope"] = (*groups_scope).into(),
+            super::IdpProfile::Okta { groups_scope } => {
+                json["groups_scope"] = (*groups_scope).into()
+            }
             super::IdpProfile::Auth0 { api_audience } => {
                 json["api_audience"] = api_audience.clone().into()
             }
