@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod cluster;
 pub mod dex;
 pub mod idp;
+pub mod keycloak;
 pub mod kubeconfig;
 pub mod playground;
 pub mod tls;
