@@ -52,6 +52,13 @@ pub enum OidcError {
         client_id: String,
         description: Option<String>,
     },
+    /// The IdP refuses the offline access (a refresh token) we ask for (Keycloak's
+    /// `not_allowed`, after the person approved).
+    #[error("the identity provider refused offline access (not_allowed{}); kubectl-breakglass asks for offline_access so that a refresh token keeps you logged in: ask its admins to allow it for you and client {client_id} (Keycloak: the user's offline_access role, one of the realm's default roles)", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    OfflineNotAllowed {
+        client_id: String,
+        description: Option<String>,
+    },
     /// Any other OAuth error from the token or device endpoint.
     #[error("the identity provider refused: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Refused {
@@ -95,13 +102,16 @@ fn refused_scopes(refused: &[String], added: &[String]) -> String {
 impl OidcError {
     /// An OAuth error answer from the device or token endpoint for `client_id`.
     pub fn refused(error: String, description: Option<String>, client_id: &str) -> OidcError {
-        if error == "invalid_client" {
-            OidcError::InvalidClient {
+        match error.as_str() {
+            "invalid_client" => OidcError::InvalidClient {
                 client_id: client_id.to_string(),
                 description,
-            }
-        } else {
-            OidcError::Refused { error, description }
+            },
+            "not_allowed" => OidcError::OfflineNotAllowed {
+                client_id: client_id.to_string(),
+                description,
+            },
+            _ => OidcError::Refused { error, description },
         }
     }
 
