@@ -67,6 +67,7 @@ fn main() {
             cluster: ClusterKind::from_env().unwrap().0,
             api: ApiConfig::default(),
             install: true,
+            authentication: Default::default(),
         }))
         .unwrap();
     let kubeconfig = pg.kubeconfig_path();

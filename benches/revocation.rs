@@ -42,6 +42,7 @@ fn main() {
             plugin: PLUGIN.into(),
             idp: IdpConfig::default(),
             cluster: kind,
+            authentication: Default::default(),
             api: ApiConfig::default(),
             install: true,
         }))

@@ -1,5 +1,6 @@
 //! Command-line flags. Each subcommand's flags become one input struct for its command.
 
+use crate::secret::Secret;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -71,6 +72,8 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Show the version, git commit, build date, target and the minimum Kubernetes version
     Version(VersionArgs),
+    /// Who the cached login says you are (no network); --check asks the cluster too
+    Whoami(WhoamiArgs),
 }
 
 /// Where the identity provider is; read from the context's exec entry when absent.
@@ -85,6 +88,39 @@ pub struct IdpArgs {
     /// CA certificate (PEM) to trust for the issuer, for a private CA
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: IdpOptions,
+}
+
+/// What some identity providers need beyond issuer and client id; read from the context's
+/// exec entry when absent, and written into it by `setup`.
+#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
+pub struct IdpOptions {
+    /// Another scope to ask for, on top of `openid email offline_access` (repeatable), e.g.
+    /// `--scope groups` for Dex and Okta
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// The client secret, for identity providers that demand one even from device clients
+    /// (Google). Not a secret for a device client: it is stored in the kubeconfig's exec
+    /// entry, and never printed
+    #[arg(long, value_name = "SECRET", value_parser = secret_value)]
+    pub client_secret: Option<Secret<String>>,
+    /// The ID token claim that names you, as the API server's username claim (default: email)
+    #[arg(long, value_name = "CLAIM")]
+    pub username_claim: Option<String>,
+    /// The ID token claim that lists your groups, as the API server's groups claim (default:
+    /// groups)
+    #[arg(long, value_name = "CLAIM")]
+    pub groups_claim: Option<String>,
+    /// The audience the ID token is issued for when it is not the client id (Dex's
+    /// cross-client scope, Auth0's API identifier); sent as the `audience` parameter. The
+    /// API server's `audiences` must contain the token's `aud`
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+fn secret_value(s: &str) -> Result<Secret<String>, std::convert::Infallible> {
+    Ok(Secret::new(s.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +245,20 @@ pub struct SetupArgs {
     /// CA certificate (PEM) to trust for the issuer, for a private CA
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: IdpOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub idp: IdpArgs,
+    /// Also ask the cluster who it takes you for (SelfSubjectReview) and flag mismatches
+    #[arg(long)]
+    pub check: bool,
+    /// Print the report as JSON or YAML on stdout (never a token)
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
 }
 
 #[derive(Debug, Args)]

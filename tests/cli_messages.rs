@@ -21,7 +21,7 @@ fn normalized_stderr(sb: &Sandbox, out: &std::process::Output) -> String {
 #[test]
 fn help_texts() {
     let sb = sandbox();
-    for cmd in ["login", "logout", "credential"] {
+    for cmd in ["login", "logout", "credential", "whoami"] {
         let out = sb
             .plugin(&[cmd, "--help"])
             .env("COLUMNS", "100")
@@ -175,4 +175,76 @@ fn login_and_logout_errors() {
         normalized_stderr(&sb, &out)
     ));
     snapshot("login-logout-errors", &all);
+}
+
+#[test]
+fn whoami_and_identity_option_errors() {
+    let sb = sandbox();
+    let mut all = String::new();
+    let mut case = |title: &str, args: &[&str], needles: &[&str]| {
+        let out = sb.plugin(args).output().unwrap();
+        assert_fails_with(&out, needles);
+        all.push_str(&format!("## {title}\n{}", normalized_stderr(&sb, &out)));
+    };
+    let idp = [
+        "--issuer",
+        "https://idp.example.invalid",
+        "--client-id",
+        "kubectl-breakglass",
+    ];
+    case(
+        "whoami, not logged in",
+        &[&["whoami"][..], &idp].concat(),
+        &[
+            "not logged in to https://idp.example.invalid",
+            "run: kubectl breakglass login",
+        ],
+    );
+    case(
+        "whoami, not logged in, with options",
+        &[
+            &["whoami"][..],
+            &idp,
+            &[
+                "--scope",
+                "groups",
+                "--client-secret",
+                "s3cr3t-value",
+                "--audience",
+                "k8s",
+            ],
+        ]
+        .concat(),
+        &["--scope groups --client-secret SECRET --audience k8s"],
+    );
+    case(
+        "whoami --check without a kubeconfig",
+        &[&["whoami", "--check"][..], &idp].concat(),
+        &["whoami --check asks the cluster of a kubeconfig context"],
+    );
+    case(
+        "setup with a scope holding a space",
+        &[
+            &["setup", "--context", "prod"][..],
+            &idp,
+            &["--scope", "groups profile"],
+        ]
+        .concat(),
+        &["give each scope with its own --scope"],
+    );
+    case(
+        "setup with an empty client secret",
+        &[
+            &["setup", "--context", "prod"][..],
+            &idp,
+            &["--client-secret", ""],
+        ]
+        .concat(),
+        &["--client-secret is empty"],
+    );
+    assert!(
+        !all.contains("s3cr3t-value"),
+        "the secret is never echoed:\n{all}"
+    );
+    snapshot("whoami-and-identity-option-errors", &all);
 }

@@ -22,6 +22,7 @@ async fn playground(idp: IdpConfig) -> (Playground, Sandbox, tempfile::TempDir) 
         cluster: cluster_kind(),
         api: ApiConfig::default(),
         install: false,
+        authentication: Default::default(),
     })
     .await
     .unwrap();

@@ -45,13 +45,6 @@ users:
     )
 }
 
-/// PATH with the built plugin's directory first, as an installed plugin would be.
-fn path_with_plugin() -> std::ffi::OsString {
-    let dir = Path::new(PLUGIN).parent().unwrap().to_path_buf();
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).unwrap()
-}
-
 fn run(
     bed: &Bed,
     kubeconfig: &Path,

@@ -29,6 +29,7 @@ pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
                 issuer: issuer.clone(),
                 client_id: client_id.clone(),
                 ca_file: args.idp.ca_file.clone(),
+                options: args.idp.options.clone(),
             }
         }
         _ => identity::idp_settings(global, &args.idp)?,

@@ -1,6 +1,7 @@
 //! `kubectl breakglass login`: device-code login, verified and cached.
 
 use crate::cli::{GlobalArgs, LoginArgs};
+use crate::identity::token_notes::TokenNote;
 use crate::identity::{self, Browser};
 use crate::untrusted::Untrusted;
 use anyhow::Context as _;
@@ -55,5 +56,14 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         crate::grant::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
     );
+    let notes = TokenNote::of(
+        &outcome.token.person,
+        &settings.registration().claims,
+        outcome.has_refresh_token,
+        outcome.token.clock_skew.num_seconds(),
+    );
+    for note in notes {
+        say!("{}: {note}", note.label());
+    }
     Ok(())
 }

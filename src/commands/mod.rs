@@ -11,6 +11,7 @@ mod revoke;
 mod setup;
 mod status;
 mod version;
+mod whoami;
 
 use crate::cli::{Cli, Command};
 
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(global, args),
         Command::Completion(args) => completion::run(global, args),
         Command::Version(args) => version::run(global, args),
+        Command::Whoami(args) => whoami::run(global, args),
     }
 }

@@ -1,7 +1,7 @@
 //! `kubectl breakglass setup`: point a context at the break-glass identity provider, so
 //! nobody hand-edits kubeconfig YAML.
 
-use crate::cli::{GlobalArgs, SetupArgs, TokenCacheKind};
+use crate::cli::{GlobalArgs, IdpOptions, SetupArgs, TokenCacheKind};
 use crate::kubeconfig::setup::{self, Setup, COMMAND};
 use anyhow::Context as _;
 use clap::ValueEnum as _;
@@ -24,6 +24,7 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
             "--client-id is empty: give the OIDC client id registered for kubectl-breakglass"
         );
     }
+    check_options(&args.options)?;
     // kubectl runs the exec entry from any directory: store the CA's absolute path.
     let ca_file = args
         .ca_file
@@ -64,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
             issuer: args.issuer,
             client_id: args.client_id,
             ca_file,
+            options: args.options,
             extra_args,
         },
     )?;
@@ -75,7 +77,7 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
         "Context {context} in {} now uses user {}{was}, which runs:\n  {COMMAND} {}",
         changed.file.display(),
         changed.user,
-        changed.args.join(" ")
+        changed.shown_args().join(" ")
     );
     if !on_path(COMMAND) {
         say!(
@@ -84,6 +86,37 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
         );
     }
     say!("Next: kubectl breakglass login --context {context}");
+    Ok(())
+}
+
+/// Refuses options kubectl would pass on but no IdP could use.
+fn check_options(options: &IdpOptions) -> anyhow::Result<()> {
+    for scope in &options.scopes {
+        if scope.is_empty() || scope.chars().any(char::is_whitespace) {
+            anyhow::bail!(
+                "--scope {scope:?} is empty or has a space: give each scope with its own --scope \
+                 (e.g. --scope groups --scope profile)"
+            );
+        }
+    }
+    for (flag, value) in [
+        ("--username-claim", &options.username_claim),
+        ("--groups-claim", &options.groups_claim),
+        ("--audience", &options.audience),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            anyhow::bail!(
+                "{flag} is empty: give it a value, or leave the flag out for the default"
+            );
+        }
+    }
+    if options
+        .client_secret
+        .as_ref()
+        .is_some_and(|s| s.expose().is_empty())
+    {
+        anyhow::bail!("--client-secret is empty: give the client's secret, or leave the flag out");
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The device flow as the person sees it, all on stderr: URL, code, QR code,
 //! browser, progress.
 
-use crate::oidc::{self, DeviceAuthorization, PollEvent, Provider, TokenResponse};
+use crate::oidc::{self, DeviceAuthorization, PollEvent, Provider, Registration, TokenResponse};
 use crate::untrusted::Untrusted;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -19,10 +19,10 @@ pub enum Browser {
 pub async fn run(
     http: &reqwest::Client,
     provider: &Provider,
-    client_id: &str,
+    reg: &Registration,
     browser: Browser,
 ) -> Result<TokenResponse, oidc::OidcError> {
-    let auth = oidc::start_device_flow(http, provider, client_id).await?;
+    let auth = oidc::start_device_flow(http, provider, reg).await?;
     let tty = std::io::stderr().is_terminal();
     show_instructions(&provider.issuer, &auth, browser, tty);
     let mut last_note = Duration::ZERO;
@@ -64,7 +64,7 @@ pub async fn run(
             }
         }
     };
-    let result = oidc::poll_device_token(http, provider, client_id, &auth, &mut on_progress).await;
+    let result = oidc::poll_device_token(http, provider, reg, &auth, &mut on_progress).await;
     if tty {
         crate::human::terminal_control("\r\x1b[2K");
     }

@@ -17,7 +17,7 @@ const MAX_MARGIN_SECS: i64 = 60;
 pub struct Entry {
     /// Format version.
     pub v: u32,
-    /// `email`, else `sub`: the account half of the cache key.
+    /// The username claim (default `email`), else `sub`: the account half of the cache key.
     pub account: String,
     /// `email` claim, if any.
     #[serde(default)]
@@ -34,6 +34,10 @@ pub struct Entry {
     /// The refresh token, when the IdP gave one.
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// Seconds the IdP's clock was ahead of ours at login (negative: behind); the times
+    /// above are on our clock already.
+    #[serde(default)]
+    pub clock_skew: i64,
 }
 
 impl fmt::Debug for Entry {
@@ -171,6 +175,7 @@ mod tests {
             issued_at: iat,
             expires_at: exp,
             refresh_token: Some("SECRET-RT".into()),
+            clock_skew: 0,
         }
     }
 

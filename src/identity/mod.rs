@@ -1,13 +1,15 @@
 //! The person's own identity: which IdP, the cached login, and how to get a
 //! valid ID token (cache → refresh under a lock → device flow).
 
+pub mod cluster_check;
 mod device_login;
 pub mod entry;
+pub mod token_notes;
 
 pub use device_login::Browser;
 
-use crate::cli::{GlobalArgs, IdpArgs};
-use crate::oidc::{self, OidcError, Provider, TokenResponse};
+use crate::cli::{GlobalArgs, IdpArgs, IdpOptions};
+use crate::oidc::{self, ClaimNames, OidcError, Provider, Registration, VerifiedIdToken};
 use crate::secret::Secret;
 use crate::token_cache::{self, CacheError, CacheKey, TokenStore};
 use anyhow::Context as _;
@@ -24,6 +26,44 @@ pub struct IdpSettings {
     pub client_id: String,
     /// A private CA for the issuer.
     pub ca_file: Option<PathBuf>,
+    /// Scopes, client secret, claims and audience, as given.
+    pub options: IdpOptions,
+}
+
+impl IdpSettings {
+    /// The client as the IdP knows it, with the defaults filled in.
+    pub fn registration(&self) -> Registration {
+        let defaults = ClaimNames::default();
+        Registration {
+            client_id: self.client_id.clone(),
+            client_secret: self.options.client_secret.clone(),
+            extra_scopes: self.options.scopes.clone(),
+            audience: self.options.audience.clone(),
+            claims: ClaimNames {
+                username: self
+                    .options
+                    .username_claim
+                    .clone()
+                    .unwrap_or(defaults.username),
+                groups: self.options.groups_claim.clone().unwrap_or(defaults.groups),
+            },
+        }
+    }
+}
+
+/// Options from the command line win, field by field, over those of the exec entry.
+fn merge_options(flags: &IdpOptions, entry: IdpOptions) -> IdpOptions {
+    IdpOptions {
+        scopes: if flags.scopes.is_empty() {
+            entry.scopes
+        } else {
+            flags.scopes.clone()
+        },
+        client_secret: flags.client_secret.clone().or(entry.client_secret),
+        username_claim: flags.username_claim.clone().or(entry.username_claim),
+        groups_claim: flags.groups_claim.clone().or(entry.groups_claim),
+        audience: flags.audience.clone().or(entry.audience),
+    }
 }
 
 /// A valid ID token and who it says the person is.
@@ -49,6 +89,9 @@ pub enum IdentityError {
         why: String,
         hint: String,
     },
+    /// The IdP answered a refresh with no ID token, and we may not ask.
+    #[error("the identity provider {issuer} answered the refresh of your login without an ID token (it sends only an access token on refresh), so there is no new ID token for the cluster — log in again: {hint}")]
+    RefreshWithoutIdToken { issuer: String, hint: String },
 }
 
 /// Refuses an issuer that is not `https://`: ID and refresh tokens never travel in plain text.
@@ -79,6 +122,7 @@ fn idp_settings_unchecked(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Resul
             issuer: issuer.clone(),
             client_id: client_id.clone(),
             ca_file: flags.ca_file.clone(),
+            options: flags.options.clone(),
         });
     }
     let loaded = crate::kubeconfig::load(global).map_err(|e| {
@@ -113,6 +157,7 @@ fn idp_settings_unchecked(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Resul
             .or(from_ctx.client_id)
             .ok_or_else(|| missing("client id"))?,
         ca_file: flags.ca_file.clone().or(from_ctx.ca_file),
+        options: merge_options(&flags.options, from_ctx.options),
     })
 }
 
@@ -128,6 +173,23 @@ pub fn login_hint(settings: &IdpSettings, context_name: &str) -> String {
     if let Some(ca) = &settings.ca_file {
         hint.push_str(&format!(" --ca-file {}", ca.display()));
     }
+    let o = &settings.options;
+    for scope in &o.scopes {
+        hint.push_str(&format!(" --scope {scope}"));
+    }
+    if o.client_secret.is_some() {
+        // The person has it; it is never printed.
+        hint.push_str(" --client-secret SECRET");
+    }
+    for (flag, value) in [
+        ("--username-claim", &o.username_claim),
+        ("--groups-claim", &o.groups_claim),
+        ("--audience", &o.audience),
+    ] {
+        if let Some(v) = value {
+            hint.push_str(&format!(" {flag} {v}"));
+        }
+    }
     hint
 }
 
@@ -141,6 +203,15 @@ pub fn cached_fresh(
 ) -> anyhow::Result<Option<Entry>> {
     let entry = load_cached(settings, store, context_name)?;
     Ok(entry.filter(|e| e.is_fresh(now)))
+}
+
+/// The current account's cached entry, fresh or not; no network.
+pub fn cached(
+    settings: &IdpSettings,
+    store: &dyn TokenStore,
+    context_name: &str,
+) -> anyhow::Result<Option<Entry>> {
+    load_cached(settings, store, context_name)
 }
 
 /// The current account's cached entry; a keyring that holds it but cannot be reached
@@ -221,11 +292,46 @@ pub async fn person_identity(
                 Ok(p) => p,
                 Err(e) => return cannot(e),
             };
-            match oidc::refresh(&http, &p, &settings.client_id, &Secret::new(refresh_token)).await {
+            let reg = settings.registration();
+            match oidc::refresh(&http, &p, &reg, &Secret::new(refresh_token)).await {
                 Ok(tokens) => {
-                    let fresh = verified_entry(&p, settings, tokens, old.refresh_token.clone())?;
-                    entry::save(store, &settings.issuer, &settings.client_id, &fresh)?;
-                    return Ok(identity(&fresh));
+                    // A rotated refresh token replaces the old one now, whatever else the
+                    // answer holds: the old one is spent at the IdP.
+                    let refresh_token = tokens
+                        .refresh_token
+                        .map(Secret::into_inner)
+                        .or_else(|| old.refresh_token.clone());
+                    match tokens.id_token {
+                        Some(id_token) => {
+                            match verified_entry(&p, settings, id_token, refresh_token.clone()) {
+                                Ok((fresh, _)) => {
+                                    entry::save(
+                                        store,
+                                        &settings.issuer,
+                                        &settings.client_id,
+                                        &fresh,
+                                    )?;
+                                    return Ok(identity(&fresh));
+                                }
+                                Err(e) => {
+                                    keep_refresh_token(store, settings, old, refresh_token)?;
+                                    return Err(e.into());
+                                }
+                            }
+                        }
+                        None => {
+                            keep_refresh_token(store, settings, old, refresh_token)?;
+                            if !interactive {
+                                return Err(IdentityError::RefreshWithoutIdToken {
+                                    issuer: settings.issuer.clone(),
+                                    hint: login_hint(settings, context_name),
+                                }
+                                .into());
+                            }
+                            provider = Some(p);
+                            "the refresh answer had no ID token".to_string()
+                        }
+                    }
                 }
                 Err(OidcError::RefreshRejected { .. }) => {
                     provider = Some(p);
@@ -259,10 +365,48 @@ pub async fn person_identity(
         "kubectl-breakglass: not logged in to {} ({why}); starting a device login.",
         settings.issuer
     );
-    let tokens = device_login::run(&http, &provider, &settings.client_id, Browser::Never).await?;
-    let fresh = verified_entry(&provider, settings, tokens, None)?;
+    let (fresh, _) = device_login(&http, &provider, settings, Browser::Never).await?;
     entry::save(store, &settings.issuer, &settings.client_id, &fresh)?;
     Ok(identity(&fresh))
+}
+
+/// Saves a rotated refresh token beside the old ID token, so that it is not lost when the
+/// rest of a refresh answer cannot be used.
+fn keep_refresh_token(
+    store: &dyn TokenStore,
+    settings: &IdpSettings,
+    old: &Entry,
+    refresh_token: Option<String>,
+) -> anyhow::Result<()> {
+    if refresh_token != old.refresh_token {
+        let kept = Entry {
+            refresh_token,
+            ..old.clone()
+        };
+        entry::save(store, &settings.issuer, &settings.client_id, &kept)?;
+    }
+    Ok(())
+}
+
+/// A device-flow login, verified: the cache entry and what the token says.
+async fn device_login(
+    http: &reqwest::Client,
+    provider: &Provider,
+    settings: &IdpSettings,
+    browser: Browser,
+) -> anyhow::Result<(Entry, VerifiedIdToken)> {
+    let reg = settings.registration();
+    let tokens = device_login::run(http, provider, &reg, browser).await?;
+    let id_token = tokens.id_token.ok_or_else(|| OidcError::Missing {
+        what: "id_token",
+        client_id: settings.client_id.clone(),
+    })?;
+    Ok(verified_entry(
+        provider,
+        settings,
+        id_token,
+        tokens.refresh_token.map(Secret::into_inner),
+    )?)
 }
 
 /// What `login` did.
@@ -270,6 +414,10 @@ pub async fn person_identity(
 pub struct LoginOutcome {
     /// Who is now logged in.
     pub identity: Identity,
+    /// What the ID token says, for the checks `login` reports.
+    pub token: VerifiedIdToken,
+    /// Whether the IdP issued a refresh token.
+    pub has_refresh_token: bool,
     /// The account whose cached login this one replaced, if another.
     pub replaced: Option<String>,
 }
@@ -284,8 +432,7 @@ pub async fn login(
 ) -> anyhow::Result<LoginOutcome> {
     let http = oidc::client(settings.ca_file.as_deref())?;
     let provider = discover(&http, settings).await?;
-    let tokens = device_login::run(&http, &provider, &settings.client_id, browser).await?;
-    let fresh = verified_entry(&provider, settings, tokens, None)?;
+    let (fresh, token) = device_login(&http, &provider, settings, browser).await?;
     let _lock = token_cache::lock(&CacheKey::current_account(
         &settings.issuer,
         &settings.client_id,
@@ -310,6 +457,8 @@ pub async fn login(
     }
     Ok(LoginOutcome {
         identity: identity(&fresh),
+        token,
+        has_refresh_token: fresh.refresh_token.is_some(),
         replaced,
     })
 }
@@ -322,32 +471,31 @@ async fn discover(http: &reqwest::Client, settings: &IdpSettings) -> anyhow::Res
 fn verified_entry(
     provider: &Provider,
     settings: &IdpSettings,
-    tokens: TokenResponse,
-    previous_refresh_token: Option<String>,
-) -> Result<Entry, OidcError> {
+    id_token: Secret<String>,
+    refresh_token: Option<String>,
+) -> Result<(Entry, VerifiedIdToken), OidcError> {
     let claims = oidc::verify_id_token(
         provider,
-        &settings.client_id,
-        tokens.id_token.expose(),
+        &settings.registration(),
+        id_token.expose(),
         Utc::now(),
     )?;
-    Ok(Entry {
+    let entry = Entry {
         v: 1,
         account: claims
-            .email
+            .person
+            .username
             .clone()
             .unwrap_or_else(|| claims.subject.clone()),
-        email: claims.email,
-        groups: claims.groups,
-        id_token: tokens.id_token.into_inner(),
+        email: claims.email.clone(),
+        groups: claims.person.groups.clone(),
+        id_token: id_token.into_inner(),
         issued_at: claims.issued_at.timestamp(),
         expires_at: claims.expires_at.timestamp(),
-        // An IdP that does not rotate refresh tokens omits it on refresh.
-        refresh_token: tokens
-            .refresh_token
-            .map(Secret::into_inner)
-            .or(previous_refresh_token),
-    })
+        refresh_token,
+        clock_skew: claims.clock_skew.num_seconds(),
+    };
+    Ok((entry, claims))
 }
 
 /// Tokens this close to their real expiry are not served even in an IdP outage: kubectl

@@ -4,6 +4,7 @@
 use crate::cli::{GlobalArgs, IdpArgs};
 use anyhow::{bail, Context as _};
 use base64::Engine as _;
+use clap::Parser as _;
 use kube::config::{ExecConfig, Kubeconfig};
 use std::path::{Path, PathBuf};
 
@@ -257,11 +258,25 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
     None
 }
 
+/// The IdP of a `credential` exec entry, read with the command's own flag definitions;
+/// an entry this version cannot parse (a newer version's flags) still yields its issuer,
+/// client id and CA.
 fn idp_from_args(args: &[String]) -> Option<IdpArgs> {
-    let idp = IdpArgs {
-        issuer: flag_value(args, "--issuer"),
-        client_id: flag_value(args, "--client-id"),
-        ca_file: flag_value(args, "--ca-file").map(PathBuf::from),
+    let argv = ["kubectl-breakglass", "credential"]
+        .into_iter()
+        .map(String::from)
+        .chain(args.iter().cloned());
+    let idp = match crate::cli::Cli::try_parse_from(argv) {
+        Ok(crate::cli::Cli {
+            command: crate::cli::Command::Credential(c),
+            ..
+        }) => c.idp,
+        _ => IdpArgs {
+            issuer: flag_value(args, "--issuer"),
+            client_id: flag_value(args, "--client-id"),
+            ca_file: flag_value(args, "--ca-file").map(PathBuf::from),
+            ..IdpArgs::default()
+        },
     };
     (idp.issuer.is_some() || idp.client_id.is_some()).then_some(idp)
 }
@@ -343,6 +358,38 @@ mod tests {
     }
 
     #[test]
+    fn reads_every_identity_option_of_the_exec_entry() {
+        let a = exec(
+            "kubectl-breakglass",
+            &[
+                "credential",
+                "--issuer=https://i",
+                "--client-id",
+                "c",
+                "--scope",
+                "groups",
+                "--scope=profile",
+                "--client-secret",
+                "s3cr3t",
+                "--username-claim",
+                "preferred_username",
+                "--groups-claim=roles",
+                "--audience",
+                "kubernetes",
+                "--token-cache",
+                "file",
+            ],
+        );
+        let idp = idp_from_args(&breakglass_args(&a).unwrap()).unwrap();
+        let o = idp.options;
+        assert_eq!(o.scopes, ["groups", "profile"]);
+        assert_eq!(o.client_secret.unwrap().expose(), "s3cr3t");
+        assert_eq!(o.username_claim.as_deref(), Some("preferred_username"));
+        assert_eq!(o.groups_claim.as_deref(), Some("roles"));
+        assert_eq!(o.audience.as_deref(), Some("kubernetes"));
+    }
+
+    #[test]
     fn finds_the_idp_in_both_exec_forms() {
         let a = exec(
             "/opt/bin/kubectl-breakglass",
@@ -377,6 +424,26 @@ mod tests {
             Some("https://j")
         );
         assert!(breakglass_args(&exec("kubelogin", &["get-token", "--issuer", "x"])).is_none());
+        // An entry a newer version wrote: what this one knows is still read.
+        let c = exec(
+            "kubectl-breakglass",
+            &[
+                "credential",
+                "--issuer",
+                "https://k",
+                "--client-id",
+                "e",
+                "--from-the-future",
+                "x",
+            ],
+        );
+        assert_eq!(
+            idp_from_args(&breakglass_args(&c).unwrap())
+                .unwrap()
+                .client_id
+                .as_deref(),
+            Some("e")
+        );
         assert!(breakglass_args(&exec("kubectl", &["oidc-login", "credential"])).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! `exec` runs `kubectl-breakglass credential`, and nothing else in the file changes.
 
 use super::write::{lock_kubeconfigs, named, read_trees, upsert, write_private};
+use crate::cli::IdpOptions;
 use anyhow::Context as _;
 use serde_yaml::{Mapping, Value};
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ pub struct Setup {
     pub client_id: String,
     /// Absolute path of the issuer's CA, if private.
     pub ca_file: Option<PathBuf>,
+    /// Scopes, client secret, claims and audience for `credential`.
+    pub options: IdpOptions,
     /// Extra arguments for `credential` (e.g. `--token-cache file`).
     pub extra_args: Vec<String>,
 }
@@ -31,6 +34,47 @@ pub struct Changed {
     pub previous_user: Option<String>,
     /// The exec arguments written.
     pub args: Vec<String>,
+}
+
+impl Changed {
+    /// The exec arguments as people may see them: the client secret's value left out.
+    pub fn shown_args(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.args.len());
+        let mut hide = false;
+        for a in &self.args {
+            out.push(if hide {
+                "(hidden)".to_string()
+            } else {
+                a.clone()
+            });
+            hide = a == CLIENT_SECRET_FLAG;
+        }
+        out
+    }
+}
+
+const CLIENT_SECRET_FLAG: &str = "--client-secret";
+
+/// The `credential` flags for `options`, in a fixed order.
+fn option_args(options: &IdpOptions) -> Vec<String> {
+    let mut args = Vec::new();
+    for scope in &options.scopes {
+        args.extend(["--scope".to_string(), scope.clone()]);
+    }
+    if let Some(secret) = &options.client_secret {
+        // Stored where the person asked for it: the exec entry must send it.
+        args.extend([CLIENT_SECRET_FLAG.to_string(), secret.expose().clone()]);
+    }
+    for (flag, value) in [
+        ("--username-claim", &options.username_claim),
+        ("--groups-claim", &options.groups_claim),
+        ("--audience", &options.audience),
+    ] {
+        if let Some(v) = value {
+            args.extend([flag.to_string(), v.clone()]);
+        }
+    }
+    args
 }
 
 /// The dedicated user entry of a context, so a user entry shared with other contexts is
@@ -87,6 +131,7 @@ pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
         args.push("--ca-file".into());
         args.push(ca.display().to_string());
     }
+    args.extend(option_args(&setup.options));
     args.extend(setup.extra_args.iter().cloned());
     // Re-running setup keeps what someone added to the entry since (env, for instance).
     let mut exec = match named(doc, "users", &user).and_then(|u| u.get("user")?.get("exec")) {
@@ -169,8 +214,52 @@ users:
             issuer: "https://idp.example.com".into(),
             client_id: "kubectl-breakglass".into(),
             ca_file: ca.map(PathBuf::from),
+            options: IdpOptions::default(),
             extra_args: vec![],
         }
+    }
+
+    #[test]
+    fn identity_options_are_written_and_the_secret_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(&path, ORIGINAL).unwrap();
+        let mut s = setup_for(None);
+        s.options = IdpOptions {
+            scopes: vec!["groups".into(), "profile".into()],
+            client_secret: Some(crate::secret::Secret::new("GOCSPX-s3cr3t".into())),
+            username_claim: Some("preferred_username".into()),
+            groups_claim: None,
+            audience: Some("kubernetes".into()),
+        };
+        let changed = setup(std::slice::from_ref(&path), &s).unwrap();
+        let tail = &changed.args[5..];
+        assert_eq!(
+            tail,
+            [
+                "--scope",
+                "groups",
+                "--scope",
+                "profile",
+                "--client-secret",
+                "GOCSPX-s3cr3t",
+                "--username-claim",
+                "preferred_username",
+                "--audience",
+                "kubernetes"
+            ]
+        );
+        let shown = changed.shown_args().join(" ");
+        assert!(
+            shown.contains("--client-secret (hidden) --username-claim"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cr3t"));
+        let after: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            after["users"][1]["user"]["exec"]["args"],
+            serde_yaml::to_value(&changed.args).unwrap()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::http::send_json;
 use super::tokens::{self, TokenResponse};
-use super::{OidcError, Provider, SCOPES};
+use super::{OidcError, Provider, Registration};
 use crate::secret::Secret;
 use std::time::{Duration, Instant};
 
@@ -51,19 +51,23 @@ const MAX_INTERVAL: u64 = 300;
 pub async fn start_device_flow(
     http: &reqwest::Client,
     provider: &Provider,
-    client_id: &str,
+    reg: &Registration,
 ) -> Result<DeviceAuthorization, OidcError> {
     let url = provider
         .device_authorization_endpoint
         .as_deref()
         .ok_or_else(|| OidcError::NoDeviceFlow {
             issuer: provider.issuer.clone(),
-            client_id: client_id.to_string(),
+            client_id: reg.client_id.clone(),
         })?;
-    let request = http
-        .post(url)
-        .form(&[("client_id", client_id), ("scope", SCOPES)]);
-    let (status, body) = send_json(url, request).await?;
+    let scopes = reg.scopes(provider);
+    let scope = scopes.join(" ");
+    let mut form = reg.client_auth();
+    form.push(("scope", &scope));
+    if let Some(audience) = &reg.audience {
+        form.push(("audience", audience));
+    }
+    let (status, body) = send_json(url, http.post(url).form(&form)).await?;
     if status != 200 {
         let error = body
             .get("error")
@@ -73,10 +77,33 @@ pub async fn start_device_flow(
         let description = body
             .get("error_description")
             .and_then(|v| v.as_str())
-            .map(|d| d.chars().take(200).collect());
-        return Err(OidcError::refused(error, description, client_id));
+            .map(|d| reg.scrub(d.chars().take(200).collect()));
+        if error == "invalid_scope" {
+            return Err(OidcError::InvalidScope {
+                refused: named_scopes(description.as_deref().unwrap_or_default(), &scopes),
+                added: reg.extra_scopes.clone(),
+                description,
+                client_id: reg.client_id.clone(),
+            });
+        }
+        return Err(OidcError::refused(error, description, &reg.client_id));
     }
     parse_authorization(url, &body)
+}
+
+/// The scopes of `asked` that an IdP's error text names (Google: "Invalid device flow
+/// scope: offline_access"); many IdPs name none (Okta: "One or more scopes are not
+/// configured for the authorization server resource.").
+fn named_scopes(description: &str, asked: &[String]) -> Vec<String> {
+    let words: Vec<&str> = description
+        .split(|c: char| c.is_whitespace() || "\"'`,;()[]{}=".contains(c))
+        .map(|w| w.trim_end_matches(['.', ':']))
+        .collect();
+    asked
+        .iter()
+        .filter(|s| words.contains(&s.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Reads a device authorization answer, accepting what real IdPs send:
@@ -117,7 +144,7 @@ fn parse_authorization(
 pub async fn poll_device_token(
     http: &reqwest::Client,
     provider: &Provider,
-    client_id: &str,
+    reg: &Registration,
     auth: &DeviceAuthorization,
     progress: &mut dyn FnMut(PollEvent),
 ) -> Result<TokenResponse, OidcError> {
@@ -134,15 +161,21 @@ pub async fn poll_device_token(
         if started.elapsed() > auth.expires_in + Duration::from_secs(5) {
             return Err(expired());
         }
-        let request = http.post(url).form(&[
+        let mut form = vec![
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", auth.device_code.expose().as_str()),
-            ("client_id", client_id),
-        ]);
-        let answer = send_json(url, request)
+        ];
+        form.extend(reg.client_auth());
+        let answer = send_json(url, http.post(url).form(&form))
             .await
-            .and_then(|(status, body)| tokens::parse(url, client_id, status, body));
+            .and_then(|(status, body)| tokens::parse(url, status, body));
         match answer {
+            Ok(Ok(tokens)) if tokens.id_token.is_none() => {
+                return Err(OidcError::Missing {
+                    what: "id_token",
+                    client_id: reg.client_id.clone(),
+                })
+            }
             Ok(Ok(tokens)) => return Ok(tokens),
             Ok(Err(oauth)) => {
                 failures = 0;
@@ -159,8 +192,8 @@ pub async fn poll_device_token(
                     _ => {
                         return Err(OidcError::refused(
                             oauth.error,
-                            oauth.description,
-                            client_id,
+                            oauth.description.map(|d| reg.scrub(d)),
+                            &reg.client_id,
                         ))
                     }
                 }
@@ -300,6 +333,7 @@ mod tests {
             device_authorization_endpoint: None,
             token_endpoint: scripted_endpoint(answers),
             jwks: openidconnect::core::CoreJsonWebKeySet::new(vec![]),
+            scopes_supported: None,
         };
         let auth = DeviceAuthorization {
             device_code: Secret::new("dc".into()),
@@ -316,7 +350,8 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let result = rt.block_on(poll_device_token(&http, &provider, "c", &auth, &mut |e| {
+        let reg = Registration::public("c");
+        let result = rt.block_on(poll_device_token(&http, &provider, &reg, &auth, &mut |e| {
             events.push(match e {
                 PollEvent::Pending { .. } => "pending".to_string(),
                 PollEvent::SlowDown { interval } => format!("slow_down {}ms", interval.as_millis()),
@@ -324,6 +359,74 @@ mod tests {
             })
         }));
         (result, events)
+    }
+
+    /// Asks a scripted device authorization endpoint for a code with `reg`.
+    fn start(
+        answer: (u16, &'static str),
+        reg: &Registration,
+    ) -> Result<DeviceAuthorization, OidcError> {
+        let provider = Provider {
+            issuer: "http://idp".into(),
+            device_authorization_endpoint: Some(scripted_endpoint(vec![answer])),
+            token_endpoint: "http://idp/token".into(),
+            jwks: openidconnect::core::CoreJsonWebKeySet::new(vec![]),
+            scopes_supported: None,
+        };
+        let http = crate::oidc::client(None).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(start_device_flow(&http, &provider, reg))
+    }
+
+    #[test]
+    fn an_invalid_scope_answer_names_the_refused_scope_or_the_suspects() {
+        let mut reg = Registration::public("c");
+        reg.extra_scopes = vec!["groups".into()];
+        // Google names it.
+        let err = start(
+            (400, r#"{"error":"invalid_scope","error_description":"Invalid device flow scope: offline_access"}"#),
+            &reg,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("the identity provider refused the scope `offline_access` (invalid_scope: Invalid device flow scope: offline_access); drop it from --scope"), "{err}");
+        // Okta does not: the scope added with --scope is the suspect.
+        let okta = (
+            400,
+            r#"{"error":"invalid_scope","error_description":"One or more scopes are not configured for the authorization server resource."}"#,
+        );
+        let err = start(okta, &reg).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "refused a scope without saying which; the one added with --scope is `groups`"
+            ),
+            "{err}"
+        );
+        let err = start(okta, &Registration::public("c"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refused one of the default scopes"), "{err}");
+    }
+
+    #[test]
+    fn an_idp_echoing_the_client_secret_never_shows_it() {
+        let mut reg = Registration::public("c");
+        reg.client_secret = Some(Secret::new("GOCSPX-s3cr3t".into()));
+        let err = start(
+            (401, r#"{"error":"invalid_client","error_description":"client_secret GOCSPX-s3cr3t is wrong"}"#),
+            &reg,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(
+            err.contains("client_secret (client secret) is wrong")
+                && err.contains("--client-secret"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -339,7 +442,7 @@ mod tests {
             ),
         ]);
         let tokens = result.unwrap();
-        assert_eq!(tokens.id_token.expose(), "a.b.c");
+        assert_eq!(tokens.id_token.unwrap().expose(), "a.b.c");
         assert_eq!(tokens.refresh_token.unwrap().expose(), "r");
         // 10 ms doubled to 20 ms after the 503, then +50 ms for slow_down
         // (which is still pending, so it is followed by a progress event).

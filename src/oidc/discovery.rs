@@ -14,6 +14,8 @@ pub struct Provider {
     pub token_endpoint: String,
     /// The keys ID tokens are signed with.
     pub jwks: CoreJsonWebKeySet,
+    /// `scopes_supported`, when published.
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 /// Fetches `ISSUER/.well-known/openid-configuration` and the JWKS it names.
@@ -30,6 +32,7 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, 
         device_authorization_endpoint: found.device_authorization_endpoint,
         token_endpoint: found.token_endpoint,
         jwks: key_set(&found.jwks_uri, jwks_doc)?,
+        scopes_supported: found.scopes_supported,
     })
 }
 
@@ -38,6 +41,7 @@ struct Endpoints {
     issuer: String,
     device_authorization_endpoint: Option<String>,
     token_endpoint: String,
+    scopes_supported: Option<Vec<String>>,
     jwks_uri: String,
 }
 
@@ -50,6 +54,13 @@ fn endpoints(url: &str, issuer: &str, doc: &serde_json::Value) -> Result<Endpoin
     };
     let published =
         field("issuer").ok_or_else(|| bad("no `issuer` in the discovery document".into()))?;
+    // A multi-tenant endpoint (Entra ID's `common`) publishes a template, not an issuer.
+    if published.contains('{') && published != issuer {
+        return Err(OidcError::IssuerTemplate {
+            configured: issuer.to_string(),
+            published,
+        });
+    }
     if published != issuer {
         return Err(OidcError::IssuerMismatch {
             configured: issuer.to_string(),
@@ -62,6 +73,15 @@ fn endpoints(url: &str, issuer: &str, doc: &serde_json::Value) -> Result<Endpoin
         jwks_uri: field("jwks_uri")
             .ok_or_else(|| bad("no `jwks_uri` in the discovery document".into()))?,
         device_authorization_endpoint: field("device_authorization_endpoint"),
+        scopes_supported: doc
+            .get("scopes_supported")
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            }),
         issuer: published,
     })
 }

@@ -13,6 +13,7 @@ mod discovery;
 mod error;
 mod http;
 mod refresh;
+mod registration;
 mod tokens;
 mod verify;
 
@@ -21,9 +22,7 @@ pub use discovery::{discover, Provider};
 pub use error::OidcError;
 pub use http::client;
 pub use refresh::refresh;
+pub use registration::{ClaimNames, Registration};
 pub use tokens::TokenResponse;
 #[allow(unused_imports)]
-pub use verify::{verify_id_token, VerifiedIdToken};
-
-/// The scopes we ask for: the ID token, the person's email, and a refresh token.
-pub const SCOPES: &str = "openid email offline_access";
+pub use verify::{verify_id_token, PersonClaims, VerifiedIdToken, CLOCK_LEEWAY};

@@ -6,8 +6,9 @@ use crate::secret::Secret;
 /// A successful token answer (device code or refresh grant).
 #[derive(Debug)]
 pub struct TokenResponse {
-    /// The ID token (verified by the caller before use).
-    pub id_token: Secret<String>,
+    /// The ID token (verified by the caller before use). Some IdPs answer a refresh with an
+    /// access token only; the device flow demands one.
+    pub id_token: Option<Secret<String>>,
     /// A refresh token, when the IdP issued one.
     pub refresh_token: Option<Secret<String>>,
 }
@@ -18,21 +19,22 @@ pub(crate) struct OAuthError {
     pub description: Option<String>,
 }
 
-/// Reads a token endpoint answer: tokens on 200, an OAuth error on 4xx.
+/// Reads a token endpoint answer: tokens on 200, an OAuth error on 4xx (Auth0 answers
+/// `authorization_pending` with 403 and `slow_down` with 429).
 pub(crate) fn parse(
     url: &str,
-    client_id: &str,
     status: u16,
     body: serde_json::Value,
 ) -> Result<Result<TokenResponse, OAuthError>, OidcError> {
-    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     if status == 200 {
-        let id_token = field("id_token").ok_or_else(|| OidcError::Missing {
-            what: "id_token",
-            client_id: client_id.into(),
-        })?;
         return Ok(Ok(TokenResponse {
-            id_token: Secret::new(id_token),
+            id_token: field("id_token").map(Secret::new),
             refresh_token: field("refresh_token").map(Secret::new),
         }));
     }
@@ -64,9 +66,9 @@ mod tests {
             body in crate::test_support::arb_json(),
             description in crate::test_support::arb_text(),
         ) {
-            let _ = parse("https://idp/token", "c", status, body.clone());
+            let _ = parse("https://idp/token", status, body.clone());
             let oauth = serde_json::json!({"error": body, "error_description": description});
-            if let Ok(Err(e)) = parse("https://idp/token", "c", 400, oauth) {
+            if let Ok(Err(e)) = parse("https://idp/token", 400, oauth) {
                 proptest::prop_assert!(e.description.map_or(0, |d| d.chars().count()) <= 200);
             }
         }

@@ -5,7 +5,7 @@
 
 use crate::common::{assert_ok, Sandbox, PLUGIN};
 use breakglass_testbed::apiserver::ApiConfig;
-use breakglass_testbed::cluster::ClusterKind;
+use breakglass_testbed::cluster::{Authentication, ClusterKind};
 use breakglass_testbed::idp::IdpConfig;
 use breakglass_testbed::playground::{kubectl, Playground, PlaygroundOptions};
 use serde_json::Value;
@@ -70,12 +70,44 @@ impl Bed {
         Bed::start_on(crate::common::cluster_kind(), api, install, idp).await
     }
 
+    /// Starts a playground on the real control plane whose API server reads the IdP's
+    /// tokens with `authentication`, or returns None (loudly, counted) where Go is missing
+    /// outside CI.
+    pub async fn start_real_with(idp: IdpConfig, authentication: Authentication) -> Option<Bed> {
+        match crate::common::cluster_kind() {
+            ClusterKind::Real(v) => Some(
+                Bed::start_full(
+                    ClusterKind::Real(v),
+                    ApiConfig::default(),
+                    true,
+                    idp,
+                    authentication,
+                )
+                .await,
+            ),
+            ClusterKind::Double => {
+                crate::common::skip("this test needs the real kube-apiserver (Go is missing)");
+                None
+            }
+        }
+    }
+
     /// Starts a playground on `cluster`.
     pub async fn start_on(
         cluster: ClusterKind,
         api: ApiConfig,
         install: bool,
         idp: IdpConfig,
+    ) -> Bed {
+        Bed::start_full(cluster, api, install, idp, Authentication::default()).await
+    }
+
+    async fn start_full(
+        cluster: ClusterKind,
+        api: ApiConfig,
+        install: bool,
+        idp: IdpConfig,
+        authentication: Authentication,
     ) -> Bed {
         let dir = tempfile::tempdir().unwrap();
         let pg = Playground::start(PlaygroundOptions {
@@ -86,6 +118,7 @@ impl Bed {
             cluster,
             api,
             install,
+            authentication,
         })
         .await
         .unwrap();
@@ -138,6 +171,16 @@ impl Bed {
         let mut cmd = Command::new(kubectl());
         self.env(&mut cmd);
         cmd.args(args).output().unwrap()
+    }
+
+    /// Real kubectl with the plugin on PATH, as installed: for contexts `setup` wrote.
+    pub fn kubectl_installed(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(kubectl());
+        self.env(&mut cmd);
+        cmd.env("PATH", crate::common::path_with_plugin())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// `kubectl --context playground-admin get RESOURCE -n breakglass -o json`.

@@ -250,6 +250,14 @@ pub fn dead_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// PATH with the built plugin's directory first, as an installed plugin would be (an exec
+/// entry written by `setup` names the bare command).
+pub fn path_with_plugin() -> std::ffi::OsString {
+    let dir = Path::new(PLUGIN).parent().unwrap().to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest))).unwrap()
+}
+
 /// Path helper for messages.
 pub fn show(p: &Path) -> String {
     p.display().to_string()
@@ -287,4 +295,81 @@ pub fn cluster_kind() -> breakglass_testbed::cluster::ClusterKind {
         NOTE.call_once(|| eprintln!("\n*** NOTE: {note} ***\n"));
     }
     kind
+}
+
+/// A `login` (or interactive `credential`) running in the background: its user code, read
+/// from its stderr as a person would, and the process to wait for.
+pub struct PendingLogin {
+    pub user_code: String,
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl PendingLogin {
+    /// Reads `child`'s stderr (piped) until it shows the code to enter.
+    pub fn read(child: Child) -> PendingLogin {
+        match PendingLogin::try_read(child) {
+            Ok(pending) => pending,
+            Err(out) => panic!(
+                "it ended without a user code ({}):\n{}",
+                out.status,
+                stderr(&out)
+            ),
+        }
+    }
+
+    /// Like [`read`](Self::read), or the finished process when it ends without a code.
+    pub fn try_read(mut child: Child) -> Result<PendingLogin, Output> {
+        use std::io::BufRead as _;
+        let err = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            let mut next_is_code = false;
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if next_is_code && !line.trim().is_empty() {
+                    let _ = tx.send(line.trim().to_string());
+                    next_is_code = false;
+                }
+                if line.contains("and enter the code") {
+                    next_is_code = true;
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(user_code) => Ok(PendingLogin {
+                user_code,
+                child,
+                stderr,
+            }),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let mut out = child.wait_with_output().unwrap();
+                out.stderr = stderr.join().unwrap_or_default().into_bytes();
+                Err(out)
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "no user code within 60 s; stderr:\n{}",
+                    stderr.join().unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// Waits for the process: its output, with the whole of its stderr.
+    pub async fn finish(self) -> Output {
+        let PendingLogin { child, stderr, .. } = self;
+        let mut out = wait(child).await;
+        out.stderr = tokio::task::spawn_blocking(move || stderr.join().unwrap_or_default())
+            .await
+            .unwrap()
+            .into_bytes();
+        out
+    }
 }

@@ -40,14 +40,100 @@ function readConfig() {
       id_token: 300, access_token: 300, refresh_token: 86400, device_code: 600, ...config.ttl,
     },
     pollInterval: config.poll_interval ?? 5,
+    profile: config.profile ?? 'generic',
+    clientSecret: config.client_secret ?? null,
+    apiAudience: config.api_audience ?? null,
+    overageLimit: config.overage_limit ?? 200,
+    tenant: config.tenant ?? '9188040d-6c67-4c5b-b112-36a304b66dad',
+    groupsScope: config.groups_scope ?? true,
+    groupsNeedScope: config.groups_need_scope ?? false,
+    refreshWithoutIdToken: config.refresh_without_id_token ?? false,
+    noDeviceFlow: config.no_device_flow ?? false,
+    clockSkew: config.clock_skew ?? 0,
   };
+}
+
+// The big hosted IdPs, emulated from their documentation on top of oidc-provider: where
+// the issuer lives, which scopes exist, which claims the ID token carries, how the device
+// answer is shaped. `generic` is oidc-provider as the other tests know it.
+const AUTH0_GROUPS = 'https://breakglass.example/groups';
+function profileOf(config) {
+  const common = { issuerPath: '', scopes: null, claims: null, checkScopes: null };
+  switch (config.profile) {
+    case 'generic':
+      return common;
+    case 'google':
+      // developers.google.com/identity/protocols/oauth2/limited-input-device: only
+      // openid/email/profile (no offline_access: refresh tokens come anyway), a
+      // client_secret even for "TVs and Limited Input devices" clients, `verification_url`,
+      // no groups claim ever.
+      return {
+        ...common,
+        scopes: ['openid', 'email', 'profile'],
+        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+        checkScopes: (bad) => `Invalid device flow scope: ${bad[0]}`,
+        deviceAnswer: (body) => {
+          body.verification_url = body.verification_uri;
+          delete body.verification_uri;
+          delete body.verification_uri_complete;
+        },
+      };
+    case 'entra':
+      // learn.microsoft.com: the v2.0 issuer is tenant-specific; `common` publishes the
+      // template https://login.microsoftonline.com/{tenantid}/v2.0; the device answer has
+      // `verification_uri` and a `message`, no complete URI; beyond 200 groups the ID token
+      // carries an overage claim (_claim_names/_claim_sources) instead of `groups`.
+      return {
+        ...common,
+        issuerPath: `/${config.tenant}/v2.0`,
+        templatePaths: ['/common/v2.0', '/organizations/v2.0'],
+        scopes: ['openid', 'email', 'profile', 'offline_access'],
+        claims: { openid: ['sub', 'groups', 'preferred_username'], email: ['email'], profile: ['name'] },
+        deviceAnswer: (body) => {
+          delete body.verification_uri_complete;
+          body.message = `To sign in, use a web browser to open the page ${body.verification_uri} and enter the code ${body.user_code} to authenticate.`;
+        },
+        overage: true,
+      };
+    case 'okta':
+      // developer.okta.com: a custom authorization server's issuer is /oauth2/default;
+      // `groups` is a scope its admins create (with a groups claim); any other scope is
+      // refused without being named.
+      return {
+        ...common,
+        issuerPath: '/oauth2/default',
+        scopes: ['openid', 'email', 'profile', 'offline_access', ...(config.groupsScope ? ['groups'] : [])],
+        claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], ...(config.groupsScope ? { groups: ['groups'] } : {}) },
+        checkScopes: () => 'One or more scopes are not configured for the authorization server resource.',
+      };
+    case 'auth0':
+      // auth0.com/docs: /oauth/device/code takes `audience` (an API identifier; an unknown
+      // one is "Service not found"); refresh tokens only for an API that allows offline
+      // access; authorization_pending is answered with 403, slow_down with 429; custom
+      // claims (groups, added by an Action) are namespaced.
+      return {
+        ...common,
+        scopes: ['openid', 'email', 'profile', 'offline_access'],
+        claims: { openid: ['sub', AUTH0_GROUPS], email: ['email', 'email_verified'], profile: ['name'] },
+        auth0: true,
+      };
+    default:
+      return fail(`unknown profile ${config.profile}`);
+  }
 }
 
 // Start-up phases go to the log, so a slow start on a loaded machine can be told apart from a hang.
 const phase = (what) => process.stderr.write(`idp: ${what} ${Math.round(process.uptime() * 1000)} ms after start\n`);
 
 const config = readConfig();
+const profile = profileOf(config);
 const users = new Map(config.users.map((u) => [u.name, u]));
+
+// An IdP whose clock is off: every time oidc-provider reads (iat, exp, expiry checks).
+if (config.clockSkew) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + config.clockSkew * 1000;
+}
 
 // RS256 signing key made at start, so every run has its own JWKS.
 function signingJwk() {
@@ -60,6 +146,7 @@ function signingJwk() {
 // What the tests look at: how often each endpoint was used.
 const stats = {
   device_authorizations: 0,
+  refresh_tokens_issued: 0,
   token_requests: {},
   tokens_issued: {},
 };
@@ -102,17 +189,23 @@ const { port } = server.address();
 phase(`listening on 127.0.0.1:${port}`);
 const signingKey = signingJwk();
 phase('RS256 signing key generated');
-const issuer = `https://127.0.0.1:${port}`;
+const origin = `https://127.0.0.1:${port}`;
+const issuer = `${origin}${profile.issuerPath}`;
+// Everything is served under the issuer's path, as when mounted there.
+const under = (path) => `${profile.issuerPath}${path}`;
 
 const provider = new Provider(issuer, {
   clients: [{
     client_id: config.clientId,
     client_name: 'kubectl breakglass',
-    token_endpoint_auth_method: 'none',
+    ...(config.clientSecret
+      ? { token_endpoint_auth_method: 'client_secret_post', client_secret: config.clientSecret }
+      : { token_endpoint_auth_method: 'none' }),
     grant_types: [DEVICE_CODE_GRANT, 'refresh_token'],
     response_types: [],
     redirect_uris: [],
   }],
+  extraParams: ['audience'],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   findAccount(ctx, id) {
@@ -121,31 +214,46 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return {
+        const groups = user.groups ?? [];
+        const claims = {
           sub: id,
           email: user.email,
           email_verified: true,
-          groups: user.groups ?? [],
+          groups,
           name: user.name,
-          preferred_username: user.name,
+          preferred_username: profile.overage ? user.email : user.name,
+          [AUTH0_GROUPS]: groups,
         };
+        if (profile.overage && groups.length > config.overageLimit) {
+          delete claims.groups;
+          claims._claim_names = { groups: 'src1' };
+          claims._claim_sources = { src1: { endpoint: `https://graph.microsoft.com/v1.0/users/${id}/getMemberObjects` } };
+        }
+        return claims;
       },
     };
   },
   // Kubernetes reads email and groups from the ID token (--oidc-username-claim,
   // --oidc-groups-claim), so they ride on `openid` like a default client scope
   // in Keycloak or Entra ID; the `email` and `groups` scopes are accepted too.
-  claims: {
-    openid: ['sub', 'email', 'email_verified', 'groups'],
+  claims: profile.claims ?? {
+    openid: ['sub', 'email', 'email_verified', ...(config.groupsNeedScope ? [] : ['groups'])],
     email: ['email', 'email_verified'],
     groups: ['groups'],
     profile: ['name', 'preferred_username'],
   },
-  scopes: ['openid', 'offline_access', 'email', 'groups', 'profile'],
+  scopes: profile.scopes ?? ['openid', 'offline_access', 'email', 'groups', 'profile'],
   conformIdTokenClaims: false,
   // A device-flow login is worth a refresh token whether or not the client
   // asked for offline_access; it does not die with the browser session.
-  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Auth0 issues one only for an API (`audience`) that allows offline access.
+  issueRefreshToken: async (ctx, client, source) => {
+    if (!client.grantTypeAllowed('refresh_token')) return false;
+    if (profile.auth0 && source?.kind === 'DeviceCode') {
+      return Boolean(config.apiAudience) && source.params?.audience === config.apiAudience;
+    }
+    return true;
+  },
   expiresWithSession: async () => false,
   ttl: {
     IdToken: config.ttl.id_token,
@@ -157,7 +265,7 @@ const provider = new Provider(issuer, {
     Session: 3600,
   },
   interactions: {
-    url: (ctx, interaction) => `/interaction/${interaction.uid}`,
+    url: (ctx, interaction) => under(`/interaction/${interaction.uid}`),
   },
   features: {
     devInteractions: { enabled: false },
@@ -256,15 +364,15 @@ async function interaction(ctx) {
 
   if (ctx.method === 'GET' && !action) {
     if (prompt.name === 'login') {
-      ctx.body = html('Sign in', `<form method="post" action="/interaction/${uid}/login">
+      ctx.body = html('Sign in', `<form method="post" action="${under(`/interaction/${uid}/login`)}">
 <input type="text" name="login" placeholder="user name" autofocus>
 <input type="password" name="password" placeholder="password">
 <button type="submit">Sign in</button></form>
-<form method="post" action="/interaction/${uid}/abort"><button type="submit">Cancel</button></form>`);
+<form method="post" action="${under(`/interaction/${uid}/abort`)}"><button type="submit">Cancel</button></form>`);
     } else {
       ctx.body = html('Authorize', `<p>${escapeHtml(params.client_id)} asks for: ${escapeHtml(params.scope ?? '')}</p>
-<form method="post" action="/interaction/${uid}/confirm"><button type="submit" autofocus>Allow</button></form>
-<form method="post" action="/interaction/${uid}/abort"><button type="submit">Deny</button></form>`);
+<form method="post" action="${under(`/interaction/${uid}/confirm`)}"><button type="submit" autofocus>Allow</button></form>
+<form method="post" action="${under(`/interaction/${uid}/abort`)}"><button type="submit">Deny</button></form>`);
     }
     return;
   }
@@ -279,7 +387,7 @@ async function interaction(ctx) {
     if (!user || (user.password && user.password !== form.password)) {
       ctx.status = 401;
       ctx.body = html('Sign in', `<p class="error">Unknown user or wrong password</p>
-<form method="post" action="/interaction/${uid}/login">
+<form method="post" action="${under(`/interaction/${uid}/login`)}">
 <input type="text" name="login" placeholder="user name" autofocus>
 <input type="password" name="password" placeholder="password">
 <button type="submit">Sign in</button></form>`);
@@ -327,16 +435,86 @@ provider.use(async (ctx, next) => {
     stats.token_requests[grantType] = (stats.token_requests[grantType] ?? 0) + 1;
     if (ctx.status === 200) {
       stats.tokens_issued[grantType] = (stats.tokens_issued[grantType] ?? 0) + 1;
+      if (ctx.body?.refresh_token) stats.refresh_tokens_issued += 1;
     }
+    // Some IdPs answer a refresh with an access token only.
+    if (grantType === 'refresh_token' && ctx.status === 200 && config.refreshWithoutIdToken) {
+      delete ctx.body.id_token;
+    }
+    if (profile.auth0 && ctx.body?.error === 'authorization_pending') ctx.status = 403;
+    if (profile.auth0 && ctx.body?.error === 'slow_down') ctx.status = 429;
   }
-  // oidc-provider leaves out the optional `interval`, so clients fall back to
-  // RFC 8628's 5 s; the test bed advertises its own to keep tests quick.
   if (ctx.method === 'POST' && ctx.path === '/device/auth' && ctx.status === 200 && ctx.body) {
+    const refusal = await refuseDeviceAuthorization(ctx);
+    if (refusal) {
+      [ctx.status, ctx.body] = refusal;
+      return;
+    }
+    // oidc-provider leaves out the optional `interval`, so clients fall back to
+    // RFC 8628's 5 s; the test bed advertises its own to keep tests quick.
     ctx.body.interval = config.pollInterval;
+    profile.deviceAnswer?.(ctx.body);
+  }
+  if (ctx.method === 'GET' && ctx.path === '/.well-known/openid-configuration' && ctx.status === 200) {
+    if (config.noDeviceFlow) delete ctx.body.device_authorization_endpoint;
   }
 });
 
-server.on('request', provider.callback());
+// What the emulated IdP refuses at its device endpoint that oidc-provider lets through:
+// a scope it does not know (oidc-provider ignores those), an unknown Auth0 audience.
+// The code oidc-provider made for the request is withdrawn.
+async function refuseDeviceAuthorization(ctx) {
+  let refusal = null;
+  // As sent: oidc-provider has dropped the scopes it does not know from its params.
+  const asked = String(ctx.oidc?.body?.scope ?? '').split(' ').filter(Boolean);
+  const known = new Set(profile.scopes ?? []);
+  const bad = asked.filter((s) => !known.has(s));
+  if (profile.checkScopes && bad.length) {
+    refusal = [400, { error: 'invalid_scope', error_description: profile.checkScopes(bad) }];
+  }
+  const audience = ctx.oidc?.body?.audience;
+  if (profile.auth0 && audience && audience !== config.apiAudience) {
+    refusal = [403, { error: 'access_denied', error_description: `Service not found: ${audience}` }];
+  }
+  if (refusal) {
+    const userCode = ctx.body.user_code;
+    issuedUserCodes.splice(issuedUserCodes.indexOf(userCode), 1);
+    const code = await provider.DeviceCode.findByUserCode(normalizeUserCode(userCode));
+    await code?.destroy();
+  }
+  return refusal;
+}
+
+const callback = provider.callback();
+server.on('request', (req, res) => {
+  const path = req.url.split('?')[0];
+  // A multi-tenant endpoint's discovery names a template, not an issuer (Entra ID).
+  for (const template of profile.templatePaths ?? []) {
+    if (path === `${template}/.well-known/openid-configuration`) {
+      const body = {
+        issuer: `${origin}/{tenantid}/v2.0`,
+        device_authorization_endpoint: `${issuer}/device/auth`,
+        token_endpoint: `${issuer}/token`,
+        jwks_uri: `${issuer}/jwks`,
+        scopes_supported: profile.scopes,
+      };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+      return;
+    }
+  }
+  if (profile.issuerPath) {
+    if (path !== profile.issuerPath && !path.startsWith(`${profile.issuerPath}/`)) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'not_found', error_description: `nothing at ${path}` }));
+      return;
+    }
+    // oidc-provider takes the part of originalUrl before url as where it is mounted.
+    req.originalUrl = req.url;
+    req.url = req.url.slice(profile.issuerPath.length) || '/';
+  }
+  callback(req, res);
+});
 phase('provider configured');
 
 const shutdown = () => process.exit(0);
@@ -358,4 +536,5 @@ process.stdout.write(`${JSON.stringify({
   device_authorization_endpoint: `${issuer}/device/auth`,
   token_endpoint: `${issuer}/token`,
   jwks_uri: `${issuer}/jwks`,
+  profile: config.profile,
 })}\n`);

@@ -4,7 +4,9 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod dex;
 pub mod idp;
+pub mod keycloak;
 pub mod kubeconfig;
 pub mod playground;
 pub mod tls;

@@ -121,6 +121,7 @@ async fn up(
         cluster,
         api: Default::default(),
         install,
+        authentication: Default::default(),
     })
     .await?;
     let kubeconfig = playground.kubeconfig_path();

@@ -3,7 +3,9 @@
 //! plugin's exec credential) and for an admin, written into one directory.
 
 use crate::apiserver::{ApiConfig, ApiServer, OidcConfig};
-use crate::cluster::{Cluster, ClusterKind, RealCluster, RealClusterConfig};
+use crate::cluster::{
+    Authentication, Cluster, ClusterKind, JwtIssuer, RealCluster, RealClusterConfig,
+};
 use crate::idp::{Idp, IdpConfig};
 use crate::kubeconfig::{self, KubeconfigInput};
 use crate::tls::Ca;
@@ -39,6 +41,8 @@ pub struct PlaygroundOptions {
     pub api: ApiConfig,
     /// Apply the project's manifests from `deploy/` (all `*.yaml`, sorted) as admin, if it exists.
     pub install: bool,
+    /// The real API server's claim mappings for the IdP, and further issuers it trusts.
+    pub authentication: Authentication,
 }
 
 /// `{"issuer": ..., "client_id": ...}` in `idp.json`.
@@ -112,10 +116,14 @@ impl Playground {
                 .context("starting the Kubernetes API double")?,
             ),
             ClusterKind::Real(version) => {
+                let auth = &options.authentication;
+                let issuers = std::iter::once(JwtIssuer::for_oidc(&oidc, auth.idp_claims.clone()))
+                    .chain(auth.more_issuers.iter().cloned())
+                    .collect();
                 let mut real = RealCluster::start(
                     RealClusterConfig {
                         kubernetes: version.clone(),
-                        oidc,
+                        issuers,
                         dir: dir.clone(),
                     },
                     &ca,
@@ -127,7 +135,9 @@ impl Playground {
                 // Ready means a person's ID token works, not only that /readyz says so.
                 let user = first_user.context("the IdP has no users")?;
                 let tokens = idp.login_tokens(&user.name).await?;
-                real.wait_for_oidc(&tokens.id_token, &user.email).await?;
+                let expected =
+                    (auth.idp_claims.username_claim == "email").then_some(user.email.as_str());
+                real.wait_for_oidc(&tokens.id_token, expected).await?;
                 Cluster::Real(Box::new(real))
             }
         };

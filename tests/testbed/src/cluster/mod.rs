@@ -9,7 +9,9 @@ pub mod go_build;
 pub mod process;
 pub mod real;
 
-pub use real::{RealCluster, RealClusterConfig};
+pub use real::{
+    Authentication, ClaimMappings, GroupsMapping, JwtIssuer, RealCluster, RealClusterConfig,
+};
 
 use crate::apiserver::{ApiServer, AuditEntry, Faults};
 use std::time::Duration;

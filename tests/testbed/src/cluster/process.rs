@@ -19,9 +19,33 @@ pub struct Process {
 /// hence stdin is kept as fd 3.)
 const WATCHDOG: &str = r#"exec 3<&0; "$@" </dev/null 3<&- & c=$!; (cat <&3 >/dev/null; kill -9 $c 2>/dev/null) & exec 3<&-; wait $c"#;
 
+/// The same for a program that starts its own children (Keycloak's `kc.sh` runs `java`
+/// without exec): it gets a process group of its own, and the whole group is killed.
+const GROUP_WATCHDOG: &str = r#"exec 3<&0; setsid "$@" </dev/null 3<&- & c=$!; (cat <&3 >/dev/null; kill -9 -$c 2>/dev/null) & exec 3<&-; wait $c"#;
+
 impl Process {
     /// Starts `program args`, its stdout and stderr appended to `log`.
     pub fn spawn(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> Result<Process> {
+        Process::spawn_with(WATCHDOG, name, program, args, log)
+    }
+
+    /// Like [`spawn`](Self::spawn), for a program whose children must die with it.
+    pub fn spawn_group(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> Result<Process> {
+        Process::spawn_with(GROUP_WATCHDOG, name, program, args, log)
+    }
+
+    fn spawn_with(
+        watchdog: &str,
         name: &'static str,
         program: &Path,
         args: &[String],
@@ -34,7 +58,7 @@ impl Process {
             .with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(WATCHDOG)
+            .arg(watchdog)
             .arg("sh")
             .arg(program)
             .args(args)

@@ -30,9 +30,68 @@ clusterrole-aggregation-controller,validatingadmissionpolicy-status-controller";
 pub struct RealClusterConfig {
     /// `vX.Y.Z`, one of the pinned versions.
     pub kubernetes: String,
-    pub oidc: OidcConfig,
+    /// The JWT issuers it trusts: the test IdP first, then any other (Dex).
+    pub issuers: Vec<JwtIssuer>,
     /// Where the audit log and the processes' logs go.
     pub dir: PathBuf,
+}
+
+/// One JWT issuer the API server trusts (structured authentication's `jwt` entry).
+#[derive(Debug, Clone)]
+pub struct JwtIssuer {
+    pub issuer_url: String,
+    /// The `aud` values it accepts (the client id, or a cross-client audience).
+    pub audiences: Vec<String>,
+    /// The issuer's CA, as PEM content.
+    pub ca_pem: String,
+    pub claims: ClaimMappings,
+}
+
+impl JwtIssuer {
+    /// The playground IdP with `claims`.
+    pub fn for_oidc(oidc: &OidcConfig, claims: ClaimMappings) -> JwtIssuer {
+        JwtIssuer {
+            issuer_url: oidc.issuer_url.clone(),
+            audiences: vec![oidc.client_id.clone()],
+            ca_pem: oidc.ca_pem.clone(),
+            claims,
+        }
+    }
+}
+
+/// How the API server reads a person from an issuer's tokens (`claimMappings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMappings {
+    /// `username.claim`, without prefix (`email` also demands `email_verified` not false).
+    pub username_claim: String,
+    pub groups: GroupsMapping,
+}
+
+/// Where groups come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupsMapping {
+    /// `groups.claim`, without prefix.
+    Claim(String),
+    /// `groups.expression`: CEL over `claims` (for an IdP that sends none, like Google).
+    Expression(String),
+}
+
+impl Default for ClaimMappings {
+    /// `--oidc-username-claim=email`, `--oidc-groups-claim=groups`.
+    fn default() -> Self {
+        ClaimMappings {
+            username_claim: "email".into(),
+            groups: GroupsMapping::Claim("groups".into()),
+        }
+    }
+}
+
+/// Whom the playground's API server trusts beyond the defaults: the test IdP's claim
+/// mappings, and further issuers (Dex). The API double ignores both.
+#[derive(Debug, Clone, Default)]
+pub struct Authentication {
+    pub idp_claims: ClaimMappings,
+    pub more_issuers: Vec<JwtIssuer>,
 }
 
 /// A running control plane behind its fault proxy; dropping it stops every process.
@@ -113,7 +172,7 @@ impl RealCluster {
         std::fs::write(w.join("sa.pub"), sa_key.public_key_pem())?;
         std::fs::write(
             w.join("authn.json"),
-            authentication_config(&config.kubernetes, &config.oidc).to_string(),
+            authentication_config(&config.kubernetes, &config.issuers).to_string(),
         )?;
         std::fs::write(w.join("audit-policy.json"), audit_policy().to_string())?;
         let audit_log = config.dir.join(AUDIT_LOG_FILE);
@@ -254,8 +313,9 @@ impl RealCluster {
     }
 
     /// Waits until the OIDC authenticator accepts `id_token` (it starts asynchronously,
-    /// after fetching the issuer's discovery document and keys) as `username`.
-    pub async fn wait_for_oidc(&mut self, id_token: &str, username: &str) -> Result<()> {
+    /// after fetching the issuer's discovery document and keys) as `username` (as anyone
+    /// when `None`).
+    pub async fn wait_for_oidc(&mut self, id_token: &str, username: Option<&str>) -> Result<()> {
         let client = client(None)?;
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::new();
@@ -275,13 +335,13 @@ impl RealCluster {
             match answer {
                 Ok(r) if r.status().is_success() => {
                     let v: serde_json::Value = r.json().await?;
-                    if v["status"]["userInfo"]["username"] == username {
-                        return Ok(());
+                    match username {
+                        Some(u) if v["status"]["userInfo"]["username"] != u => bail!(
+                            "the API server took the ID token as {}, not {u}",
+                            v["status"]["userInfo"]
+                        ),
+                        _ => return Ok(()),
                     }
-                    bail!(
-                        "the API server took the ID token as {}, not {username}",
-                        v["status"]["userInfo"]
-                    );
                 }
                 Ok(r) => last = format!("HTTP {}", r.status()),
                 Err(e) => last = e.to_string(),
@@ -347,9 +407,10 @@ async fn wait_http_ok(
     )
 }
 
-/// Structured authentication: the test IdP as JWT issuer, like `--oidc-issuer-url`,
-/// `--oidc-client-id`, `--oidc-username-claim=email`, `--oidc-groups-claim=groups`.
-fn authentication_config(kubernetes: &str, oidc: &OidcConfig) -> serde_json::Value {
+/// Structured authentication: each issuer as a JWT authenticator, the test IdP's like
+/// `--oidc-issuer-url`, `--oidc-client-id`, `--oidc-username-claim=email`,
+/// `--oidc-groups-claim=groups` unless told otherwise.
+fn authentication_config(kubernetes: &str, issuers: &[JwtIssuer]) -> serde_json::Value {
     let minor: u32 = kubernetes
         .trim_start_matches("v1.")
         .split('.')
@@ -362,20 +423,34 @@ fn authentication_config(kubernetes: &str, oidc: &OidcConfig) -> serde_json::Val
     } else {
         "apiserver.config.k8s.io/v1beta1"
     };
+    let jwt: Vec<serde_json::Value> = issuers
+        .iter()
+        .map(|i| {
+            let groups = match &i.claims.groups {
+                GroupsMapping::Claim(claim) => json!({"claim": claim, "prefix": ""}),
+                GroupsMapping::Expression(cel) => json!({"expression": cel}),
+            };
+            let mut issuer = json!({
+                "url": i.issuer_url,
+                "audiences": i.audiences,
+                "certificateAuthority": i.ca_pem,
+            });
+            if i.audiences.len() > 1 {
+                issuer["audienceMatchPolicy"] = "MatchAny".into();
+            }
+            json!({
+                "issuer": issuer,
+                "claimMappings": {
+                    "username": {"claim": i.claims.username_claim, "prefix": ""},
+                    "groups": groups,
+                },
+            })
+        })
+        .collect();
     json!({
         "apiVersion": api_version,
         "kind": "AuthenticationConfiguration",
-        "jwt": [{
-            "issuer": {
-                "url": oidc.issuer_url,
-                "audiences": [oidc.client_id],
-                "certificateAuthority": oidc.ca_pem,
-            },
-            "claimMappings": {
-                "username": {"claim": "email", "prefix": ""},
-                "groups": {"claim": "groups", "prefix": ""},
-            },
-        }],
+        "jwt": jwt,
     })
 }
 

@@ -19,6 +19,10 @@ pub struct IdpClient {
     ca_pem: String,
     users: Vec<IdpUser>,
     http: reqwest::Client,
+    /// What a plain client sends to log in: scopes, client secret, audience.
+    login_scope: String,
+    client_secret: Option<String>,
+    audience: Option<String>,
 }
 
 /// Counts kept by the provider since it started.
@@ -30,6 +34,9 @@ pub struct IdpStats {
     pub token_requests: BTreeMap<String, u64>,
     /// Token endpoint requests that were answered with tokens, by `grant_type`.
     pub tokens_issued: BTreeMap<String, u64>,
+    /// Token answers that carried a refresh token.
+    #[serde(default)]
+    pub refresh_tokens_issued: u64,
 }
 
 impl IdpStats {
@@ -77,6 +84,8 @@ impl fmt::Debug for Tokens {
 pub struct DeviceAuthorization {
     pub device_code: String,
     pub user_code: String,
+    /// Google calls it `verification_url`.
+    #[serde(alias = "verification_url")]
     pub verification_uri: String,
     pub verification_uri_complete: Option<String>,
     pub expires_in: u64,
@@ -125,7 +134,30 @@ impl IdpClient {
             ca_pem: ca_pem.to_string(),
             users,
             http,
+            login_scope: super::IdpProfile::Generic.login_scope().to_string(),
+            client_secret: None,
+            audience: None,
         })
+    }
+
+    /// Logs in as a client of `config`'s provider must: its profile's scopes, its secret,
+    /// Auth0's audience.
+    pub(super) fn with_login(mut self, config: &super::IdpConfig) -> IdpClient {
+        self.login_scope = config.profile.login_scope().to_string();
+        self.client_secret = config.client_secret.clone();
+        if let super::IdpProfile::Auth0 { api_audience } = &config.profile {
+            self.audience = Some(api_audience.clone());
+        }
+        self
+    }
+
+    /// `client_id`, and `client_secret` when the provider demands one.
+    fn client_auth(&self) -> Vec<(&'static str, &str)> {
+        let mut form = vec![("client_id", self.client_id.as_str())];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret));
+        }
+        form
     }
 
     /// Connects to a provider started elsewhere (e.g. by `breakglass-testbed up`).
@@ -222,10 +254,15 @@ impl IdpClient {
 
     /// Asks for a device code, as the plugin's `login` does.
     pub async fn device_authorization(&self, scope: &str) -> Result<DeviceAuthorization> {
+        let mut form = self.client_auth();
+        form.push(("scope", scope));
+        if let Some(audience) = &self.audience {
+            form.push(("audience", audience));
+        }
         let response = self
             .http
             .post(self.url("/device/auth"))
-            .form(&[("client_id", self.client_id.as_str()), ("scope", scope)])
+            .form(&form)
             .send()
             .await
             .context("POST /device/auth")?;
@@ -235,11 +272,12 @@ impl IdpClient {
     /// One token request for a device code: tokens, or the OAuth error
     /// (`authorization_pending`, `access_denied`, `expired_token`, ...).
     pub async fn poll_device_code(&self, device_code: &str) -> Result<Tokens, OAuthError> {
-        let request = self.http.post(self.url("/token")).form(&[
-            ("client_id", self.client_id.as_str()),
+        let mut form = self.client_auth();
+        form.extend([
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", device_code),
         ]);
+        let request = self.http.post(self.url("/token")).form(&form);
         oauth_answer(send(request).await?).await
     }
 
@@ -271,19 +309,19 @@ impl IdpClient {
 
     /// A refresh token grant.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, OAuthError> {
-        let request = self.http.post(self.url("/token")).form(&[
-            ("client_id", self.client_id.as_str()),
+        let mut form = self.client_auth();
+        form.extend([
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
         ]);
+        let request = self.http.post(self.url("/token")).form(&form);
         oauth_answer(send(request).await?).await
     }
 
     /// Runs a whole device flow as `user` and returns the tokens.
     pub async fn login_tokens(&self, user: &str) -> Result<Tokens> {
-        let authorization = self
-            .device_authorization("openid offline_access email groups")
-            .await?;
+        let scope = self.login_scope.clone();
+        let authorization = self.device_authorization(&scope).await?;
         self.approve(&authorization.user_code, user).await?;
         Ok(self.wait_for_device_tokens(&authorization).await?)
     }

@@ -30,7 +30,79 @@ pub struct IdpConfig {
     pub poll_interval: Duration,
     /// Where node's stderr goes; a file in a private temporary directory when `None`.
     pub log_file: Option<PathBuf>,
+    /// Which IdP's documented behaviour to emulate.
+    pub profile: IdpProfile,
+    /// A client secret the client must send (Google's device clients must).
+    pub client_secret: Option<String>,
+    /// Groups only when the `groups` scope is asked for (as Dex and Okta do).
+    pub groups_need_scope: bool,
+    /// Answer refresh grants without an ID token (access token only).
+    pub refresh_without_id_token: bool,
+    /// Leave `device_authorization_endpoint` out of discovery.
+    pub no_device_flow: bool,
+    /// How far the IdP's clock is ahead of the real one (negative: behind), in seconds.
+    pub clock_skew_secs: i64,
 }
+
+/// The hosted IdPs the test bed emulates from their documentation (see
+/// `tests/testbed/idp/README.md` for what each does).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IdpProfile {
+    /// oidc-provider as configured for the other tests.
+    #[default]
+    Generic,
+    /// Google: `verification_url`, a client secret, only openid/email/profile, no groups.
+    Google,
+    /// Microsoft Entra ID: tenant issuer `/{tenant}/v2.0`, a `{tenantid}` template at
+    /// `/common/v2.0`, groups overage beyond `overage_limit` groups.
+    Entra {
+        tenant: String,
+        overage_limit: usize,
+    },
+    /// Okta custom authorization server `/oauth2/default`; `groups_scope`: whether its
+    /// admins created the `groups` scope.
+    Okta { groups_scope: bool },
+    /// Auth0: refresh tokens only for `api_audience` (sent as `audience`), namespaced groups
+    /// claim, 403/429 while polling.
+    Auth0 { api_audience: String },
+}
+
+impl IdpProfile {
+    /// Entra ID with a fixed tenant id and its documented 200-group overage limit.
+    pub fn entra() -> IdpProfile {
+        IdpProfile::Entra {
+            tenant: ENTRA_TENANT.to_string(),
+            overage_limit: 200,
+        }
+    }
+
+    /// The scopes a plain client asks for to get an ID token with the person's groups.
+    pub fn login_scope(&self) -> &'static str {
+        match self {
+            IdpProfile::Generic | IdpProfile::Okta { groups_scope: true } => {
+                "openid offline_access email groups"
+            }
+            IdpProfile::Google => "openid email",
+            _ => "openid offline_access email",
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            IdpProfile::Generic => "generic",
+            IdpProfile::Google => "google",
+            IdpProfile::Entra { .. } => "entra",
+            IdpProfile::Okta { .. } => "okta",
+            IdpProfile::Auth0 { .. } => "auth0",
+        }
+    }
+}
+
+/// The tenant id of the emulated Entra ID.
+pub const ENTRA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// Auth0's namespaced groups claim in the emulation.
+pub const AUTH0_GROUPS_CLAIM: &str = "https://breakglass.example/groups";
 
 /// A person who can sign in at the provider (by name, no password).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +138,12 @@ impl Default for IdpConfig {
             device_code_ttl: Duration::from_secs(600),
             poll_interval: Duration::from_secs(1),
             log_file: None,
+            profile: IdpProfile::Generic,
+            client_secret: None,
+            groups_need_scope: false,
+            refresh_without_id_token: false,
+            no_device_flow: false,
+            clock_skew_secs: 0,
         }
     }
 }
@@ -89,7 +167,8 @@ impl Idp {
             config.client_id.clone(),
             ca.cert_pem(),
             config.users.clone(),
-        )?;
+        )?
+        .with_login(&config);
         Ok(Idp { process, client })
     }
 

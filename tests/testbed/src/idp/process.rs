@@ -105,7 +105,30 @@ impl NodeProcess {
                 "device_code": config.device_code_ttl.as_secs().max(1),
             },
             "poll_interval": config.poll_interval.as_secs().max(1),
+            "profile": config.profile.name(),
+            "client_secret": config.client_secret,
+            "groups_need_scope": config.groups_need_scope,
+            "refresh_without_id_token": config.refresh_without_id_token,
+            "no_device_flow": config.no_device_flow,
+            "clock_skew": config.clock_skew_secs,
         });
+        let mut json = json;
+        match &config.profile {
+            super::IdpProfile::Entra {
+                tenant,
+                overage_limit,
+            } => {
+                json["tenant"] = tenant.clone().into();
+                json["overage_limit"] = (*overage_limit).into();
+            }
+            super::IdpProfile::Okta { groups_scope } => {
+                json["groups_scope"] = (*groups_scope).into()
+            }
+            super::IdpProfile::Auth0 { api_audience } => {
+                json["api_audience"] = api_audience.clone().into()
+            }
+            _ => {}
+        }
         write_private(&config_path, &serde_json::to_vec_pretty(&json)?)?;
 
         let log_path = config
