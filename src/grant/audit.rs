@@ -163,7 +163,8 @@ pub fn report(
     }
 }
 
-fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
+/// One record as `audit` (and `review`) show it.
+pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     let status = g.status.clone().unwrap_or_default();
     Entry {
         grant: GrantView::of(g, now),
