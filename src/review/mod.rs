@@ -114,3 +114,88 @@ fn ended(g: &Grant, now: DateTime<Utc>) -> Ended {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::record::{GrantSpec, GrantStatus};
+
+    fn record(status: Option<GrantStatus>) -> Grant {
+        let spec = GrantSpec {
+            requester: "alice@example.com".into(),
+            requester_groups: vec!["sre".into()],
+            reason: "checkout is down".into(),
+            ticket: None,
+            role: "cluster-admin".into(),
+            service_account: "cluster-admin".into(),
+            duration_seconds: 600,
+            start_time: "2026-11-29T08:00:00Z".into(),
+            expiry_time: "2026-11-29T08:10:00Z".into(),
+            client_host: "laptop".into(),
+            plugin_version: "0.1.0".into(),
+            request_id: "r1".into(),
+            sequence: 1,
+            previous: None,
+        };
+        let mut g = Grant::new("grant-000001", spec);
+        g.status = status;
+        g
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-29T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_unknown_grant_and_a_grant_without_a_token_are_their_own_errors() {
+        let failed = record(Some(GrantStatus {
+            state: Some(State::Failed),
+            message: Some("TokenRequest refused".into()),
+            ..GrantStatus::default()
+        }));
+        let err = review(
+            &[failed.clone()],
+            "grant-000009",
+            "prod",
+            &mut [],
+            10,
+            now(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ReviewError::UnknownGrant { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("kubectl breakglass audit --context prod"),
+            "{err}"
+        );
+        let err = review(&[failed], "grant-000001", "prod", &mut [], 10, now()).unwrap_err();
+        assert!(matches!(err, ReviewError::NoJti { .. }), "{err}");
+        assert!(err.to_string().contains("TokenRequest refused"), "{err}");
+    }
+
+    #[test]
+    fn a_log_without_the_grant_says_which_time_it_covers() {
+        let g = record(Some(GrantStatus {
+            state: Some(State::Active),
+            jti: Some("j1".into()),
+            ..GrantStatus::default()
+        }));
+        let line = r#"{"kind":"Event","auditID":"1","verb":"get","requestReceivedTimestamp":"2026-11-28T10:00:00.5Z"}"#;
+        let mut sources = vec![input::Source {
+            name: "old.log".into(),
+            reader: Box::new(std::io::Cursor::new(format!("{line}\n").into_bytes())),
+        }];
+        let err = review(&[g], "grant-000001", "", &mut sources, 10, now()).unwrap_err();
+        let ReviewError::NothingMatched {
+            events, first, end, ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!((*events, first.as_str()), (1, "2026-11-28T10:00:00Z"));
+        // An Active record past its expiry ended at its expiry.
+        assert_eq!(end, "2026-11-29T08:10:00Z");
+    }
+}
