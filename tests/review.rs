@@ -26,6 +26,13 @@ fn events(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// A failure told in one `error:` line, naming each of `needles`.
+#[track_caller]
+fn one_error(out: &std::process::Output, needles: &[&str]) {
+    assert_fails_with(out, needles);
+    assert_eq!(stderr(out).lines().count(), 1, "{}", stderr(out));
+}
+
 fn find<'a>(timeline: &'a [Value], verb: &str, resource: &str, sub: Option<&str>) -> &'a Value {
     timeline
         .iter()
@@ -317,7 +324,7 @@ async fn review_shows_what_a_grant_did_from_the_real_audit_log() {
         "--audit-log",
         missing.to_str().unwrap(),
     ]);
-    assert_fails_with(
+    one_error(
         &out,
         &["cannot read the audit log", "no-such.log", "--audit-log"],
     );
@@ -329,14 +336,14 @@ async fn review_shows_what_a_grant_did_from_the_real_audit_log() {
         "--audit-log",
         notes.to_str().unwrap(),
     ]);
-    assert_fails_with(&out, &["is not a Kubernetes audit log", "2 line(s)"]);
+    one_error(&out, &["is not a Kubernetes audit log", "2 line(s)"]);
     let out = bed.run(&[
         "review",
         "grant-000099",
         "--audit-log",
         log.to_str().unwrap(),
     ]);
-    assert_fails_with(
+    one_error(
         &out,
         &["no grant record grant-000099", "kubectl breakglass audit"],
     );
@@ -353,7 +360,7 @@ async fn review_shows_what_a_grant_did_from_the_real_audit_log() {
         "--audit-log",
         other.to_str().unwrap(),
     ]);
-    assert_fails_with(
+    one_error(
         &out,
         &[
             "holds no event of grant grant-000001",
@@ -361,7 +368,4 @@ async fn review_shows_what_a_grant_did_from_the_real_audit_log() {
             &first[..19],
         ],
     );
-    for out in [&out] {
-        assert_eq!(stderr(out).lines().count(), 1, "{}", stderr(out));
-    }
 }

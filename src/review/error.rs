@@ -37,18 +37,30 @@ pub enum ReviewError {
         why: String,
         on: String,
     },
-    #[error(
-        "the audit log holds no event of grant {grant} (JTI={jti}): its {events} event(s) run from \
-         {first} to {last}, the grant from {start} to {end} — pass the log files that cover the \
-         grant's time (several --audit-log flags, or the directory of rotated files)"
-    )]
-    NothingMatched {
-        grant: String,
-        jti: String,
-        events: u64,
-        first: String,
-        last: String,
-        start: String,
-        end: String,
-    },
+    #[error("{0}")]
+    NothingMatched(Box<NoMatch>),
+}
+
+/// A log that holds nothing of the grant: what it does cover, and when the grant was.
+#[derive(Debug)]
+pub struct NoMatch {
+    pub grant: String,
+    pub jti: String,
+    pub events: u64,
+    pub first: String,
+    pub last: String,
+    pub start: String,
+    pub end: String,
+}
+
+impl std::fmt::Display for NoMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the audit log holds no event of grant {} (JTI={}): its {} event(s) run from {} to \
+             {}, the grant from {} to {} — pass the log files that cover the grant's time \
+             (several --audit-log flags, or the directory of rotated files)",
+            self.grant, self.jti, self.events, self.first, self.last, self.start, self.end
+        )
+    }
 }

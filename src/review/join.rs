@@ -259,7 +259,7 @@ impl Join {
             .or_else(|| e.stage_timestamp.clone())
             .unwrap_or_default();
         let at = self.seen(Some(&time));
-        let how = if e.credential_ids().iter().any(|c| *c == self.key) {
+        let how = if e.credential_ids().contains(&self.key) {
             How::Used
         } else if e.issued_credential_id() == Some(self.key.as_str()) {
             How::Minted
@@ -349,7 +349,7 @@ impl Join {
                 failed: *failed,
             })
             .collect();
-        all.sort_by(|a, b| b.count.cmp(&a.count));
+        all.sort_by_key(|c| std::cmp::Reverse(c.count));
         all
     }
 

@@ -59,7 +59,7 @@ pub fn review(
     }
     let log = join.stats();
     if join.actions + join.minted == 0 {
-        return Err(ReviewError::NothingMatched {
+        return Err(ReviewError::NothingMatched(Box::new(error::NoMatch {
             grant: grant.to_string(),
             jti,
             events: log.events,
@@ -70,7 +70,7 @@ pub fn review(
                 .at
                 .clone()
                 .unwrap_or_else(|| g.spec.expiry_time.clone()),
-        });
+        })));
     }
     let (timeline, timeline_left_out) = join.timeline();
     Ok(Review {
@@ -156,7 +156,7 @@ mod tests {
             ..GrantStatus::default()
         }));
         let err = review(
-            &[failed.clone()],
+            std::slice::from_ref(&failed),
             "grant-000009",
             "prod",
             &mut [],
@@ -188,14 +188,11 @@ mod tests {
             reader: Box::new(std::io::Cursor::new(format!("{line}\n").into_bytes())),
         }];
         let err = review(&[g], "grant-000001", "", &mut sources, 10, now()).unwrap_err();
-        let ReviewError::NothingMatched {
-            events, first, end, ..
-        } = &err
-        else {
+        let ReviewError::NothingMatched(m) = &err else {
             panic!("{err}");
         };
-        assert_eq!((*events, first.as_str()), (1, "2026-11-28T10:00:00Z"));
+        assert_eq!((m.events, m.first.as_str()), (1, "2026-11-28T10:00:00Z"));
         // An Active record past its expiry ended at its expiry.
-        assert_eq!(end, "2026-11-29T08:10:00Z");
+        assert_eq!(m.end, "2026-11-29T08:10:00Z");
     }
 }
