@@ -43,8 +43,8 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         None => {
             output::text_out(&audit::table(&report.records))?;
             say!(
-                "To see what a grant did, search the API server's audit log for annotation \
-                 {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column (JTI=<jti>)."
+                "To see what a grant did: kubectl breakglass review NAME --audit-log PATH (the API \
+                 server's audit log; it joins on {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column)."
             );
         }
     }
