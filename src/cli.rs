@@ -191,6 +191,14 @@ pub struct AuditArgs {
     /// always verified in full)
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+    /// Also write the chain head and every record's digest to FILE, a checkpoint to keep
+    /// outside the cluster (a SIEM, the ticket, object storage)
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_out: Option<PathBuf>,
+    /// Prove the chain only grew since the checkpoint in FILE: fails naming the first record
+    /// deleted, re-created or altered since, even when its digests were recomputed
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

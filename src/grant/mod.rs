@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod chain;
+pub mod checkpoint;
 pub mod cluster;
 pub mod drill;
 pub mod duration;
