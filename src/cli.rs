@@ -186,7 +186,7 @@ pub struct RevokeArgs {
 pub struct AuditArgs {
     /// Output format (default: a table for people)
     #[arg(short, long, value_enum)]
-    pub output: Option<OutputFormat>,
+    pub output: Option<AuditFormat>,
     /// Only list records started within this long ago, e.g. 24h or 168h (the chain is
     /// always verified in full)
     #[arg(long, value_name = "DURATION")]
@@ -199,6 +199,15 @@ pub struct AuditArgs {
     /// deleted, re-created or altered since, even when its digests were recomputed
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+}
+
+/// Formats of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Json,
+    Yaml,
+    /// One JSON object per record and line, a stable versioned schema (for a SIEM)
+    Jsonl,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,41 @@ async fn a_checkpoint_catches_history_rewritten_with_a_recomputed_chain() {
     assert_eq!(c["records"].as_array().unwrap().len(), 2);
     assert_eq!(c["records"][0]["digest"], digests[0]["digest"]);
 
+    // The SIEM export: one line per record, every field, its own chain verdict.
+    let out = bed.run(&["audit", "-o", "jsonl", "--since", "1h"]);
+    assert_ok(&out, "audit -o jsonl");
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (i, l) in lines.iter().enumerate() {
+        let r = &records[i];
+        assert_eq!(l["schema"], "breakglass.dev/grant-record");
+        assert_eq!(l["schemaVersion"], 1);
+        assert_eq!(l["cluster"], c["cluster"]);
+        assert_eq!(l["name"], r["metadata"]["name"]);
+        assert_eq!(l["uid"], r["metadata"]["uid"]);
+        assert_eq!(l["sequence"], r["spec"]["sequence"]);
+        assert_eq!(l["reason"], r["spec"]["reason"]);
+        assert_eq!(l["requestId"], r["spec"]["requestId"]);
+        assert_eq!(l["jti"], r["status"]["jti"]);
+        assert_eq!(
+            l["auditLogCredentialId"],
+            format!("JTI={}", r["status"]["jti"].as_str().unwrap())
+        );
+        assert_eq!(
+            l["credentialIdKey"],
+            "authentication.kubernetes.io/credential-id"
+        );
+        assert_eq!(l["recordedState"], "Revoked");
+        assert_eq!(l["revokedBy"], "alice@example.com");
+        assert_eq!(l["digest"], digests[i]["digest"]);
+        assert_eq!(l["chainVerdict"], "intact");
+        assert_eq!(l["chainIntact"], true);
+    }
+    assert_eq!(lines[1]["previousDigest"], digests[0]["digest"]);
+
     // The chain grows: the checkpoint holds.
     assert_ok(&bed.request(&["--role", "incident-debug"]), "request");
     let out = bed.run(&["audit", "--checkpoint", cp_arg]);

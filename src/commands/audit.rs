@@ -1,9 +1,9 @@
 //! `kubectl breakglass audit`: every grant record with its audit-log key, and the hash
 //! chain verified; a broken chain is listed in full, then fails the command.
 
-use crate::cli::{AuditArgs, GlobalArgs};
+use crate::cli::{AuditArgs, AuditFormat, GlobalArgs, OutputFormat};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{checkpoint, cluster, duration, output, protocol, revoke};
+use crate::grant::{checkpoint, cluster, duration, export, output, protocol, revoke};
 use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
@@ -40,7 +40,12 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         report.checkpoint = Some(checkpoint::check(&c, &records));
     }
     match args.output {
-        Some(format) => output::print(format, &report)?,
+        Some(AuditFormat::Json) => output::print(OutputFormat::Json, &report)?,
+        Some(AuditFormat::Yaml) => output::print(OutputFormat::Yaml, &report)?,
+        Some(AuditFormat::Jsonl) => {
+            let at = crate::grant::record::timestamp(chrono::Utc::now());
+            output::text_out(&export::lines(&report, &records, &server, &at)?)?
+        }
         None if report.records.is_empty() => {
             let when = args
                 .since

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod elevated_cache;
 pub mod elevated_credential;
 pub mod events;
+pub mod export;
 pub mod interrupt;
 pub mod jwt;
 pub mod output;
