@@ -140,7 +140,7 @@ where
         return Some(Vec::new());
     }
     // Most lines are Events: try the list shape only when the line mentions one.
-    if memfind(line, b"\"EventList\"") {
+    if memchr::memmem::find(line, b"EventList\"").is_some() {
         if let Ok(list) = serde_json::from_slice::<List<E>>(line) {
             if list.kind.as_deref() == Some("EventList") {
                 return list
@@ -155,20 +155,18 @@ where
     event.looks_like_event().then(|| vec![event])
 }
 
-/// Whether `needle` occurs in `hay` (a plain search; the hot path of a review).
-pub fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut at = 0;
-    while let Some(i) = hay[at..].iter().position(|&b| b == first) {
-        let start = at + i;
-        if hay[start + 1..].starts_with(rest) {
-            return true;
-        }
-        at = start + 1;
+/// The time of a line in the API server's own format (`{"kind":"Event",...}`), read
+/// without parsing the line: the fast path for the lines a review does not keep. Anything
+/// else (`EventList`s, a SIEM's reordered export, a damaged line) returns None and is parsed.
+pub fn quick_time(line: &[u8]) -> Option<&str> {
+    const NEEDLE: &[u8] = b"\"requestReceivedTimestamp\":\"";
+    let line = line.trim_ascii();
+    if !line.starts_with(b"{\"kind\":\"Event\",") || !line.ends_with(b"}") {
+        return None;
     }
-    false
+    let at = memchr::memmem::find(line, NEEDLE)? + NEEDLE.len();
+    let len = memchr::memchr(b'"', &line[at..])?;
+    std::str::from_utf8(&line[at..at + len]).ok()
 }
 
 impl Event {
@@ -263,10 +261,15 @@ mod tests {
     }
 
     #[test]
-    fn memfind_finds_what_is_there_only() {
-        assert!(memfind(b"abcJTI=xyz", b"JTI=xyz"));
-        assert!(!memfind(b"abcJTI=xy", b"JTI=xyz"));
-        assert!(memfind(b"JJTI=1", b"JTI=1"));
-        assert!(!memfind(b"", b"a"));
+    fn the_fast_path_takes_only_the_servers_own_whole_lines() {
+        assert_eq!(
+            quick_time(USE.as_bytes()),
+            Some("2026-11-29T08:00:00.000001Z")
+        );
+        let cut = &USE[..USE.len() - 1];
+        assert_eq!(quick_time(cut.as_bytes()), None, "a damaged line is parsed");
+        let list = format!(r#"{{"kind":"EventList","items":[{USE}]}}"#);
+        assert_eq!(quick_time(list.as_bytes()), None);
+        assert_eq!(quick_time(br#"{"kind":"Event","auditID":"x"}"#), None);
     }
 }

@@ -3,7 +3,7 @@
 //! minted it (`annotations[issued-credential-id]`) — with what reviewers must look at flagged.
 //! Memory is bounded: a line at a time, the earliest `limit` actions, counts for the rest.
 
-use super::audit_event::{memfind, parse_line, Event, Outline};
+use super::audit_event::{parse_line, quick_time, Event, Outline};
 use super::error::ReviewError;
 use super::input::{next_line, Line, Source, MAX_LINE};
 use chrono::{DateTime, Utc};
@@ -126,7 +126,7 @@ pub struct Count {
 /// The join of a log to one grant.
 pub struct Join {
     key: String,
-    key_bytes: Vec<u8>,
+    finder: memchr::memmem::Finder<'static>,
     ended: Option<DateTime<Utc>>,
     limit: usize,
     seq: u64,
@@ -169,7 +169,7 @@ impl Join {
     pub fn new(jti: &str, ended: Option<DateTime<Utc>>, limit: usize) -> Join {
         let key = format!("JTI={jti}");
         Join {
-            key_bytes: key.as_bytes().to_vec(),
+            finder: memchr::memmem::Finder::new(key.as_bytes()).into_owned(),
             key,
             ended,
             limit,
@@ -215,18 +215,21 @@ impl Join {
         Ok(())
     }
 
-    /// One line: parsed in full only when it mentions the key (the fast path skips the rest
-    /// after reading its time).
+    /// One line: parsed in full only when it mentions the key; the others only for their
+    /// time, read straight from a line in the API server's own format, else by parsing.
     pub fn line(&mut self, line: &[u8]) {
         if line.trim_ascii().is_empty() {
             return;
         }
         self.stats.lines += 1;
-        if memfind(line, &self.key_bytes) {
+        if self.finder.find(line).is_some() {
             match parse_line::<Event>(line) {
                 Some(events) => events.into_iter().for_each(|e| self.event(e)),
                 None => self.stats.malformed_lines += 1,
             }
+        } else if let Some(time) = quick_time(line) {
+            self.stats.events += 1;
+            self.seen(Some(time));
         } else {
             match parse_line::<Outline>(line) {
                 Some(events) => {
