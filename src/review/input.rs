@@ -109,7 +109,7 @@ pub fn next_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, cap: usize) -> io:
             break;
         }
         any = true;
-        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (i, true),
             None => (chunk.len(), false),
         };
