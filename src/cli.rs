@@ -59,6 +59,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Every grant record, oldest first, with its audit-log key; verifies the hash chain
     Audit(AuditArgs),
+    /// What a grant did: its record joined to the API server's audit log by the token's jti
+    Review(ReviewArgs),
     /// Fire drill: a real minimal grant, used, revoked and confirmed, timed stage by stage
     Drill(DrillArgs),
     /// Point a context at the break-glass identity provider (writes its exec credential)
@@ -220,11 +222,53 @@ pub struct RevokeArgs {
 pub struct AuditArgs {
     /// Output format (default: a table for people)
     #[arg(short, long, value_enum)]
-    pub output: Option<OutputFormat>,
+    pub output: Option<AuditFormat>,
     /// Only list records started within this long ago, e.g. 24h or 168h (the chain is
     /// always verified in full)
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+    /// Also write the chain head and every record's digest to FILE, a checkpoint to keep
+    /// outside the cluster (a SIEM, the ticket, object storage)
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_out: Option<PathBuf>,
+    /// Prove the chain only grew since the checkpoint in FILE: fails naming the first record
+    /// deleted, re-created or altered since, even when its digests were recomputed
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Formats of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Json,
+    Yaml,
+    /// One JSON object per record and line, a stable versioned schema (for a SIEM)
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The grant to review, e.g. grant-000002 (`kubectl breakglass audit` lists them)
+    pub grant: String,
+    /// The API server's audit log: a file (gzip too), a directory of rotated files, or - for
+    /// stdin; repeat for several. JSON lines of audit.k8s.io/v1 Events or EventLists
+    #[arg(long, value_name = "PATH", required = true)]
+    pub audit_log: Vec<PathBuf>,
+    /// Output format (default: a report for people)
+    #[arg(short, long, value_enum)]
+    pub output: Option<ReviewFormat>,
+    /// Show at most this many events in the timeline (the summary and flags count them all)
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub limit: usize,
+}
+
+/// Formats of the review report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    Json,
+    Yaml,
+    /// A report to paste into the incident ticket
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod grant;
 mod identity;
 mod kubeconfig;
 mod oidc;
+mod review;
 mod secret;
 #[cfg(test)]
 mod test_support;

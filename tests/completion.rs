@@ -66,7 +66,7 @@ fn commands_and_flags_complete_in_bash_zsh_and_fish() {
     // kubectl breakglass <TAB>: kubectl's completion → kubectl_complete-breakglass → the plugin.
     assert_eq!(
         shells::bash(&framework, env, Loaded::Kubectl, "kubectl breakglass re"),
-        ["request", "revoke"]
+        ["request", "revoke", "review"]
     );
     assert_eq!(
         sorted(shells::bash(
@@ -88,7 +88,7 @@ fn commands_and_flags_complete_in_bash_zsh_and_fish() {
     );
     assert_eq!(
         shells::fish(&fish, env, Loaded::Kubectl, "kubectl breakglass re"),
-        ["request", "revoke"]
+        ["request", "review", "revoke"]
     );
     assert_eq!(
         shells::zsh(
@@ -107,7 +107,7 @@ fn commands_and_flags_complete_in_bash_zsh_and_fish() {
     // kubectl-breakglass <TAB>: the script `completion SHELL` prints.
     assert_eq!(
         shells::bash(&framework, env, Loaded::Plugin, "kubectl-breakglass re"),
-        ["request", "revoke"]
+        ["request", "revoke", "review"]
     );
     assert_eq!(
         shells::fish(&fish, env, Loaded::Plugin, "kubectl-breakglass au"),

@@ -64,7 +64,9 @@ fn section(all: &mut String, title: &str, out: &std::process::Output, text: &str
 fn help_texts() {
     let ca = breakglass_testbed::tls::Ca::generate().unwrap();
     let sb = Sandbox::new("https://idp.example.invalid", "kubectl-breakglass", &ca);
-    for cmd in ["request", "status", "revoke", "audit", "drill", "setup"] {
+    for cmd in [
+        "request", "status", "revoke", "audit", "review", "drill", "setup",
+    ] {
         let out = sb
             .plugin(&[cmd, "--help"])
             .env("COLUMNS", "100")

@@ -1,9 +1,9 @@
 //! `kubectl breakglass audit`: every grant record with its audit-log key, and the hash
 //! chain verified; a broken chain is listed in full, then fails the command.
 
-use crate::cli::{AuditArgs, GlobalArgs};
+use crate::cli::{AuditArgs, AuditFormat, GlobalArgs, OutputFormat};
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{cluster, duration, output, protocol, revoke};
+use crate::grant::{checkpoint, cluster, duration, export, output, protocol, revoke};
 use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
@@ -13,7 +13,7 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
-    let (context, report) = output::runtime()?.block_on(async {
+    let (context, server, records, mut report) = output::runtime()?.block_on(async {
         let cluster = cluster::connect(global, false).await?;
         let records = protocol::list_records(&cluster).await?;
         // Everyone may read the policy; without it the role maxima go unchecked.
@@ -28,10 +28,24 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
                 findings: Vec::new(),
             },
         };
-        anyhow::Ok((cluster.context.clone(), report))
+        anyhow::Ok((
+            cluster.context.clone(),
+            cluster.server.clone(),
+            records,
+            report,
+        ))
     })?;
+    if let Some(path) = &args.checkpoint {
+        let c = checkpoint::read(path, &server)?;
+        report.checkpoint = Some(checkpoint::check(&c, &records));
+    }
     match args.output {
-        Some(format) => output::print(format, &report)?,
+        Some(AuditFormat::Json) => output::print(OutputFormat::Json, &report)?,
+        Some(AuditFormat::Yaml) => output::print(OutputFormat::Yaml, &report)?,
+        Some(AuditFormat::Jsonl) => {
+            let at = crate::grant::record::timestamp(chrono::Utc::now());
+            output::text_out(&export::lines(&report, &records, &server, &at)?)?
+        }
         None if report.records.is_empty() => {
             let when = args
                 .since
@@ -43,8 +57,8 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         None => {
             output::text_out(&audit::table(&report.records))?;
             say!(
-                "To see what a grant did, search the API server's audit log for annotation \
-                 {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column (JTI=<jti>)."
+                "To see what a grant did: kubectl breakglass review NAME --audit-log PATH (the API \
+                 server's audit log; it joins on {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column)."
             );
         }
     }
@@ -95,8 +109,41 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
             Untrusted(&b.message)
         );
     }
+    if let Some(v) = &report.checkpoint {
+        if v.holds {
+            say!(
+                "Checkpoint of {} holds: its {} record(s) are unchanged; {} added since.",
+                v.taken_at,
+                v.checked,
+                v.added
+            );
+        }
+        for r in &v.rewritten {
+            let how: Vec<&str> = r.how.iter().map(|h| h.label()).collect();
+            say!(
+                "checkpoint: record {} (sequence {}) was {} since the checkpoint of {}",
+                Untrusted(&r.name),
+                r.sequence,
+                how.join(" and "),
+                v.taken_at
+            );
+        }
+    }
     // Every kind of finding is listed above; the one error line counts them.
     let mut wrong = Vec::new();
+    if let Some(first) = report.checkpoint.as_ref().and_then(|v| v.rewritten.first()) {
+        let v = report.checkpoint.as_ref().expect("checked above");
+        let how: Vec<&str> = first.how.iter().map(|h| h.label()).collect();
+        wrong.push(format!(
+            "the chain was rewritten since the checkpoint of {}: the first rewritten record is \
+             {} ({}), {} record(s) in all — someone who could remove the admission policies \
+             rewrote history, and the hash chain alone cannot show it",
+            v.taken_at,
+            Untrusted(&first.name),
+            how.join(" and "),
+            v.rewritten.len()
+        ));
+    }
     if !chain.intact {
         let at: Vec<String> = chain
             .breaks
@@ -128,6 +175,30 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
             "{} seal(s) serve no live grant (sweep them with: kubectl breakglass revoke --all{on})",
             seals.findings.len()
         ));
+    }
+    if let Some(path) = &args.checkpoint_out {
+        // Never over a rewrite just found: the new checkpoint would launder it.
+        if report.checkpoint.as_ref().is_none_or(|v| v.holds) {
+            let c = checkpoint::take(&records, &server, chain.intact, chrono::Utc::now());
+            checkpoint::write(path, &c)?;
+            match &c.head {
+                Some(h) => say!(
+                    "Checkpoint written to {}: head {} (sequence {}, {}); keep it outside the \
+                     cluster and check later with: kubectl breakglass audit --checkpoint {}{on}",
+                    path.display(),
+                    Untrusted(&h.name),
+                    h.sequence,
+                    h.digest,
+                    path.display()
+                ),
+                None => say!("Checkpoint written to {} (no records yet).", path.display()),
+            }
+        } else {
+            say!(
+                "No checkpoint written to {}: the chain was rewritten since the last one.",
+                path.display()
+            );
+        }
     }
     if wrong.is_empty() {
         return Ok(());

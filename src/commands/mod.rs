@@ -7,6 +7,7 @@ mod drill;
 mod login;
 mod logout;
 mod request;
+mod review;
 mod revoke;
 mod setup;
 mod status;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(global, args),
         Command::Revoke(args) => revoke::run(global, args),
         Command::Audit(args) => audit::run(global, args),
+        Command::Review(args) => review::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Setup(args) => setup::run(global, args),
         Command::Completion(args) => completion::run(global, args),

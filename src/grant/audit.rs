@@ -62,6 +62,9 @@ pub struct Report {
     pub policy_checked: bool,
     /// Seals that serve no live grant (a token could be bound to them).
     pub seals: SealCheck,
+    /// The chain against an external checkpoint (`--checkpoint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<super::checkpoint::Verdict>,
 }
 
 /// A record whose times could not be honest.
@@ -160,10 +163,12 @@ pub fn report(
         implausible,
         policy_checked: policy.is_some(),
         seals: SealCheck::default(),
+        checkpoint: None,
     }
 }
 
-fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
+/// One record as `audit` (and `review`) show it.
+pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     let status = g.status.clone().unwrap_or_default();
     Entry {
         grant: GrantView::of(g, now),

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod chain;
+pub mod checkpoint;
 pub mod cluster;
 pub mod drill;
 pub mod duration;
 pub mod elevated_cache;
 pub mod elevated_credential;
 pub mod events;
+pub mod export;
 pub mod interrupt;
 pub mod jwt;
 pub mod output;

@@ -16,6 +16,15 @@ pub fn json(value: &impl serde::Serialize) -> serde_json::Result<String> {
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8") + "\n")
 }
 
+/// One line of compact JSON (JSON lines) with unsafe characters as `\uXXXX` escapes.
+pub fn json_line(value: &impl serde::Serialize) -> serde_json::Result<String> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, Safe(serde_json::ser::CompactFormatter));
+    value.serialize(&mut ser)?;
+    Ok(String::from_utf8(out).expect("serde_json writes UTF-8") + "\n")
+}
+
 /// YAML in serde_yaml's block style; a string holding an unsafe character is written
 /// double-quoted with escapes (the same string to a parser).
 pub fn yaml(value: &impl serde::Serialize) -> anyhow::Result<String> {

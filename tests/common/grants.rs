@@ -375,3 +375,32 @@ impl Bed {
         names
     }
 }
+
+impl Bed {
+    /// The raw break-glass token, as the `playground-breakglass` exec entry serves it to
+    /// kubectl (to present it after a revoke, where kubectl itself would fail fast).
+    pub fn elevated_token(&self) -> String {
+        let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&self.kubeconfig_text()).unwrap();
+        let user = kubeconfig["users"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "playground-breakglass")
+            .expect("the elevated user entry");
+        let exec = &user["user"]["exec"];
+        let args: Vec<&str> = exec["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let mut cmd = Command::new(exec["command"].as_str().unwrap());
+        self.env(&mut cmd);
+        cmd.env(
+            "KUBERNETES_EXEC_INFO",
+            crate::common::exec_info(crate::common::V1, false),
+        )
+        .args(&args);
+        crate::common::exec_credential(&cmd.output().unwrap()).1
+    }
+}

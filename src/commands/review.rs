@@ -1,0 +1,51 @@
+//! `kubectl breakglass review GRANT --audit-log PATH`: what a grant did, from the API
+//! server's audit log, joined to its record.
+
+use crate::cli::{GlobalArgs, ReviewArgs, ReviewFormat};
+use crate::grant::{cluster, output, protocol};
+use crate::review::{self, input, report};
+
+/// Runs `review`.
+pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<()> {
+    if args.limit == 0 {
+        anyhow::bail!(
+            "--limit must be at least 1 (the summary and flags count every event anyway)"
+        );
+    }
+    // Every log is opened before the cluster is asked: a wrong path fails at once.
+    let mut sources = input::open_all(&args.audit_log)?;
+    let (context, records) = output::runtime()?.block_on(async {
+        let cluster = cluster::connect(global, false).await?;
+        let records = protocol::list_records(&cluster).await?;
+        anyhow::Ok((cluster.context.clone(), records))
+    })?;
+    let now = chrono::Utc::now();
+    let r = review::review(
+        &records,
+        &args.grant,
+        &context,
+        &mut sources,
+        args.limit,
+        now,
+    )?;
+    match args.output {
+        Some(ReviewFormat::Json) => output::print(crate::cli::OutputFormat::Json, &r)?,
+        Some(ReviewFormat::Yaml) => output::print(crate::cli::OutputFormat::Yaml, &r)?,
+        Some(ReviewFormat::Markdown) => output::text_out(&report::markdown(&r))?,
+        None => output::text_out(&report::text(&r))?,
+    }
+    if r.log.malformed_lines + r.log.too_long_lines > 0 {
+        say!(
+            "Skipped {} line(s) of the audit log that were not audit events and {} over 64 MiB.",
+            r.log.malformed_lines,
+            r.log.too_long_lines
+        );
+    }
+    if let Some(n) = r.flags.get(&review::join::Flag::AfterGrantEnded) {
+        say!(
+            "warning: {n} call(s) were made with the token after the grant ended: the revocation \
+             or expiry did not hold for them — see the flagged events"
+        );
+    }
+    Ok(())
+}
