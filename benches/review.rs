@@ -45,6 +45,7 @@ fn main() {
             plugin: PLUGIN.into(),
             idp: IdpConfig::default(),
             cluster: kind,
+            authentication: Default::default(),
             api: ApiConfig::default(),
             install: true,
         }))
