@@ -11,6 +11,7 @@ mod grant;
 mod identity;
 mod kubeconfig;
 mod oidc;
+mod panic_hook;
 mod secret;
 mod token_cache;
 
@@ -18,6 +19,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    panic_hook::install();
     // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
     completion::run_if_asked();
     // kubectl's per-command `credential` call skips building the whole CLI.
