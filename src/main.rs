@@ -27,7 +27,8 @@ use untrusted::Untrusted;
 fn main() -> ExitCode {
     // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
     completion::run_if_asked();
-    let cli = cli::Cli::parse();
+    // kubectl's per-command `credential` call skips building the whole CLI.
+    let cli = cli::credential_only::parse(std::env::args_os()).unwrap_or_else(cli::Cli::parse);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
