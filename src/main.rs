@@ -13,6 +13,7 @@ mod grant;
 mod identity;
 mod kubeconfig;
 mod oidc;
+mod panic_hook;
 mod review;
 mod secret;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 use untrusted::Untrusted;
 
 fn main() -> ExitCode {
+    panic_hook::install();
     // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
     completion::run_if_asked();
     // kubectl's per-command `credential` call skips building the whole CLI.
