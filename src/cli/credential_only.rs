@@ -8,49 +8,40 @@
 //! full parser, which answers or reports exactly as it always has.
 
 use super::{Cli, Command, CredentialArgs, GlobalArgs};
-use clap::{FromArgMatches as _, Parser, Subcommand};
+use clap::{Args, FromArgMatches as _};
 use std::ffi::OsString;
 
-#[derive(Debug, Parser)]
-#[command(name = "kubectl-breakglass", bin_name = "kubectl breakglass")]
-struct CredentialCli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: CredentialOnly,
+/// `credential`'s flags and the global ones, flat: no subcommand to build or propagate
+/// global flags into, no help flag (`--help` goes to the full parser).
+fn command() -> clap::Command {
+    let cmd = clap::Command::new("kubectl-breakglass credential")
+        .no_binary_name(true)
+        .disable_help_flag(true);
+    CredentialArgs::augment_args(GlobalArgs::augment_args(cmd))
 }
 
-#[derive(Debug, Subcommand)]
-enum CredentialOnly {
-    Credential(CredentialArgs),
-}
-
-/// `args` (program name first) parsed as a `credential` invocation; `None` when they are
-/// anything else, for the full parser to handle.
+/// `args` (program name first) parsed as the call an exec entry makes —
+/// `credential` first, then its flags — or `None` for anything else, which the full
+/// parser then handles.
 pub fn parse<I>(args: I) -> Option<Cli>
 where
     I: IntoIterator<Item = OsString>,
 {
-    let args: Vec<OsString> = args.into_iter().collect();
-    // Without the word there is no credential command: skip building even this parser.
-    if !args.iter().skip(1).any(|a| a == "credential") {
+    let mut args = args.into_iter().skip(1);
+    if args.next()? != "credential" {
         return None;
     }
-    let matches = <CredentialCli as clap::CommandFactory>::command()
-        .try_get_matches_from(args)
-        .ok()?;
-    let CredentialCli { global, command } = CredentialCli::from_arg_matches(&matches).ok()?;
-    let CredentialOnly::Credential(args) = command;
+    let matches = command().try_get_matches_from(args).ok()?;
     Some(Cli {
-        global,
-        command: Command::Credential(args),
+        global: GlobalArgs::from_arg_matches(&matches).ok()?,
+        command: Command::Credential(CredentialArgs::from_arg_matches(&matches).ok()?),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
+    use clap::Parser as _;
 
     fn os(args: &[&str]) -> Vec<OsString> {
         std::iter::once("kubectl-breakglass")
@@ -65,9 +56,9 @@ mod tests {
         for args in [
             &["credential", "--issuer", "https://idp", "--client-id", "kb"][..],
             &[
+                "credential",
                 "--context",
                 "prod",
-                "credential",
                 "--token-cache=keyutils",
                 "--elevated",
                 "--server",
@@ -80,6 +71,7 @@ mod tests {
                 "prod",
             ],
             &["credential", "--kubeconfig", "/k", "--ca-file", "/ca.pem"],
+            &["credential"],
         ] {
             let fast = parse(os(args)).unwrap_or_else(|| panic!("{args:?} not taken"));
             let full = Cli::try_parse_from(os(args)).unwrap();
@@ -93,6 +85,8 @@ mod tests {
         for args in [
             &["request", "--reason", "credential"][..],
             &["--context", "credential", "status"],
+            // Correct, but not how an exec entry calls it: the full parser takes it.
+            &["--context", "prod", "credential"],
             &["credential", "--help"],
             &["help", "credential"],
             &["--version", "credential"],
@@ -100,6 +94,7 @@ mod tests {
             &["credential", "--no-such-flag"],
             &["credential", "--token-cache", "floppy"],
             &["credential", "extra"],
+            &["credential", "credential"],
             &["status"],
         ] {
             assert!(parse(os(args)).is_none(), "{args:?} taken");
@@ -108,6 +103,6 @@ mod tests {
 
     #[test]
     fn definition_is_valid() {
-        CredentialCli::command().debug_assert();
+        command().debug_assert();
     }
 }
