@@ -16,6 +16,8 @@ mod exec_credential;
 mod grant;
 mod identity;
 mod kubeconfig;
+#[cfg(all(target_os = "linux", target_env = "gnu", panic = "abort", not(test)))]
+mod no_unwinder;
 mod oidc;
 mod panic_hook;
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
