@@ -42,7 +42,7 @@ fn run() -> u8 {
     panic_hook::install();
     // A completion request (from a shell script or kubectl_complete-breakglass) answers and exits.
     completion::run_if_asked();
-    // kubectl's per-command `credential` call skips building the whole CLI.
+    // kubectl's per-command `credential` call is recognised without building a parser.
     let cli = cli::credential_only::parse(std::env::args_os()).unwrap_or_else(cli::Cli::parse);
     match commands::run(cli) {
         Ok(()) => 0,
