@@ -31,9 +31,15 @@ fn main() {
 /// that gives up (address randomisation of the executable's own image) is weighed in the
 /// README's Benchmarks. A link argument rather than `-C relocation-model=static`: cargo
 /// would apply that flag to proc-macros too unless every build named `--target`.
+/// `BREAKGLASS_PIE=1` keeps a PIE, for those who would rather pay for address
+/// randomisation on every call.
 fn link_non_pie() {
+    println!("cargo:rerun-if-env-changed=BREAKGLASS_PIE");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+    if var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && var("BREAKGLASS_PIE") != "1"
+    {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }
