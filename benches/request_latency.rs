@@ -17,6 +17,7 @@
 mod support;
 
 use breakglass_testbed::idp::IdpConfig;
+use std::process::Stdio;
 use std::time::Duration;
 use support::bed::{must, Bed};
 use support::process::{load_average, median, ms, percentile, time};
@@ -67,6 +68,10 @@ fn main() {
         "--duration",
         "10m",
     ]);
+    // Timed runs print nothing: the token `kubectl create token` prints stays unseen.
+    for cmd in [&mut request, &mut create_token] {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
     // Warm both (kubectl's discovery cache, the API server's first use of each path).
     time(&mut create_token);
     time(&mut request);
