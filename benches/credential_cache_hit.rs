@@ -138,7 +138,7 @@ fn main() {
     // kubelogin, logged in once through the same IdP's device flow (auto-approved).
     let kubelogin = match kubelogin::build() {
         Ok(built) => {
-            let bin = support::shipped::install(&built, &dir.path().join("bin"));
+            let bin = support::shipped::install(&built, &dir.path().join("bin"), "kubelogin");
             let mut cmd = kubelogin::get_token(
                 &bin,
                 pg.idp.issuer(),

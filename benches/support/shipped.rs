@@ -20,13 +20,13 @@ pub fn plugin(dir: &Path) -> PathBuf {
         Some(path) => std::path::absolute(path).unwrap(),
         None => build(),
     };
-    install(&built, dir)
+    install(&built, dir, "kubectl-breakglass")
 }
 
-/// A copy of the executable `from` in `dir`, as an installer makes it.
-pub fn install(from: &Path, dir: &Path) -> PathBuf {
+/// A copy of the executable `from` in `dir` under `name`, as an installer makes it.
+pub fn install(from: &Path, dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    let to = dir.join(from.file_name().unwrap());
+    let to = dir.join(name);
     std::fs::copy(from, &to).unwrap();
     to
 }
