@@ -27,7 +27,7 @@
 //!   `dbus-run-session -- cargo bench --bench credential_cache_hit`; it starts an
 //!   unlocked gnome-keyring (in a throwaway HOME) on that bus, and login chooses it.
 
-#![allow(clippy::print_stdout)] // the report is this program's output
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the report is this program's output
 
 mod support;
 
@@ -248,7 +248,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -9,7 +9,7 @@
 //! this bench standing in for the exec command (`wrap_exec`): it runs the plugin and
 //! notes how long that took, so the figures are the plugin's own, not kubectl's.
 
-#![allow(clippy::print_stdout)] // the report is this program's output
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the report is this program's output
 
 mod support;
 

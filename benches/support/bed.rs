@@ -45,6 +45,7 @@ impl Bed {
                 cluster: kind,
                 api: ApiConfig::default(),
                 install: true,
+                authentication: Default::default(),
             }))
             .unwrap();
         Bed {
