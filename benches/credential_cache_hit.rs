@@ -8,16 +8,21 @@
 //!   token from the same IdP in its token cache.
 //!
 //! `cargo bench --bench credential_cache_hit` builds the plugin as it ships
-//! (`support::shipped`: `cargo build --release --target HOST`), starts the playground (the test bed's real IdP and the real
-//! control plane with `deploy/` applied), logs alice in and breaks the glass once, so
-//! the kernel keyring holds genuine tokens, logs kubelogin in through the same device
-//! flow, then runs each command N times, interleaved, and prints medians and ratios to
+//! (`support::shipped`: `cargo build --release --target HOST`), starts the playground
+//! (the test bed's real IdP and the real control plane with `deploy/` applied), logs
+//! alice in and breaks the glass once, so the kernel keyring holds genuine tokens, logs
+//! kubelogin in through the same device flow, then runs each command N times, interleaved, and prints medians and ratios to
 //! `/bin/true` (target: at most 1.5×), the instructions one call retires (callgrind;
 //! deterministic, so a regression shows on a busy machine) and its page faults.
 //! `BENCH_RUNS` overrides N (default 1000). Every command runs with the environment of a
 //! person's shell (PATH, HOME and what the exec entry needs), not cargo's.
 //! `BENCH_PLUGIN=PATH` measures another build of the plugin (to compare build settings
 //! side by side with the same bench).
+//!
+//! Needs the test bed's IdP (`npm ci --prefix tests/testbed/idp`, Node) and a cluster:
+//! the real control plane when Go can build it (`tests/testbed/go/build`), else the API
+//! double; kubelogin's figure needs Go too (skipped, saying so, without it); the
+//! instruction counts need valgrind. A bench, never run by `cargo test`.
 //!
 //! `BENCH_STORE` picks where the tokens are cached:
 //! - `keyutils` (default): `--token-cache keyutils`, the kernel keyring;

@@ -8,6 +8,11 @@
 //! (`auth whoami` on the real API server) together. Each credential call is timed by
 //! this bench standing in for the exec command (`wrap_exec`): it runs the plugin and
 //! notes how long that took, so the figures are the plugin's own, not kubectl's.
+//!
+//! Needs the test bed's real API server (these figures mean nothing on the double):
+//! kube-apiserver and etcd built once per machine by `tests/testbed/go/build` (Go 1.26+),
+//! the IdP's packages (`npm ci --prefix tests/testbed/idp`, Node) and kubectl on PATH;
+//! without Go it exits 1 saying so. A bench, never run by `cargo test`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the report is this program's output
 

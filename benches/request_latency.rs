@@ -11,6 +11,11 @@
 //! `cargo bench --bench request_latency` (`BENCH_RUNS=N`, default 10). Each run: request,
 //! kubectl create token, then `revoke` (not timed: it waits until the API server rejects
 //! the token, ~10 s) so the next request is not refused as a second live grant.
+//!
+//! Needs the test bed's real API server (these figures mean nothing on the double):
+//! kube-apiserver and etcd built once per machine by `tests/testbed/go/build` (Go 1.26+),
+//! the IdP's packages (`npm ci --prefix tests/testbed/idp`, Node) and kubectl on PATH;
+//! without Go it exits 1 saying so. A bench, never run by `cargo test`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the report is this program's output
 
