@@ -1,5 +1,7 @@
 //! Command-line flags. Each subcommand's flags become one input struct for its command.
 
+pub mod credential_only;
+
 use crate::secret::Secret;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
