@@ -9,11 +9,14 @@ mod clock;
 mod commands;
 mod completion;
 mod exec_credential;
+mod global;
 mod grant;
 mod identity;
 mod kubeconfig;
 mod oidc;
+mod output;
 mod review;
+mod runtime;
 mod secret;
 #[cfg(test)]
 mod test_support;

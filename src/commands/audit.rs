@@ -1,38 +1,51 @@
 //! `kubectl breakglass audit`: every grant record with its audit-log key, and the hash
 //! chain verified; a broken chain is listed in full, then fails the command.
 
-use crate::cli::{AuditArgs, AuditFormat, GlobalArgs, OutputFormat};
+use crate::cli::{AuditArgs, AuditFormat};
+use crate::global::Global;
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{checkpoint, cluster, duration, export, output, protocol, revoke};
+use crate::grant::cluster::{self, ClusterError};
+use crate::grant::model::{checkpoint, duration};
+use crate::output::{self, audit_jsonl, Format};
 use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
-pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     let since = args
         .since
         .as_deref()
         .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
-    let (context, server, records, mut report) = output::runtime()?.block_on(async {
+    let runtime = crate::runtime::current_thread()?;
+    let (context, server, records, mut report, forbidden) = runtime.block_on(async {
         let cluster = cluster::connect(global, false).await?;
-        let records = protocol::list_records(&cluster).await?;
+        let records = cluster::records::list_records(&cluster).await?;
         // Everyone may read the policy; without it the role maxima go unchecked.
-        let policy = crate::grant::request::read_policy(&cluster).await.ok();
+        let policy = cluster::policy::read_policy(&cluster).await.ok();
         let now = chrono::Utc::now();
         let mut report = audit::report(&records, now, since, policy.as_ref());
-        report.seals = match revoke::list_seals(&cluster).await {
+        // Only a refusal is a question of who may; any other failure fails the audit.
+        let mut forbidden = None;
+        report.seals = match cluster::seals::list_seals(&cluster).await {
             Ok(seals) => audit::check_seals(&records, &seals, now),
-            Err(e) => audit::SealCheck {
-                checked: false,
-                not_checked_because: Some(format!("{e:#}")),
-                findings: Vec::new(),
-            },
+            Err(e @ ClusterError::Forbidden { .. }) => {
+                if let ClusterError::Forbidden { doing, .. } = &e {
+                    forbidden = Some(format!("{doing}: forbidden by the cluster's RBAC"));
+                }
+                audit::SealCheck {
+                    checked: false,
+                    not_checked_because: Some(e.to_string()),
+                    findings: Vec::new(),
+                }
+            }
+            Err(e) => return Err(e.into()),
         };
         anyhow::Ok((
             cluster.context.clone(),
             cluster.server.clone(),
             records,
             report,
+            forbidden,
         ))
     })?;
     if let Some(path) = &args.checkpoint {
@@ -40,11 +53,11 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
         report.checkpoint = Some(checkpoint::check(&c, &records));
     }
     match args.output {
-        Some(AuditFormat::Json) => output::print(OutputFormat::Json, &report)?,
-        Some(AuditFormat::Yaml) => output::print(OutputFormat::Yaml, &report)?,
+        Some(AuditFormat::Json) => output::print(Format::Json, &report)?,
+        Some(AuditFormat::Yaml) => output::print(Format::Yaml, &report)?,
         Some(AuditFormat::Jsonl) => {
-            let at = crate::grant::record::timestamp(chrono::Utc::now());
-            output::text_out(&export::lines(&report, &records, &server, &at)?)?
+            let at = crate::grant::model::record::timestamp(chrono::Utc::now());
+            output::text_out(&audit_jsonl::lines(&report, &records, &server, &at)?)?
         }
         None if report.records.is_empty() => {
             let when = args
@@ -64,10 +77,10 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
     }
     let on = crate::grant::undo::context_flag(&context);
     let seals = &report.seals;
-    if let Some(why) = &seals.not_checked_because {
+    if let Some(why) = &forbidden {
         say!(
             "Seals not checked: only break-glass admins may list them ({})",
-            Untrusted(why.split(" (").next().unwrap_or(why))
+            Untrusted(why)
         );
     }
     for f in &seals.findings {

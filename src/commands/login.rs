@@ -1,6 +1,7 @@
 //! `kubectl breakglass login`: device-code login, verified and cached.
 
-use crate::cli::{GlobalArgs, LoginArgs};
+use crate::cli::LoginArgs;
+use crate::global::Global;
 use crate::identity::token_notes::TokenNote;
 use crate::identity::{self, Browser};
 use crate::untrusted::Untrusted;
@@ -17,8 +18,8 @@ fn failed(e: anyhow::Error, issuer: &str) -> anyhow::Error {
 }
 
 /// Runs `login`.
-pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
-    let settings = identity::idp_settings(global, &args.idp)?;
+pub fn run(global: &Global, args: LoginArgs) -> anyhow::Result<()> {
+    let settings = identity::idp_settings(global, &args.idp.plain())?;
     let store = crate::token_cache::open_for_login(global.token_cache)?;
     say!(
         "Tokens will be cached in {}.",
@@ -54,7 +55,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         settings.issuer,
         Untrusted(&who.email),
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        crate::grant::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
+        crate::grant::model::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
     );
     let notes = TokenNote::of(
         &outcome.token.person,

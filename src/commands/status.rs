@@ -1,17 +1,20 @@
 //! `kubectl breakglass status`: live grants — yours, or everyone's with `--all`.
 
-use crate::cli::{GlobalArgs, StatusArgs};
-use crate::grant::{chain, cluster, output, protocol, revoke, status};
+use crate::cli::StatusArgs;
+use crate::global::Global;
+use crate::grant::model::chain;
+use crate::grant::{cluster, status};
+use crate::output;
 use crate::untrusted::Untrusted;
 
 /// Runs `status`.
-pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
-    output::runtime()?.block_on(async {
+pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
+    crate::runtime::current_thread()?.block_on(async {
         let cluster = cluster::connect(global, false).await?;
         let me = cluster.whoami().await?;
-        let records = protocol::list_records(&cluster).await?;
+        let records = crate::grant::cluster::records::list_records(&cluster).await?;
         // An expired grant of yours leaves no seal a new token could be bound to.
-        revoke::sweep_expired_own(&cluster, &records, &me.username).await;
+        crate::grant::cluster::seals::sweep_expired_own(&cluster, &records, &me.username).await;
         let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
         if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
             say!("warning: {w}");
@@ -21,7 +24,7 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
             say!("{note}");
         }
         match args.output {
-            Some(format) => output::print(format, &rows),
+            Some(format) => output::print(format.into(), &rows),
             None if rows.is_empty() => {
                 let whose = if args.all {
                     "No live break-glass grants".to_string()

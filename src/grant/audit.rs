@@ -1,10 +1,10 @@
 //! The audit trail for people investigating an incident: every record, oldest first, with
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
-use super::chain::{self, Break};
-use super::policy::Policy;
-use super::record::Grant;
-use super::view::GrantView;
+use crate::grant::model::chain::{self, Break};
+use crate::grant::model::policy::Policy;
+use crate::grant::model::record::Grant;
+use crate::grant::model::view::GrantView;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -64,7 +64,7 @@ pub struct Report {
     pub seals: SealCheck,
     /// The chain against an external checkpoint (`--checkpoint`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<super::checkpoint::Verdict>,
+    pub checkpoint: Option<crate::grant::model::checkpoint::Verdict>,
 }
 
 /// A record whose times could not be honest.
@@ -107,7 +107,7 @@ pub fn check_seals(
         findings: seals
             .iter()
             .filter_map(|s| {
-                super::revoke::stray_reason(records, s, now).map(|why| SealFinding {
+                crate::grant::model::seal::stray_reason(records, s, now).map(|why| SealFinding {
                     seal: s.metadata.name.clone().unwrap_or_default(),
                     why,
                 })
@@ -141,7 +141,7 @@ pub fn report(
     let mut implausible: Vec<TimeFinding> = records
         .iter()
         .flat_map(|g| {
-            super::plausibility::implausible(g, policy, now)
+            crate::grant::model::plausibility::implausible(g, policy, now)
                 .into_iter()
                 .map(|why| TimeFinding {
                     name: g.name().to_string(),
@@ -226,13 +226,13 @@ pub fn table(entries: &[Entry]) -> String {
             reason,
         ]);
     }
-    super::output::columns(&lines)
+    crate::output::columns(&lines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord, State};
+    use crate::grant::model::record::{GrantSpec, GrantStatus, PreviousRecord, State};
 
     fn grant(seq: i64, prev: Option<&Grant>, state: Option<State>, expiry: &str) -> Grant {
         let spec = GrantSpec {
@@ -254,7 +254,7 @@ mod tests {
                 digest: chain::digest_of(p),
             }),
         };
-        let mut g = Grant::new(&crate::grant::record::name_for(seq), spec);
+        let mut g = Grant::new(&crate::grant::model::record::name_for(seq), spec);
         g.status = Some(GrantStatus {
             state,
             jti: Some(format!("jti-{seq}")),

@@ -3,13 +3,13 @@
 //! revoked with confirmation. Whatever fails, no live grant is left behind; a signal
 //! (Ctrl-C) stops the drill where it is, and a grant already made is still revoked.
 
-use super::cluster::{self, Cluster, Whoami};
-use super::interrupt::{self, Interrupted, Signal, Signals};
-use super::policy::Ask;
-use super::protocol::{self, Granted, Progress};
-use super::revoke::{self, Confirmation, Target};
-use super::{elevated_cache, request, NAMESPACE};
-use crate::cli::GlobalArgs;
+use super::{elevated_cache, NAMESPACE};
+use crate::global::Global;
+use crate::grant::cluster::{self, Cluster, Whoami};
+use crate::grant::interrupt::{self, Interrupted, Signal, Signals};
+use crate::grant::model::policy::Ask;
+use crate::grant::protocol::{self, Granted, Progress};
+use crate::grant::revoke::{self, Confirmation, Target};
 use crate::token_cache::MemoryStore;
 use crate::untrusted::Untrusted;
 use serde::Serialize;
@@ -76,7 +76,7 @@ impl Drill {
 }
 
 /// Runs the drill for `role` (the policy's default role when `None`).
-pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
+pub async fn run(global: &Global, role: Option<&str>) -> Drill {
     let mut drill = Drill::default();
     match Signals::listen() {
         Ok(mut signals) => {
@@ -91,7 +91,7 @@ pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
 }
 
 /// The stages, each raced against a signal.
-async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, role: Option<&str>) {
+async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role: Option<&str>) {
     let t = Instant::now();
     let connected = async {
         let cluster = cluster::connect(global, false).await?;
@@ -107,7 +107,7 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
 
     let t = Instant::now();
     let checked = async {
-        let policy = request::read_policy(&cluster).await?;
+        let policy = crate::grant::cluster::policy::read_policy(&cluster).await?;
         let reason = format!(
             "{DRILL_MARK} fire drill of the break-glass path by {}; revoked at once",
             me.username
@@ -123,7 +123,7 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
             "{} may request role {} (drilled for {})",
             me.username,
             allowed.role.name,
-            super::duration::human(allowed.duration)
+            crate::grant::model::duration::human(allowed.duration)
         );
         anyhow::Ok((allowed, detail))
     };
@@ -196,21 +196,10 @@ fn nothing_made<T>(r: Result<anyhow::Result<T>, Signal>) -> anyhow::Result<T> {
 
 /// Presents the elevated token: the cluster must see the role's ServiceAccount.
 async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
-    let client = cluster::client_with_token(
-        &cluster.server,
-        cluster.ca_pem.as_deref(),
-        cluster.insecure,
-        &granted.token,
-    )?;
     let expected = format!("system:serviceaccount:{NAMESPACE}:{role}");
-    let who = cluster::whoami(&client).await.map_err(|e| {
-        cluster::explain(
-            e,
-            &cluster.server,
-            &cluster.context,
-            "presenting the drill's elevated token",
-        )
-    })?;
+    let who = cluster
+        .whoami_with(&granted.token, "presenting the drill's elevated token")
+        .await?;
     if who.username != expected {
         anyhow::bail!(
             "the elevated token authenticates as {:?}, not as {expected}; the role's \

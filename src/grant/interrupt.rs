@@ -3,7 +3,7 @@
 //! work is dropped and what it created is undone, so an interrupt never leaves a half-made
 //! grant. A further signal abandons the clean-up, saying what may be left.
 
-use super::undo::Progress;
+use crate::grant::undo::Progress;
 use std::fmt;
 use std::future::Future;
 

@@ -2,29 +2,16 @@
 //! the elevated credential, status and confirmed revocation.
 
 pub mod audit;
-pub mod chain;
-pub mod checkpoint;
 pub mod cluster;
 pub mod drill;
-pub mod duration;
 pub mod elevated_cache;
-pub mod elevated_credential;
-pub mod events;
-pub mod export;
 pub mod interrupt;
-pub mod jwt;
-pub mod output;
-pub mod plausibility;
-pub mod policy;
+pub mod model;
 pub mod protocol;
-pub mod record;
 pub mod request;
 pub mod revoke;
-pub mod safe_format;
-pub mod seal;
 pub mod status;
 pub mod undo;
-pub mod view;
 
 /// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
 pub const NAMESPACE: &str = "breakglass";

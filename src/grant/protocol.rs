@@ -1,18 +1,21 @@
 //! A request, in order: record → seal → token → annotate, each step undone if a later one
 //! fails, so there is never a seal without a record nor a live token without a record.
 
-use super::cluster::{explain, status_code, Cluster, Whoami};
-use super::jwt::{self, Claims};
-use super::policy::Allowed;
-use super::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
-pub use super::undo::{Progress, Undo};
-use super::{chain, elevated_cache, events, seal, NAMESPACE};
+use super::model::{chain, events, seal};
+use super::{elevated_cache, NAMESPACE};
+use crate::grant::cluster::events::emit;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
+use crate::grant::cluster::{Cluster, ClusterError, Whoami};
+use crate::grant::model::jwt::{self, Claims};
+use crate::grant::model::policy::Allowed;
+use crate::grant::model::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
+pub use crate::grant::undo::{Progress, Undo};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret as K8sSecret, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
 
 /// How long a Pending record of the same person counts as a request still in flight.
@@ -59,46 +62,6 @@ impl Granted {
     }
 }
 
-/// The grant records of the cluster, or a message naming the manifest to apply.
-pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    match grants.list(&ListParams::default()).await {
-        Ok(list) => Ok(list.items),
-        Err(e) if status_code(&e) == Some(404) => anyhow::bail!(
-            "the cluster at {} has no BreakGlassGrant resource: the break-glass CRD is not installed; \
-             {} (the CRD is {})",
-            cluster.server,
-            super::INSTALL_HINT,
-            record::CRD_MANIFEST
-        ),
-        Err(e) if status_code(&e) == Some(403) => Err(not_a_requester(cluster).await),
-        Err(e) => Err(explain(e, &cluster.server, &cluster.context, "reading the grant records")),
-    }
-}
-
-/// Reading the records was forbidden: say who may, from the policy (which everyone may read).
-async fn not_a_requester(cluster: &Cluster) -> anyhow::Error {
-    let groups = match super::request::read_policy(cluster).await {
-        Ok(policy) => {
-            let mut groups: Vec<String> = policy
-                .roles
-                .iter()
-                .flat_map(|r| r.groups.iter().cloned())
-                .collect();
-            groups.sort();
-            groups.dedup();
-            format!("the requesters' group {}", groups.join(" or "))
-        }
-        Err(_) => "the requesters' groups the policy names".to_string(),
-    };
-    anyhow::anyhow!(
-        "reading the grant records: the cluster at {} does not let you: only members of {groups} \
-         and break-glass admins (group breakglass-admins) may; if you should break glass, ask \
-         your identity-provider admin to add you",
-        cluster.server
-    )
-}
-
 /// Runs the protocol for `me` with what the policy allowed, publishing in `progress` what
 /// it has created so far (for whoever drops it mid-step to take back).
 pub async fn request(
@@ -134,7 +97,7 @@ pub async fn request(
             anyhow::anyhow!(
                 "writing the grant record: {e}; nothing was created. An admin must look at \
                      the records: kubectl breakglass audit{}",
-                super::undo::context_flag(&cluster.context)
+                crate::grant::undo::context_flag(&cluster.context)
             )
         })?;
         let previous = head.map(|h| PreviousRecord {
@@ -178,32 +141,22 @@ pub async fn request(
                 seen_records = records;
                 break;
             }
-            Err(e) if status_code(&e) == Some(409) => {
-                // The name is taken: the re-read sees it, and the next place is past it.
-                progress.nothing();
-                continue;
-            }
-            Err(e) if status_code(&e).is_none() => {
-                // The record may or may not exist: find out, and take it back if it does.
-                let what = explain(
-                    e,
-                    &cluster.server,
-                    &cluster.context,
-                    "writing the grant record",
-                );
-                let cleanup = maybe.if_ours(&request_id, &what.to_string()).await;
-                anyhow::bail!("{what}. Cleaned up: {cleanup}");
-            }
-            Err(e) => {
-                progress.nothing();
-                let what = explain(
-                    e,
-                    &cluster.server,
-                    &cluster.context,
-                    "writing the grant record",
-                );
-                anyhow::bail!("{what}. Nothing was created");
-            }
+            Err(e) => match cluster.error(e, "writing the grant record") {
+                ClusterError::Conflict { .. } => {
+                    // The name is taken: the re-read sees it, and the next place is past it.
+                    progress.nothing();
+                    continue;
+                }
+                what if !what.answered() => {
+                    // The record may or may not exist: find out, and take it back if it does.
+                    let cleanup = maybe.if_ours(&request_id, &what.to_string()).await;
+                    anyhow::bail!("{what}. Cleaned up: {cleanup}");
+                }
+                what => {
+                    progress.nothing();
+                    anyhow::bail!("{what}. Nothing was created");
+                }
+            },
         }
     }
     let rec = created.ok_or_else(|| {
@@ -212,7 +165,7 @@ pub async fn request(
              {CHAIN_ATTEMPTS} times in a row while this request tried to follow it (many requests \
              at once, or records being created by hand); nothing was created. Try again in a few \
              seconds; if it keeps happening an admin should run: kubectl breakglass audit{}",
-            super::undo::context_flag(&cluster.context)
+            crate::grant::undo::context_flag(&cluster.context)
         )
     })?;
     let mut undo = Undo::new(
@@ -248,7 +201,7 @@ pub async fn request(
                 ));
             }
             // An expired grant of this person leaves no seal a new token could be bound to.
-            super::revoke::sweep_expired_own(cluster, &seen_records, &me.username).await;
+            sweep_expired_own(cluster, &seen_records, &me.username).await;
             let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
             Ok(Granted {
                 record,
@@ -274,7 +227,7 @@ async fn seal_token_annotate(
 ) -> anyhow::Result<(Grant, Secret<String>, Claims)> {
     let ex = |doing: &str| {
         let doing = doing.to_string();
-        move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
+        move |e: kube::Error| cluster.error(e, &doing)
     };
     let seal_step = format!(
         "creating the seal {}",
@@ -339,15 +292,6 @@ async fn seal_token_annotate(
     Ok((record, token, claims))
 }
 
-/// Creates an Event; failures are reported, never fatal.
-pub async fn emit(cluster: &Cluster, event: Event) -> anyhow::Result<()> {
-    let api: Api<Event> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    api.create(&PostParams::default(), &event)
-        .await
-        .map(|_| ())
-        .map_err(|e| explain(e, &cluster.server, &cluster.context, "writing the Event"))
-}
-
 fn refuse_second_grant(
     records: &[Grant],
     me: &Whoami,
@@ -365,7 +309,7 @@ fn refuse_second_grant(
                 g.spec.role,
                 g.spec.expiry_time,
                 g.name(),
-                super::undo::context_flag(context)
+                crate::grant::undo::context_flag(context)
             );
         }
         if g.is_in_flight(now, IN_FLIGHT) {
@@ -412,7 +356,7 @@ fn refuse_same_role(
             g.name(),
             g.spec.expiry_time,
             g.name(),
-            super::undo::context_flag(context)
+            crate::grant::undo::context_flag(context)
         );
     }
     Ok(())

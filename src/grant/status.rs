@@ -1,8 +1,8 @@
 //! Live grants, as rows for people and objects for machines.
 
-use super::duration;
-use super::record::Grant;
-use super::view::GrantView;
+use crate::grant::model::duration;
+use crate::grant::model::record::Grant;
+use crate::grant::model::view::GrantView;
 use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,15 +39,17 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
         .filter_map(|g| {
             let s = g.status.as_ref()?;
             let by = s.revoked_by.as_deref()?;
-            (g.state() == Some(super::record::State::Revoked) && by != me).then(|| {
-                format!(
-                    "{} (role {}) was revoked by {} at {}.",
-                    Untrusted(g.name()),
-                    Untrusted(&g.spec.role),
-                    Untrusted(by),
-                    Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
-                )
-            })
+            (g.state() == Some(crate::grant::model::record::State::Revoked) && by != me).then(
+                || {
+                    format!(
+                        "{} (role {}) was revoked by {} at {}.",
+                        Untrusted(g.name()),
+                        Untrusted(&g.spec.role),
+                        Untrusted(by),
+                        Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
+                    )
+                },
+            )
         })
         .collect()
 }
@@ -84,5 +86,5 @@ pub fn table(rows: &[Row], all: bool) -> String {
             l.remove(1);
         }
     }
-    super::output::columns(&lines)
+    crate::output::columns(&lines)
 }

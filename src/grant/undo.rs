@@ -2,9 +2,9 @@
 //! dies) and mark the record Failed. `Progress` publishes what a request has created so far,
 //! so that an interrupt, which drops the request mid-step, can take it back the same way.
 
-use super::cluster::status_code;
-use super::record::{Grant, State};
-use super::seal;
+use crate::grant::cluster::status_code;
+use crate::grant::model::record::{Grant, State};
+use crate::grant::model::seal;
 use k8s_openapi::api::core::v1::Secret as K8sSecret;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::Api;
@@ -97,7 +97,7 @@ impl Undo {
     async fn mark_failed(&self, why: &str) -> String {
         let patch = Patch::Merge(serde_json::json!({ "status": {
                 "state": State::Failed,
-                "message": super::record::status_message(why),
+                "message": crate::grant::model::record::status_message(why),
             } }));
         let pp = PatchParams::default();
         match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {

@@ -4,11 +4,13 @@
 pub mod cluster_check;
 mod device_login;
 pub mod entry;
+mod idp;
 pub mod token_notes;
 
 pub use device_login::Browser;
+pub use idp::{IdpOptions, PartialIdp};
 
-use crate::cli::{GlobalArgs, IdpArgs, IdpOptions};
+use crate::global::Global;
 use crate::oidc::{self, ClaimNames, OidcError, Provider, Registration, VerifiedIdToken};
 use crate::secret::Secret;
 use crate::token_cache::{self, CacheError, CacheKey, TokenStore};
@@ -110,13 +112,13 @@ pub fn require_https(issuer: &str) -> anyhow::Result<()> {
 }
 
 /// The IdP for a command: flags win, else the context's exec entry.
-pub fn idp_settings(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+pub fn idp_settings(global: &Global, flags: &PartialIdp) -> anyhow::Result<IdpSettings> {
     let settings = idp_settings_unchecked(global, flags)?;
     require_https(&settings.issuer)?;
     Ok(settings)
 }
 
-fn idp_settings_unchecked(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+fn idp_settings_unchecked(global: &Global, flags: &PartialIdp) -> anyhow::Result<IdpSettings> {
     if let (Some(issuer), Some(client_id)) = (&flags.issuer, &flags.client_id) {
         return Ok(IdpSettings {
             issuer: issuer.clone(),

@@ -4,7 +4,7 @@
 //! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`,
 //! `defaultDuration`, and per role `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
 
-use super::duration;
+use crate::grant::model::duration;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -113,7 +113,7 @@ impl Policy {
             anyhow::anyhow!(
                 "the break-glass policy (ConfigMap {}/{POLICY_NAME}) is malformed: field {field:?} {why}; \
                  an admin must fix it (see {POLICY_MANIFEST})",
-                super::NAMESPACE
+                crate::grant::NAMESPACE
             )
         };
         let roles_text = data
