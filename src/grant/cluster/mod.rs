@@ -34,12 +34,12 @@ pub struct Cluster {
     /// The context the person named (or the current one).
     pub context: String,
     pub server: String,
-    /// How to reach the cluster, without credentials: for clients with another token.
+    /// How to reach the cluster, for clients presenting another token.
     reach: kube::Config,
 }
 
-/// How to reach the cluster of `context` as kube reads the kubeconfig, without its
-/// credentials; no silent retries and bounded waits.
+/// How to reach the cluster of `context` as kube reads the kubeconfig (its credentials
+/// included, for contexts not of this plugin); no silent retries and bounded waits.
 pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<kube::Config> {
     let options = kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
@@ -53,11 +53,38 @@ pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<kube::Confi
                  (kubectl config view --minify --context {context})"
             )
         })?;
+    // The kubeconfig's proxy-url only: kube would also send loopback servers through
+    // HTTPS_PROXY, which kubectl (Go's ProxyFromEnvironment) never does.
+    config.proxy_url = proxy_url(loaded, context)
+        .map(|p| {
+            p.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "the proxy-url {p:?} of context {context} is not a URL ({e}); fix it in the \
+                     kubeconfig"
+                )
+            })
+        })
+        .transpose()?;
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(30));
     // Each protocol step decides itself what a failure means; no silent retries of POSTs.
     config.default_retry = false;
     Ok(config)
+}
+
+/// The `proxy-url` of the cluster entry `context` uses, if any.
+fn proxy_url(loaded: &Loaded, context: &str) -> Option<String> {
+    let config = loaded.config();
+    let cluster = config
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| config.clusters.iter().find(|k| k.name == c.cluster))
+        .and_then(|k| k.cluster.as_ref());
+    cluster
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.is_empty())
 }
 
 /// A client for the cluster `reach` leads to, presenting `token` as bearer and nothing else.
@@ -96,16 +123,13 @@ pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<Clust
                     .await?;
             client_with_token(&reach, &identity.id_token)?
         }
-        None => {
-            let options = kube::config::KubeConfigOptions {
-                context: Some(name.clone()),
-                ..Default::default()
-            };
-            let mut config =
-                kube::Config::from_custom_kubeconfig(loaded.config().clone(), &options).await?;
-            config.default_retry = false;
-            Client::try_from(config)?
-        }
+        // The context's own credentials (an admin's token or certificate), as kube loads them.
+        None => Client::try_from(self::reach(&loaded, &name).await?).map_err(|e| {
+            ClusterError::NoClient {
+                server: ctx.server.clone(),
+                cause: e.to_string(),
+            }
+        })?,
     };
     Ok(Cluster {
         client,
