@@ -8,7 +8,7 @@ use crate::global::Global;
 use crate::grant::cluster::policy::read_policy;
 use crate::grant::cluster::{self, Cluster};
 use crate::grant::interrupt::{self, Signals};
-use crate::grant::model::policy::{Allowed, Ask};
+use crate::grant::model::policy::{self, Allowed, Ask};
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
 use crate::untrusted::Untrusted;
 
@@ -31,24 +31,13 @@ pub struct Input {
 
 /// What can be checked before any network: reason and ticket text, the duration's form.
 pub fn check(args: &Input) -> anyhow::Result<Option<std::time::Duration>> {
-    crate::grant::model::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
+    policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
     let requested = args
         .duration
         .as_deref()
         .map(|d| duration::parse_flag("--duration", d))
         .transpose()?;
-    if args
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .is_empty()
-    {
-        anyhow::bail!(
-            "a reason is required: add --reason \"what is broken and why you need access\" \
-             (it is recorded in the cluster)"
-        );
-    }
+    policy::check_reason(args.reason.as_deref(), None)?;
     Ok(requested)
 }
 

@@ -14,7 +14,6 @@ use crate::global::Global;
 use crate::oidc::{self, ClaimNames, OidcError, Provider, Registration, VerifiedIdToken};
 use crate::secret::Secret;
 use crate::token_cache::{self, CacheError, CacheKey, TokenStore};
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use entry::Entry;
 use std::path::PathBuf;
@@ -396,19 +395,19 @@ async fn device_login(
     provider: &Provider,
     settings: &IdpSettings,
     browser: Browser,
-) -> anyhow::Result<(Entry, VerifiedIdToken)> {
+) -> Result<(Entry, VerifiedIdToken), OidcError> {
     let reg = settings.registration();
     let tokens = device_login::run(http, provider, &reg, browser).await?;
     let id_token = tokens.id_token.ok_or_else(|| OidcError::Missing {
         what: "id_token",
         client_id: settings.client_id.clone(),
     })?;
-    Ok(verified_entry(
+    verified_entry(
         provider,
         settings,
         id_token,
         tokens.refresh_token.map(Secret::into_inner),
-    )?)
+    )
 }
 
 /// What `login` did.
@@ -431,30 +430,39 @@ pub async fn login(
     settings: &IdpSettings,
     store: &dyn TokenStore,
     browser: Browser,
-) -> anyhow::Result<LoginOutcome> {
-    let http = oidc::client(settings.ca_file.as_deref())?;
-    let provider = discover(&http, settings).await?;
-    let (fresh, token) = device_login(&http, &provider, settings, browser).await?;
+) -> Result<LoginOutcome, LoginError> {
+    let failed = |e: &dyn std::error::Error| LoginError::Failed {
+        issuer: settings.issuer.clone(),
+        why: with_causes(e),
+    };
+    let http = oidc::client(settings.ca_file.as_deref()).map_err(|e| failed(&e))?;
+    let provider = oidc::discover(&http, &settings.issuer)
+        .await
+        .map_err(|e| failed(&e))?;
+    let (fresh, token) = device_login(&http, &provider, settings, browser)
+        .await
+        .map_err(|e| failed(&e))?;
     let _lock = token_cache::lock(&CacheKey::current_account(
         &settings.issuer,
         &settings.client_id,
-    ))?;
-    let cannot_cache = || {
-        format!(
-            "logged in, but cannot cache the tokens in {}",
-            token_cache::describe(store)
-        )
+    ))
+    .map_err(|e| failed(&e))?;
+    let not_cached = |source: CacheError| LoginError::NotCached {
+        store: token_cache::describe(store),
+        source,
     };
-    let previous = entry::current_account(store, &settings.issuer, &settings.client_id)
-        .with_context(cannot_cache)?;
-    entry::save(store, &settings.issuer, &settings.client_id, &fresh).with_context(cannot_cache)?;
+    let previous =
+        entry::current_account(store, &settings.issuer, &settings.client_id).map_err(not_cached)?;
+    entry::save(store, &settings.issuer, &settings.client_id, &fresh).map_err(not_cached)?;
     let mut replaced = None;
     if let Some(old) = previous.filter(|old| *old != fresh.account) {
-        store.delete(&CacheKey::identity(
-            &settings.issuer,
-            &settings.client_id,
-            &old,
-        ))?;
+        store
+            .delete(&CacheKey::identity(
+                &settings.issuer,
+                &settings.client_id,
+                &old,
+            ))
+            .map_err(|e| failed(&e))?;
         replaced = Some(old);
     }
     Ok(LoginOutcome {
@@ -463,6 +471,28 @@ pub async fn login(
         has_refresh_token: fresh.refresh_token.is_some(),
         replaced,
     })
+}
+
+/// Why `login` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The identity provider, the device flow or the cache lock failed: nothing was cached.
+    #[error("login to {issuer} failed: {why}")]
+    Failed { issuer: String, why: String },
+    /// The login itself worked, but the tokens could not be kept.
+    #[error("logged in, but cannot cache the tokens in {store}")]
+    NotCached { store: String, source: CacheError },
+}
+
+/// An error and each of its causes, in one line.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
 }
 
 async fn discover(http: &reqwest::Client, settings: &IdpSettings) -> anyhow::Result<Provider> {

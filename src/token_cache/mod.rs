@@ -45,7 +45,7 @@ pub enum CacheError {
         reason: String,
     },
     /// The lock that serialises refreshes could not be taken.
-    #[error("cannot lock the token cache ({path}): {source}")]
+    #[error("cannot lock the token cache ({path})")]
     Lock {
         path: String,
         source: std::io::Error,
