@@ -18,7 +18,7 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         .transpose()?;
     let runtime = crate::runtime::current_thread()?;
     let (context, server, records, mut report, forbidden) = runtime.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
+        let cluster = cluster::connect_shared(global, false).await?;
         let records = cluster::records::list_records(&cluster).await?;
         // Everyone may read the policy; without it the role maxima go unchecked.
         let policy = cluster::policy::read_policy(&cluster).await.ok();
@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         let mut report = audit::report(&records, now, since, policy.as_ref());
         // Only a refusal is a question of who may; any other failure fails the audit.
         let mut forbidden = None;
-        report.seals = match cluster::seals::list_seals(&cluster).await {
+        report.seals = match cluster.seals().await {
             Ok(seals) => audit::check_seals(&records, &seals, now),
             Err(e @ ClusterError::Forbidden { .. }) => {
                 if let ClusterError::Forbidden { doing, .. } = &e {
@@ -41,8 +41,8 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         };
         anyhow::Ok((
-            cluster.context.clone(),
-            cluster.server.clone(),
+            cluster.context().to_string(),
+            cluster.server().to_string(),
             records,
             report,
             forbidden,

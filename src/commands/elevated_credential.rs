@@ -111,10 +111,10 @@ fn offer(global: &Global, target: &Target) -> anyhow::Result<Option<Entry>> {
     };
     let runtime = crate::runtime::current_thread()?;
     let (username, server, policy) = runtime.block_on(async {
-        let cluster = cluster::connect(&global, false).await?;
+        let cluster = cluster::connect_shared(&global, false).await?;
         let me = cluster.whoami().await?;
         let policy = crate::grant::cluster::policy::read_policy(&cluster).await?;
-        anyhow::Ok((me.username, cluster.server, policy))
+        anyhow::Ok((me.username, cluster.server().to_string(), policy))
     })?;
     if username != account {
         anyhow::bail!(
@@ -161,11 +161,11 @@ fn offer(global: &Global, target: &Target) -> anyhow::Result<Option<Entry>> {
         Untrusted(&name),
         Untrusted(&made.me.username),
         Untrusted(&made.allowed.role.name),
-        made.cluster.server,
+        made.cluster.server(),
         duration::human(made.allowed.duration),
         request::elevated_cache_time(&made.granted.expires_at),
         Untrusted(&name),
-        made.cluster.context
+        made.cluster.context()
     );
     Ok(Some(
         made.granted.cache_entry(&made.cluster, &made.me.username),

@@ -40,7 +40,7 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
         Untrusted(&me.username),
         Untrusted(&allowed.role.name),
         Untrusted(&allowed.role.name),
-        cluster.server,
+        cluster.server(),
         request::elevated_cache_time(&granted.expires_at)
     );
     say!(
@@ -53,10 +53,10 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
              credential entry. To use it, re-run without --no-kubeconfig, or add a user like \
              plugin-manifest/kubeconfig-breakglass.yaml with --server {} --role {} --account {} \
              --origin-context {}.",
-            cluster.server,
+            cluster.server(),
             Untrusted(&allowed.role.name),
             Untrusted(&me.username),
-            cluster.context
+            cluster.context()
         );
     } else {
         say!(
@@ -66,11 +66,11 @@ fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
     }
     say!(
         "Status:    kubectl breakglass status --context {}",
-        cluster.context
+        cluster.context()
     );
     say!(
         "Revoke:    kubectl breakglass revoke {name} --context {}",
-        cluster.context
+        cluster.context()
     );
     if let Some(format) = args.output {
         output::print(

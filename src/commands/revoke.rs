@@ -21,7 +21,7 @@ pub fn run(global: &Global, args: RevokeArgs) -> anyhow::Result<()> {
         let mut signals = Signals::listen()?;
         let connected = signals
             .race(async {
-                let cluster = cluster::connect(global, false).await?;
+                let cluster = cluster::connect_shared(global, false).await?;
                 let me = cluster.whoami().await?;
                 anyhow::Ok((cluster, me))
             })
@@ -39,7 +39,7 @@ pub fn run(global: &Global, args: RevokeArgs) -> anyhow::Result<()> {
         if matches!(target, Target::All) {
             say!(
                 "Revoking every live break-glass grant on {} ...",
-                cluster.context
+                cluster.context()
             );
         }
         // Each outcome is printed as it happens: a later failure cannot hide it.

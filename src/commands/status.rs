@@ -10,13 +10,13 @@ use crate::untrusted::Untrusted;
 /// Runs `status`.
 pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
     crate::runtime::current_thread()?.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
+        let cluster = cluster::connect_shared(global, false).await?;
         let me = cluster.whoami().await?;
         let records = crate::grant::cluster::records::list_records(&cluster).await?;
         // An expired grant of yours leaves no seal a new token could be bound to.
         crate::grant::cluster::seals::sweep_expired_own(&cluster, &records, &me.username).await;
         let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
-        if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
+        if let Some(w) = chain::warning(&records, cluster.server(), cluster.context()) {
             say!("warning: {w}");
         }
         // A grant of yours someone else revoked before it would have expired: say who.
@@ -34,7 +34,7 @@ pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
                         Untrusted(&me.username)
                     )
                 };
-                say!("{whose} on {}.", cluster.context);
+                say!("{whose} on {}.", cluster.context());
                 Ok(())
             }
             None => output::text_out(&status::table(&rows, args.all)),

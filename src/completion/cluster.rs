@@ -3,7 +3,7 @@
 //! refresh, a login, a prompt or another exec plugin, and never for longer than [`BUDGET`].
 
 use crate::global::Global;
-use crate::grant::cluster::{client_with_token, reach, Cluster};
+use crate::grant::cluster::{client_with_token, reach, KubeCluster};
 use crate::secret::Secret;
 use anyhow::Context as _;
 use std::time::Duration;
@@ -15,7 +15,7 @@ pub const BUDGET: Duration = Duration::from_millis(800);
 /// or when [`BUDGET`] runs out.
 pub fn on_cluster<T>(
     global: &Global,
-    work: impl AsyncFnOnce(&Cluster) -> anyhow::Result<T>,
+    work: impl AsyncFnOnce(&KubeCluster) -> anyhow::Result<T>,
 ) -> Option<T> {
     let runtime = crate::runtime::current_thread().ok()?;
     let result = runtime.block_on(async {
@@ -32,7 +32,7 @@ pub fn on_cluster<T>(
 
 /// A client with credentials that need nobody: the cached ID token of the context's
 /// identity provider, or the context's static token or certificate.
-async fn connect(global: &Global) -> anyhow::Result<Cluster> {
+async fn connect(global: &Global) -> anyhow::Result<KubeCluster> {
     let loaded = crate::kubeconfig::load(global)?;
     let ctx = loaded.context(global.context.as_deref())?;
     let reach = reach(&loaded, &ctx.name).await?;
@@ -68,5 +68,5 @@ async fn connect(global: &Global) -> anyhow::Result<Cluster> {
             kube::Client::try_from(config)?
         }
     };
-    Ok(Cluster::new(client, ctx.name, ctx.server, reach))
+    Ok(KubeCluster::new(client, ctx.name, ctx.server, reach))
 }

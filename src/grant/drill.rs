@@ -94,7 +94,7 @@ pub async fn run(global: &Global, role: Option<&str>) -> Drill {
 async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role: Option<&str>) {
     let t = Instant::now();
     let connected = async {
-        let cluster = cluster::connect(global, false).await?;
+        let cluster = cluster::connect_shared(global, false).await?;
         let me = cluster.whoami().await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
@@ -103,7 +103,7 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role:
     let Some((cluster, me)) = drill.record("identity", t, connected) else {
         return;
     };
-    drill.context = cluster.context.clone();
+    drill.context = cluster.context().to_string();
 
     let t = Instant::now();
     let checked = async {
@@ -195,7 +195,7 @@ fn nothing_made<T>(r: Result<anyhow::Result<T>, Signal>) -> anyhow::Result<T> {
 }
 
 /// Presents the elevated token: the cluster must see the role's ServiceAccount.
-async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
+async fn use_token(cluster: &dyn Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
     let expected = format!("system:serviceaccount:{NAMESPACE}:{role}");
     let who = cluster
         .whoami_with(&granted.token, "presenting the drill's elevated token")
@@ -214,7 +214,7 @@ async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::
 /// request (seal deleted, record marked Failed), so nothing stays live. A signal here stops
 /// only the wait for confirmation; a second one abandons the revocation, saying what is left.
 async fn take_back(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     granted: Granted,
     signals: &mut Signals,
@@ -250,7 +250,7 @@ async fn take_back(
         Err(again) => anyhow::bail!(
             "{failed}; taking the grant back was abandoned at a second {again}: finish with: \
              kubectl breakglass revoke {name} --context {}",
-            cluster.context
+            cluster.context()
         ),
     }
 }

@@ -44,7 +44,7 @@ pub fn check(args: &Input) -> anyhow::Result<Option<std::time::Duration>> {
 /// A grant made whole: recorded, issued, cached and (unless `--no-kubeconfig`) wired into
 /// the kubeconfig. From here on an interrupt changes nothing.
 pub struct Made {
-    pub cluster: Cluster,
+    pub cluster: cluster::Shared,
     pub me: cluster::Whoami,
     pub allowed: Allowed,
     pub granted: protocol::Granted,
@@ -75,7 +75,7 @@ async fn make(
     requested: Option<std::time::Duration>,
     progress: &protocol::Progress,
 ) -> anyhow::Result<Made> {
-    let cluster = cluster::connect(global, false).await?;
+    let cluster = cluster::connect_shared(global, false).await?;
     let me = cluster.whoami().await?;
     let policy = read_policy(&cluster).await?;
     let ask = Ask {
@@ -116,9 +116,9 @@ async fn make(
     // An additional grant gets a context of its own: re-pointing `<context>-breakglass`
     // would take the first grant's context away while it is still live.
     let elevated_context = if args.additional {
-        format!("{}-breakglass-{}", cluster.context, allowed.role.name)
+        format!("{}-breakglass-{}", cluster.context(), allowed.role.name)
     } else {
-        format!("{}-breakglass", cluster.context)
+        format!("{}-breakglass", cluster.context())
     };
     if !args.no_kubeconfig {
         if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
@@ -152,12 +152,12 @@ pub fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 fn write_context(
     global: &Global,
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     entry: &elevated_cache::Entry,
     name: &str,
 ) -> anyhow::Result<()> {
     let loaded = crate::kubeconfig::load(global)?;
-    let origin = loaded.context(Some(&cluster.context))?;
+    let origin = loaded.context(Some(cluster.context()))?;
     let mut args = vec![
         "--elevated".to_string(),
         "--server".to_string(),
@@ -167,7 +167,7 @@ fn write_context(
         "--account".to_string(),
         entry.account.clone(),
         "--origin-context".to_string(),
-        cluster.context.clone(),
+        cluster.context().to_string(),
     ];
     args.extend(global.token_cache.exec_args());
     let fallback_command = std::env::current_exe()
@@ -177,7 +177,7 @@ fn write_context(
         loaded.paths(),
         &ElevatedContext {
             name: name.to_string(),
-            origin_context: cluster.context.clone(),
+            origin_context: cluster.context().to_string(),
             cluster_name: origin.cluster_name,
             args,
             fallback_command,

@@ -1,10 +1,9 @@
 //! Revocation: delete the seal, then confirm by presenting the revoked token until the
 //! cluster rejects it, and write what happened onto the record.
 
-use crate::grant::cluster::admin::{is_admin, ADMIN_RULE};
-use crate::grant::cluster::events::emit;
-use crate::grant::cluster::records::{list_records, patch_status};
-use crate::grant::cluster::seals::{delete_seal, list_seals, seal_exists, sweep_expired_own};
+use crate::grant::cluster::admin::ADMIN_RULE;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Whoami};
 use crate::grant::elevated_cache;
 use crate::grant::interrupt::{Interrupted, Signal, Signals};
@@ -86,7 +85,7 @@ impl Confirmation {
 /// signal while a seal is deleted or a revocation recorded lets that finish; a second one
 /// abandons it with an `Interrupted` error saying what may be left.
 pub async fn revoke(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     target: Target,
     store: &dyn TokenStore,
@@ -102,10 +101,10 @@ pub async fn revoke(
             let g = records.iter().find(|g| g.name() == name).ok_or_else(|| {
                 anyhow::anyhow!(
                     "there is no grant named {name}; see your live grants with: kubectl breakglass status{}",
-                    context_flag(&cluster.context)
+                    context_flag(cluster.context())
                 )
             })?;
-            if g.spec.requester != me.username && !is_admin(cluster).await? {
+            if g.spec.requester != me.username && !cluster.is_admin().await? {
                 anyhow::bail!(
                     "{name} is {}'s grant (role {}), not yours ({}): only break-glass admins \
                      revoke someone else's grant ({ADMIN_RULE}); ask one to run: kubectl \
@@ -113,7 +112,7 @@ pub async fn revoke(
                     g.spec.requester,
                     g.spec.role,
                     me.username,
-                    context_flag(&cluster.context),
+                    context_flag(cluster.context()),
                     g.spec.requester
                 );
             }
@@ -134,23 +133,23 @@ pub async fn revoke(
                 anyhow::bail!(
                     "{} has no live break-glass grant on {}; see every live grant with: kubectl breakglass status --all{}",
                     me.username,
-                    cluster.context,
-                    context_flag(&cluster.context)
+                    cluster.context(),
+                    context_flag(cluster.context())
                 );
             }
             mine
         }
         Target::All => {
-            if !is_admin(cluster).await? {
+            if !cluster.is_admin().await? {
                 anyhow::bail!(
                     "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
                      nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
                     me.username,
-                    context_flag(&cluster.context)
+                    context_flag(cluster.context())
                 );
             }
             // Everything is listed before anything is deleted.
-            seals = list_seals(cluster).await?;
+            seals = cluster.seals().await?;
             records.iter().filter(|g| g.is_live(now)).collect()
         }
     };
@@ -159,7 +158,7 @@ pub async fn revoke(
     let all = matches!(target, Target::All);
     for g in chosen {
         let o = match signals.received() {
-            Some(signal) if signals.count() > seen => not_reached(g, signal, &cluster.context),
+            Some(signal) if signals.count() > seen => not_reached(g, signal, cluster.context()),
             _ => match revoke_one(cluster, me, g, store, signals).await {
                 Ok(o) => o,
                 // With --all one failure must not stop the rest.
@@ -188,7 +187,7 @@ pub async fn revoke(
 
 /// Deletes one seal `--all` found serving no live grant, saying why it went.
 async fn sweep(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     records: &[Grant],
     s: &K8sSecret,
     now: chrono::DateTime<chrono::Utc>,
@@ -197,7 +196,7 @@ async fn sweep(
     let claimed = claimed_record(s);
     let why = stray_reason(records, s, now)
         .unwrap_or_else(|| format!("{claimed} is live but was not revoked above"));
-    let (swept, summary) = match delete_seal(cluster, &name, "deleting the seal").await {
+    let (swept, summary) = match cluster.delete_seal(&name, "deleting the seal").await {
         Ok(true) => (true, format!("swept seal {name}: {why}")),
         Ok(false) => (true, format!("seal {name} was already gone ({why})")),
         Err(e) => (false, format!("could NOT sweep seal {name} ({why}): {e}")),
@@ -217,7 +216,7 @@ async fn sweep(
 
 /// A grant that was over before this revoke: says so, and still deletes a seal that was
 /// re-created for it (which could otherwise carry a new token).
-async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
+async fn already_over(cluster: &dyn Cluster, g: &Grant) -> Outcome {
     let status = g.status.clone().unwrap_or_default();
     let mut summary = match g.state() {
         Some(State::Revoked) => format!(
@@ -246,7 +245,7 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
             failed: false,
         };
     }
-    match delete_seal(cluster, &seal_name, "deleting the seal").await {
+    match cluster.delete_seal(&seal_name, "deleting the seal").await {
         Ok(true) => summary.push_str(&format!(
             "; a seal {seal_name} had been re-created for it and is now deleted"
         )),
@@ -333,7 +332,7 @@ fn abandoned(
 }
 
 async fn revoke_one(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     g: &Grant,
     store: &dyn TokenStore,
@@ -341,11 +340,11 @@ async fn revoke_one(
 ) -> anyhow::Result<Outcome> {
     let seal_name = seal_of(std::slice::from_ref(g), g.name());
     // The token this machine holds for the grant, if any: the only way to see it rejected.
-    let key = CacheKey::elevated(&cluster.server, &g.spec.role, &g.spec.requester);
+    let key = CacheKey::elevated(cluster.server(), &g.spec.role, &g.spec.requester);
     let far_past = chrono::DateTime::<chrono::Utc>::MIN_UTC;
     let held = elevated_cache::load(
         store,
-        &cluster.server,
+        cluster.server(),
         &g.spec.role,
         &g.spec.requester,
         far_past,
@@ -360,7 +359,7 @@ async fn revoke_one(
     // A name no Secret can have (a record written by hand) names no seal: nothing to delete.
     let seal_existed = seal::is_valid_name(&seal_name) && {
         let deleted = match signals
-            .finish(&deleting, delete_seal(cluster, &seal_name, &deleting))
+            .finish(&deleting, cluster.delete_seal(&seal_name, &deleting))
             .await
         {
             Ok(deleted) => deleted,
@@ -369,7 +368,7 @@ async fn revoke_one(
                     "seal {seal_name} may still exist, and a token issued for it work until {}",
                     g.spec.expiry_time
                 );
-                return Err(abandoned(signals, again, g, &state, &cluster.context));
+                return Err(abandoned(signals, again, g, &state, cluster.context()));
             }
         };
         deleted?
@@ -423,7 +422,7 @@ async fn revoke_one(
         }
         None => {
             let gone = !seal::is_valid_name(&seal_name)
-                || matches!(seal_exists(cluster, &seal_name).await, Ok(false));
+                || matches!(cluster.seal_exists(&seal_name).await, Ok(false));
             let what = if gone {
                 "is gone"
             } else {
@@ -477,7 +476,7 @@ async fn revoke_one(
     let recorded = match signals
         .finish(
             &recording,
-            patch_status(cluster, g.name(), &patch, "updating the record"),
+            cluster.patch_status(g.name(), &patch, "updating the record"),
         )
         .await
     {
@@ -487,7 +486,7 @@ async fn revoke_one(
                 "seal {seal_name} is deleted, so its token is dead (or dies once the API server's \
                  token cache expires, about 10 s), but the revocation may not be on the record"
             );
-            return Err(abandoned(signals, again, g, &state, &cluster.context));
+            return Err(abandoned(signals, again, g, &state, cluster.context()));
         }
     };
     let mut summary = format!(
@@ -514,7 +513,8 @@ async fn revoke_one(
                 "{} revoked the grant of {}: {how}",
                 me.username, g.spec.requester
             );
-            let event = emit(cluster, events::build(g, "Revoked", "Revoke", note));
+            let event = events::build(g, "Revoked", "Revoke", note);
+            let event = cluster.emit(&event);
             match signals.race(event).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -539,4 +539,121 @@ async fn revoke_one(
         recorded: was_recorded,
         failed: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::{Ask, Policy};
+    use crate::grant::protocol::{self, Beside, Progress};
+    use crate::token_cache::MemoryStore;
+    use std::rc::Rc;
+
+    /// A live grant of alice's, its token cached in `store` when `held`.
+    async fn live_grant(cluster: &Rc<MemoryCluster>, store: &MemoryStore, held: bool) {
+        let policy = Policy::from_data(&crate::grant::cluster::memory::policy()).unwrap();
+        let ask = Ask {
+            reason: Some("checkout is down, need to look"),
+            ticket: None,
+            role: None,
+            duration: None,
+        };
+        let allowed = policy
+            .check(&ask, "alice@example.com", &["sre".into()])
+            .unwrap();
+        let shared: Shared = cluster.clone();
+        let progress = Progress::default();
+        let granted = protocol::request(&shared, &cluster.me, &allowed, Beside::Nothing, &progress)
+            .await
+            .unwrap();
+        if held {
+            let entry = granted.cache_entry(cluster.as_ref(), &cluster.me.username);
+            elevated_cache::store(store, &entry).unwrap();
+        }
+    }
+
+    async fn revoke_as(
+        cluster: &MemoryCluster,
+        me: &Whoami,
+        target: Target,
+        store: &MemoryStore,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let mut signals = Signals::listen().unwrap();
+        revoke(cluster, me, target, store, &mut signals, &mut |_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_confirmed_when_the_cluster_rejects_the_held_token() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, true).await;
+        let outcomes = revoke_as(&cluster, &cluster.me, Target::Mine, &store)
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].confirmation, Confirmation::Observed);
+        assert!(outcomes[0].recorded);
+        let st = cluster.state.borrow();
+        assert!(st.seals.is_empty());
+        let status = st.records["grant-000001"].status.clone().unwrap();
+        assert_eq!(status.state, Some(State::Revoked));
+        assert_eq!(status.revoked_by.as_deref(), Some("alice@example.com"));
+        let key = CacheKey::elevated(cluster.server(), "incident-debug", "alice@example.com");
+        assert!(
+            store.get(&key).unwrap().is_none(),
+            "the dead token leaves the cache"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_not_held_here_is_revoked_but_not_confirmed() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, false).await;
+        let outcomes = revoke_as(
+            &cluster,
+            &cluster.me,
+            Target::Named("grant-000001".into()),
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
+        assert!(
+            outcomes[0].summary.contains("NOT CONFIRMED"),
+            "{}",
+            outcomes[0].summary
+        );
+        assert!(cluster.state.borrow().seals.is_empty());
+    }
+
+    #[tokio::test]
+    async fn someone_elses_grant_is_left_alone_unless_an_admin_asks() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, false).await;
+        let bob = Whoami {
+            username: "bob@example.com".into(),
+            groups: vec!["sre".into()],
+        };
+        let err = revoke_as(&cluster, &bob, Target::Named("grant-000001".into()), &store)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("only break-glass admins revoke someone else's grant"),
+            "{err}"
+        );
+        assert_eq!(cluster.state.borrow().seals.len(), 1, "nothing was touched");
+
+        cluster.state.borrow_mut().admin = true;
+        let outcomes = revoke_as(&cluster, &bob, Target::Named("grant-000001".into()), &store)
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0].name, "grant-000001");
+        assert!(cluster.state.borrow().seals.is_empty());
+    }
 }

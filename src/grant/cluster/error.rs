@@ -200,14 +200,6 @@ fn cause(err: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// The HTTP status of a client error, if the server answered.
-pub fn status_code(err: &kube::Error) -> Option<u16> {
-    match err {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
 /// Turns a client error into the kind the caller decides on (see [`ClusterError::from_kube`]).
 pub fn explain(err: kube::Error, server: &str, context: &str, doing: &str) -> ClusterError {
     ClusterError::from_kube(err, server, context, doing)

@@ -6,19 +6,28 @@
 
 pub mod admin;
 pub mod error;
-pub mod events;
+mod kube;
+#[cfg(test)]
+pub mod memory;
 pub mod policy;
 pub mod records;
 pub mod seals;
 
-pub use error::{explain, status_code, ClusterError};
+pub use self::kube::{whoami, KubeCluster};
+pub use error::{explain, ClusterError};
 
 use crate::global::Global;
+use crate::grant::model::record::Grant;
 use crate::kubeconfig::Loaded;
 use crate::secret::Secret;
-use k8s_openapi::api::authentication::v1::{SelfSubjectReview, UserInfo};
-use kube::api::PostParams;
-use kube::{Api, Client};
+use ::kube::Client;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::Secret as K8sSecret;
+use k8s_openapi::api::events::v1::Event;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Who the cluster says the caller is (SelfSubjectReview).
@@ -28,24 +37,69 @@ pub struct Whoami {
     pub groups: Vec<String>,
 }
 
-/// The person's connection to one cluster.
-pub struct Cluster {
-    pub client: Client,
-    /// The context the person named (or the current one).
-    pub context: String,
-    pub server: String,
-    /// How to reach the cluster, for clients presenting another token.
-    reach: kube::Config,
+/// One cluster call in flight.
+pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClusterError>> + 'a>>;
+
+/// A cluster as the use cases share it (the undo of a request keeps it).
+pub type Shared = Rc<dyn Cluster>;
+
+/// Every read and write the use cases make of the cluster, one API request each, with no
+/// decisions: [`KubeCluster`] is the real one, `memory::MemoryCluster` the one unit tests use.
+pub trait Cluster {
+    /// The context the person named (or the current one), for messages.
+    fn context(&self) -> &str;
+    /// The API server's URL, for messages.
+    fn server(&self) -> &str;
+    /// Who the cluster says the caller is (SelfSubjectReview).
+    fn whoami(&self) -> Call<'_, Whoami>;
+    /// Who the cluster takes `token` for; `Unauthorized` once it rejects it.
+    fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami>;
+    /// Every grant record.
+    fn records(&self) -> Call<'_, Vec<Grant>>;
+    /// One grant record, if it exists.
+    fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>>;
+    /// Creates a record; `Conflict` when its name is taken.
+    fn create_record<'a>(&'a self, grant: &'a Grant) -> Call<'a, Grant>;
+    /// Merges `status` into a record's status.
+    fn patch_status<'a>(
+        &'a self,
+        name: &'a str,
+        status: &'a serde_json::Value,
+        doing: &'a str,
+    ) -> Call<'a, Grant>;
+    /// Creates a seal.
+    fn create_seal<'a>(&'a self, seal: &'a K8sSecret, doing: &'a str) -> Call<'a, K8sSecret>;
+    /// Deletes a seal: `true` when it existed, `false` when it was gone already.
+    fn delete_seal<'a>(&'a self, name: &'a str, doing: &'a str) -> Call<'a, bool>;
+    /// Deletes seals at once, best effort and quiet.
+    fn delete_seals(&self, names: Vec<String>) -> Call<'_, ()>;
+    /// Whether a seal exists.
+    fn seal_exists<'a>(&'a self, name: &'a str) -> Call<'a, bool>;
+    /// Every seal (Secret of the seal type) in the break-glass namespace.
+    fn seals(&self) -> Call<'_, Vec<K8sSecret>>;
+    /// A TokenRequest on the role's ServiceAccount.
+    fn request_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        doing: &'a str,
+    ) -> Call<'a, TokenRequest>;
+    /// Creates an Event.
+    fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()>;
+    /// Whether the caller may list Secrets in the break-glass namespace.
+    fn is_admin(&self) -> Call<'_, bool>;
+    /// The policy ConfigMap's data, `None` when there is no policy.
+    fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>>;
 }
 
 /// How to reach the cluster of `context` as kube reads the kubeconfig (its credentials
 /// included, for contexts not of this plugin); no silent retries and bounded waits.
-pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<kube::Config> {
-    let options = kube::config::KubeConfigOptions {
+pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<::kube::Config> {
+    let options = ::kube::config::KubeConfigOptions {
         context: Some(context.to_string()),
         ..Default::default()
     };
-    let mut config = kube::Config::from_custom_kubeconfig(loaded.config().clone(), &options)
+    let mut config = ::kube::Config::from_custom_kubeconfig(loaded.config().clone(), &options)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -89,11 +143,11 @@ fn proxy_url(loaded: &Loaded, context: &str) -> Option<String> {
 
 /// A client for the cluster `reach` leads to, presenting `token` as bearer and nothing else.
 pub fn client_with_token(
-    reach: &kube::Config,
+    reach: &::kube::Config,
     token: &Secret<String>,
 ) -> Result<Client, ClusterError> {
     let mut config = reach.clone();
-    config.auth_info = kube::config::AuthInfo {
+    config.auth_info = ::kube::config::AuthInfo {
         token: Some(token.expose().clone().into()),
         ..Default::default()
     };
@@ -105,7 +159,7 @@ pub fn client_with_token(
 
 /// Connects as the person: their cached OIDC ID token when the context uses this plugin's
 /// identity, else whatever credentials the context itself has (e.g. an admin's token).
-pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<Cluster> {
+pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<KubeCluster> {
     let loaded = crate::kubeconfig::load(global)?;
     let ctx = loaded.context(global.context.as_deref())?;
     // On a `<context>-breakglass` context, act for the person's own context it came from.
@@ -131,7 +185,7 @@ pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<Clust
             }
         })?,
     };
-    Ok(Cluster {
+    Ok(KubeCluster {
         client,
         context: name,
         server: ctx.server,
@@ -139,56 +193,84 @@ pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<Clust
     })
 }
 
-impl Cluster {
+/// [`connect`], shared as the use cases take it.
+pub async fn connect_shared(global: &Global, interactive: bool) -> anyhow::Result<Shared> {
+    Ok(Rc::new(connect(global, interactive).await?))
+}
+
+impl KubeCluster {
     /// A cluster reached with the client given (completion's, with its own budget).
-    pub fn new(client: Client, context: String, server: String, reach: kube::Config) -> Self {
-        Cluster {
+    pub fn new(client: Client, context: String, server: String, reach: ::kube::Config) -> Self {
+        KubeCluster {
             client,
             context,
             server,
             reach,
         }
     }
-
-    /// A client for this cluster presenting `token` (a break-glass token) instead.
-    pub fn with_token(&self, token: &Secret<String>) -> Result<Client, ClusterError> {
-        client_with_token(&self.reach, token)
-    }
-
-    /// A cluster error of this cluster, in the words of the step that failed.
-    pub fn error(&self, err: kube::Error, doing: &str) -> ClusterError {
-        ClusterError::from_kube(err, &self.server, &self.context, doing)
-    }
-
-    /// Who the cluster says we are; the first call, so it also tells whether the cluster answers.
-    pub async fn whoami(&self) -> Result<Whoami, ClusterError> {
-        whoami(&self.client)
-            .await
-            .map_err(|e| self.error(e, "asking the cluster who you are"))
-    }
 }
 
-/// SelfSubjectReview with `client`'s credentials.
-pub async fn whoami(client: &Client) -> Result<Whoami, kube::Error> {
-    let api: Api<SelfSubjectReview> = Api::all(client.clone());
-    let review = api
-        .create(&PostParams::default(), &SelfSubjectReview::default())
-        .await?;
-    let user: UserInfo = review.status.and_then(|s| s.user_info).unwrap_or_default();
-    Ok(Whoami {
-        username: user.username.unwrap_or_default(),
-        groups: user.groups.unwrap_or_default(),
-    })
-}
-
-impl Cluster {
-    /// Who the cluster takes `token` for; `Unauthorized` once it rejects the token.
-    pub async fn whoami_with(
-        &self,
-        token: &Secret<String>,
-        doing: &str,
-    ) -> Result<Whoami, ClusterError> {
-        let client = self.with_token(token)?;
-        whoami(&client).await.map_err(|e| self.error(e, doing))
+/// A shared cluster is the cluster it shares.
+impl<C: Cluster + ?Sized> Cluster for Rc<C> {
+    fn context(&self) -> &str {
+        (**self).context()
+    }
+    fn server(&self) -> &str {
+        (**self).server()
+    }
+    fn whoami(&self) -> Call<'_, Whoami> {
+        (**self).whoami()
+    }
+    fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami> {
+        (**self).whoami_with(token, doing)
+    }
+    fn records(&self) -> Call<'_, Vec<Grant>> {
+        (**self).records()
+    }
+    fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>> {
+        (**self).record(name)
+    }
+    fn create_record<'a>(&'a self, grant: &'a Grant) -> Call<'a, Grant> {
+        (**self).create_record(grant)
+    }
+    fn patch_status<'a>(
+        &'a self,
+        name: &'a str,
+        status: &'a serde_json::Value,
+        doing: &'a str,
+    ) -> Call<'a, Grant> {
+        (**self).patch_status(name, status, doing)
+    }
+    fn create_seal<'a>(&'a self, seal: &'a K8sSecret, doing: &'a str) -> Call<'a, K8sSecret> {
+        (**self).create_seal(seal, doing)
+    }
+    fn delete_seal<'a>(&'a self, name: &'a str, doing: &'a str) -> Call<'a, bool> {
+        (**self).delete_seal(name, doing)
+    }
+    fn delete_seals(&self, names: Vec<String>) -> Call<'_, ()> {
+        (**self).delete_seals(names)
+    }
+    fn seal_exists<'a>(&'a self, name: &'a str) -> Call<'a, bool> {
+        (**self).seal_exists(name)
+    }
+    fn seals(&self) -> Call<'_, Vec<K8sSecret>> {
+        (**self).seals()
+    }
+    fn request_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        doing: &'a str,
+    ) -> Call<'a, TokenRequest> {
+        (**self).request_token(account, request, doing)
+    }
+    fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()> {
+        (**self).emit(event)
+    }
+    fn is_admin(&self) -> Call<'_, bool> {
+        (**self).is_admin()
+    }
+    fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {
+        (**self).policy_data()
     }
 }

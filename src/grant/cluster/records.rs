@@ -1,21 +1,16 @@
-//! Reading the grant records.
+//! Reading the grant records, with what a refusal or a missing CRD means.
 
 use super::{Cluster, ClusterError};
 use crate::grant::model::record::{self, Grant};
-use crate::grant::NAMESPACE;
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::Api;
 
 /// The grant records of the cluster, or a message naming the manifest to apply.
-pub async fn list_records(cluster: &Cluster) -> Result<Vec<Grant>, ClusterError> {
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let listed = grants.list(&ListParams::default()).await;
-    match listed.map_err(|e| cluster.error(e, "reading the grant records")) {
-        Ok(list) => Ok(list.items),
+pub async fn list_records(cluster: &dyn Cluster) -> Result<Vec<Grant>, ClusterError> {
+    match cluster.records().await {
+        Ok(records) => Ok(records),
         Err(ClusterError::NotFound { .. }) => Err(ClusterError::NotInstalled(format!(
             "the cluster at {} has no BreakGlassGrant resource: the break-glass CRD is not installed; \
              {} (the CRD is {})",
-            cluster.server,
+            cluster.server(),
             crate::grant::INSTALL_HINT,
             record::CRD_MANIFEST
         ))),
@@ -25,7 +20,7 @@ pub async fn list_records(cluster: &Cluster) -> Result<Vec<Grant>, ClusterError>
 }
 
 /// Reading the records was forbidden: say who may, from the policy (which everyone may read).
-async fn not_a_requester(cluster: &Cluster) -> ClusterError {
+async fn not_a_requester(cluster: &dyn Cluster) -> ClusterError {
     let groups = match super::policy::read_policy(cluster).await {
         Ok(policy) => {
             let mut groups: Vec<String> = policy
@@ -40,25 +35,7 @@ async fn not_a_requester(cluster: &Cluster) -> ClusterError {
         Err(_) => "the requesters' groups the policy names".to_string(),
     };
     ClusterError::NotARequester {
-        server: cluster.server.clone(),
+        server: cluster.server().to_string(),
         groups,
     }
-}
-
-/// Merges `status` into the status of record `name`.
-pub async fn patch_status(
-    cluster: &Cluster,
-    name: &str,
-    status: &serde_json::Value,
-    doing: &str,
-) -> Result<Grant, ClusterError> {
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    grants
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": status })),
-        )
-        .await
-        .map_err(|e| cluster.error(e, doing))
 }
