@@ -5,7 +5,6 @@ mod human;
 mod browser;
 mod build_info;
 mod cli;
-mod clock;
 mod commands;
 mod completion;
 mod exec_credential;

@@ -9,7 +9,6 @@
 //! a current-thread runtime.
 
 use crate::cli::CredentialArgs;
-use crate::clock::{Clock, SystemClock};
 use crate::exec_credential;
 use crate::global::Global;
 use crate::identity::{self, IdpSettings};
@@ -38,7 +37,7 @@ pub fn run(global: &Global, args: CredentialArgs) -> anyhow::Result<()> {
     let store = crate::token_cache::open(global.token_cache)?;
     let context_name = global.context.clone().unwrap_or_default();
     if let Some(entry) =
-        identity::cached_fresh(&settings, store.as_ref(), SystemClock.now(), &context_name)?
+        identity::cached_fresh(&settings, store.as_ref(), chrono::Utc::now(), &context_name)?
     {
         let expires = entry.refresh_at();
         return write(&info, &Secret::new(entry.id_token), expires);

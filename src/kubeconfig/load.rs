@@ -17,7 +17,6 @@ pub struct Loaded {
 }
 
 /// One context, resolved.
-#[allow(dead_code)] // cluster fields: read by the grant commands
 #[derive(Debug, Clone)]
 pub struct ContextInfo {
     /// The context's name.
@@ -26,10 +25,6 @@ pub struct ContextInfo {
     pub cluster_name: String,
     /// The API server URL.
     pub server: String,
-    /// The cluster CA (PEM), from `certificate-authority-data` or the file.
-    pub ca_pem: Option<Vec<u8>>,
-    /// `insecure-skip-tls-verify`.
-    pub insecure_skip_tls_verify: bool,
     /// Its user's name.
     pub user_name: String,
     /// The IdP, when the user's exec entry is `kubectl-breakglass credential --issuer ... --client-id ...`.
@@ -120,7 +115,6 @@ pub fn load(global: &Global) -> anyhow::Result<Loaded> {
     })
 }
 
-#[allow(dead_code)] // paths/config: for the kubeconfig writer and messages
 impl Loaded {
     /// The kubeconfig files read, in order.
     pub fn paths(&self) -> &[PathBuf] {
@@ -176,23 +170,18 @@ impl Loaded {
             .server
             .clone()
             .with_context(|| format!("cluster {cluster_name:?} has no server URL in {files}"))?;
-        let ca_pem = if let Some(data) = &cluster.certificate_authority_data {
-            Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(data.trim())
-                    .with_context(|| {
-                        format!(
-                            "cluster {cluster_name:?}: certificate-authority-data is not base64"
-                        )
-                    })?,
-            )
+        // kube reads the CA itself; a broken one is named here, with its cluster.
+        if let Some(data) = &cluster.certificate_authority_data {
+            base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .with_context(|| {
+                    format!("cluster {cluster_name:?}: certificate-authority-data is not base64")
+                })?;
         } else if let Some(file) = &cluster.certificate_authority {
-            Some(std::fs::read(file).with_context(|| {
+            std::fs::read(file).with_context(|| {
                 format!("cluster {cluster_name:?}: cannot read certificate-authority {file}")
-            })?)
-        } else {
-            None
-        };
+            })?;
+        }
         let user_name = ctx.user.clone().unwrap_or_default();
         let exec = self
             .config
@@ -224,8 +213,6 @@ impl Loaded {
             name,
             cluster_name,
             server,
-            ca_pem,
-            insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
             user_name,
             idp,
             origin_context,

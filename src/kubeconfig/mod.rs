@@ -6,5 +6,4 @@ mod load;
 pub mod setup;
 pub mod write;
 
-#[allow(unused_imports)] // the grant commands name these types
-pub use load::{load, ContextInfo, Loaded, NoKubeconfig};
+pub use load::{load, Loaded, NoKubeconfig};

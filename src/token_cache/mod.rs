@@ -16,7 +16,6 @@ mod remembered;
 
 pub use key::CacheKey;
 pub use kind::Kind;
-#[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
 pub use lock::{lock, lock_named, CacheLock};
 pub use memory::MemoryStore;
 
