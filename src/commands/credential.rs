@@ -40,7 +40,7 @@ pub fn run(global: &Global, args: CredentialArgs) -> anyhow::Result<()> {
         identity::cached_fresh(&settings, store.as_ref(), chrono::Utc::now(), &context_name)?
     {
         let expires = entry.refresh_at();
-        return write(&info, &Secret::new(entry.id_token), expires);
+        return write(&info, &entry.id_token, expires);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

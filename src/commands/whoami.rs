@@ -46,7 +46,7 @@ pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<()> {
         }
     })?;
     let names = settings.registration().claims;
-    let person = PersonClaims::of_cached(&entry.id_token, &names).unwrap_or_default();
+    let person = PersonClaims::of_cached(entry.id_token.expose(), &names).unwrap_or_default();
     let notes = TokenNote::of(
         &person,
         &names,

@@ -4,7 +4,6 @@
 
 use crate::global::Global;
 use crate::grant::cluster::{client_with_token, reach, KubeCluster};
-use crate::secret::Secret;
 use anyhow::Context as _;
 use std::time::Duration;
 
@@ -47,7 +46,7 @@ async fn connect(global: &Global) -> anyhow::Result<KubeCluster> {
                 &ctx.name,
             )?
             .context("no fresh cached login; completion never logs in")?;
-            client_with_token(&reach, &Secret::new(entry.id_token.clone()))?
+            client_with_token(&reach, &entry.id_token)?
         }
         None => {
             let user = loaded

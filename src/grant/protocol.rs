@@ -46,7 +46,7 @@ impl Granted {
     /// The cache entry that serves this grant's token to `account`.
     pub fn cache_entry(&self, cluster: &dyn Cluster, account: &str) -> elevated_cache::Entry {
         elevated_cache::Entry {
-            token: self.token.expose().clone(),
+            token: self.token.clone(),
             expires_at: self.expires_at,
             grant: self.record.name().to_string(),
             jti: self.claims.jti.clone(),

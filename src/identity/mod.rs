@@ -294,14 +294,11 @@ pub async fn person_identity(
                 Err(e) => return cannot(e),
             };
             let reg = settings.registration();
-            match oidc::refresh(&http, &p, &reg, &Secret::new(refresh_token)).await {
+            match oidc::refresh(&http, &p, &reg, &refresh_token).await {
                 Ok(tokens) => {
                     // A rotated refresh token replaces the old one now, whatever else the
                     // answer holds: the old one is spent at the IdP.
-                    let refresh_token = tokens
-                        .refresh_token
-                        .map(Secret::into_inner)
-                        .or_else(|| old.refresh_token.clone());
+                    let refresh_token = tokens.refresh_token.or_else(|| old.refresh_token.clone());
                     match tokens.id_token {
                         Some(id_token) => {
                             match verified_entry(&p, settings, id_token, refresh_token.clone()) {
@@ -377,7 +374,7 @@ fn keep_refresh_token(
     store: &dyn TokenStore,
     settings: &IdpSettings,
     old: &Entry,
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret<String>>,
 ) -> anyhow::Result<()> {
     if refresh_token != old.refresh_token {
         let kept = Entry {
@@ -402,12 +399,7 @@ async fn device_login(
         what: "id_token",
         client_id: settings.client_id.clone(),
     })?;
-    verified_entry(
-        provider,
-        settings,
-        id_token,
-        tokens.refresh_token.map(Secret::into_inner),
-    )
+    verified_entry(provider, settings, id_token, tokens.refresh_token)
 }
 
 /// What `login` did.
@@ -504,7 +496,7 @@ fn verified_entry(
     provider: &Provider,
     settings: &IdpSettings,
     id_token: Secret<String>,
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret<String>>,
 ) -> Result<(Entry, VerifiedIdToken), OidcError> {
     let claims = oidc::verify_id_token(
         provider,
@@ -521,7 +513,7 @@ fn verified_entry(
             .unwrap_or_else(|| claims.subject.clone()),
         email: claims.email.clone(),
         groups: claims.person.groups.clone(),
-        id_token: id_token.into_inner(),
+        id_token,
         issued_at: claims.issued_at.timestamp(),
         expires_at: claims.expires_at.timestamp(),
         refresh_token,
@@ -542,7 +534,7 @@ fn still_valid(e: &Entry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 fn identity(e: &Entry) -> Identity {
     Identity {
-        id_token: Secret::new(e.id_token.clone()),
+        id_token: e.id_token.clone(),
         email: e.account.clone(),
         groups: e.groups.clone(),
         expires_at: e.refresh_at(),
