@@ -42,11 +42,7 @@ pub fn run(global: &Global, args: CredentialArgs) -> anyhow::Result<()> {
         let expires = entry.refresh_at();
         return write(&info, &entry.id_token, expires);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let id = runtime.block_on(identity::person_identity(
+    let id = crate::runtime::current_thread()?.block_on(identity::person_identity(
         &settings,
         store.as_ref(),
         info.interactive,
