@@ -11,6 +11,7 @@ mod exec_credential;
 mod global;
 mod grant;
 mod identity;
+mod interrupt;
 mod kubeconfig;
 mod oidc;
 mod output;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
 
 /// A command stopped by a signal exits like one (130 for SIGINT); any other failure with 1.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    match err.downcast_ref::<grant::interrupt::Interrupted>() {
+    match err.downcast_ref::<interrupt::Interrupted>() {
         Some(stopped) => ExitCode::from(stopped.signal.exit_code()),
         None => ExitCode::FAILURE,
     }

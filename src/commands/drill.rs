@@ -4,14 +4,14 @@ use crate::cli::DrillArgs;
 use crate::global::Global;
 use crate::grant::drill;
 use crate::grant::drill::Drill;
-use crate::grant::interrupt::{Interrupted, Signal};
 use crate::grant::undo::context_flag;
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::untrusted::Untrusted;
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
 pub fn run(global: &Global, args: DrillArgs) -> anyhow::Result<()> {
-    let report =
-        crate::runtime::current_thread()?.block_on(drill::run(global, args.role.as_deref()));
+    let report = crate::runtime::current_thread()?
+        .block_on(async { drill::run(global, args.role.as_deref(), Signals::listen()).await });
     let on = if report.context.is_empty() {
         String::new()
     } else {

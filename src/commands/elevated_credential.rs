@@ -153,7 +153,10 @@ fn offer(global: &Global, target: &Target) -> anyhow::Result<Option<Entry>> {
         additional: true,
     };
     let requested = request::check(&input)?;
-    let made = runtime.block_on(request::request(&global, &input, requested))?;
+    let made = runtime.block_on(async {
+        let mut signals = crate::interrupt::Signals::listen()?;
+        request::request(&global, &input, requested, &mut signals).await
+    })?;
     let name = made.granted.record.name().to_string();
     say!(
         "Break-glass grant {}: {} acts as {} on {} for {}, until {}; recorded in the cluster. \

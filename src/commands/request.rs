@@ -5,6 +5,7 @@ use crate::global::Global;
 use crate::grant::model::view::GrantView;
 use crate::grant::request::{self, Made};
 use crate::grant::NAMESPACE;
+use crate::interrupt::Signals;
 use crate::output;
 use crate::untrusted::Untrusted;
 
@@ -19,8 +20,11 @@ pub fn run(global: &Global, args: RequestArgs) -> anyhow::Result<()> {
         additional: args.additional,
     };
     let requested = request::check(&input)?;
-    let made =
-        crate::runtime::current_thread()?.block_on(request::request(global, &input, requested))?;
+    let made = crate::runtime::current_thread()?.block_on(async {
+        // Listening from the start: a signal before the grant is whole undoes what was made.
+        let mut signals = Signals::listen()?;
+        request::request(global, &input, requested, &mut signals).await
+    })?;
     report(&args, made)
 }
 

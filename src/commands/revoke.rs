@@ -4,8 +4,8 @@
 use crate::cli::RevokeArgs;
 use crate::global::Global;
 use crate::grant::cluster;
-use crate::grant::interrupt::{Interrupted, Signal, Signals};
 use crate::grant::revoke::{self, Confirmation, Target};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::output;
 use crate::untrusted::Untrusted;
 

@@ -6,10 +6,10 @@
 use super::{elevated_cache, NAMESPACE};
 use crate::global::Global;
 use crate::grant::cluster::{self, Cluster, Whoami};
-use crate::grant::interrupt::{self, Interrupted, Signal, Signals};
 use crate::grant::model::policy::Ask;
 use crate::grant::protocol::{self, Granted, Progress};
 use crate::grant::revoke::{self, Confirmation, Target};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::token_cache::MemoryStore;
 use crate::untrusted::Untrusted;
 use serde::Serialize;
@@ -75,10 +75,11 @@ impl Drill {
     }
 }
 
-/// Runs the drill for `role` (the policy's default role when `None`).
-pub async fn run(global: &Global, role: Option<&str>) -> Drill {
+/// Runs the drill for `role` (the policy's default role when `None`); `signals` (listened
+/// for by the caller, `Err` when that failed) stop it where it is.
+pub async fn run(global: &Global, role: Option<&str>, signals: anyhow::Result<Signals>) -> Drill {
     let mut drill = Drill::default();
-    match Signals::listen() {
+    match signals {
         Ok(mut signals) => {
             stages(&mut drill, &mut signals, global, role).await;
             drill.interrupted = signals.received();
@@ -144,9 +145,11 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role:
     );
     let granted = match signals.race(requested).await {
         Ok(granted) => granted,
-        Err(signal) => Err(interrupt::undo_request(signals, signal, &progress)
-            .await
-            .into()),
+        Err(signal) => Err(
+            crate::grant::undo::undo_interrupted(signals, signal, &progress)
+                .await
+                .into(),
+        ),
     }
     .map(|g| {
         let detail = format!(

@@ -5,7 +5,6 @@ pub mod audit;
 pub mod cluster;
 pub mod drill;
 pub mod elevated_cache;
-pub mod interrupt;
 pub mod model;
 pub mod protocol;
 pub mod request;

@@ -7,8 +7,8 @@ use super::{elevated_cache, protocol};
 use crate::global::Global;
 use crate::grant::cluster::policy::read_policy;
 use crate::grant::cluster::{self, Cluster};
-use crate::grant::interrupt::{self, Signals};
 use crate::grant::model::policy::{self, Allowed, Ask};
+use crate::interrupt::Signals;
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
 use crate::untrusted::Untrusted;
 
@@ -52,20 +52,22 @@ pub struct Made {
 }
 
 /// Breaks the glass as `args` say (checked first with [`check`]), undoing what was made
-/// when a signal comes before the grant is whole.
+/// when one of `signals` comes before the grant is whole (the caller listens from before
+/// the start).
 pub async fn request(
     global: &Global,
     args: &Input,
     requested: Option<std::time::Duration>,
+    signals: &mut Signals,
 ) -> anyhow::Result<Made> {
-    // Listening from the start: a signal before the grant is whole undoes what was made.
-    let mut signals = Signals::listen()?;
     let progress = protocol::Progress::default();
     match signals.race(make(global, args, requested, &progress)).await {
         Ok(made) => made,
-        Err(signal) => Err(interrupt::undo_request(&mut signals, signal, &progress)
-            .await
-            .into()),
+        Err(signal) => Err(
+            crate::grant::undo::undo_interrupted(signals, signal, &progress)
+                .await
+                .into(),
+        ),
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::grant::cluster::{ClusterError, Shared};
 use crate::grant::model::record::State;
 use crate::grant::model::seal;
+use crate::interrupt::{Interrupted, Signal, Signals};
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -193,4 +194,23 @@ where
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// Takes back what an interrupted request created (`progress`), the same undo as a failed
+/// step, and says what it did; a further signal abandons it and says what may be left.
+pub async fn undo_interrupted(
+    signals: &mut Signals,
+    signal: Signal,
+    progress: &Progress,
+) -> Interrupted {
+    let why = format!("interrupted by the requester ({signal})");
+    say!("{signal} received: taking back what this request created; press Ctrl-C again to abandon that");
+    let message = match signals.race(progress.undo(&why)).await {
+        Ok(cleanup) => format!("{why}. Cleaned up: {cleanup}"),
+        Err(again) => format!(
+            "{why}; the clean-up was abandoned at a second {again}. May be left: {}",
+            progress.left()
+        ),
+    };
+    Interrupted { signal, message }
 }
