@@ -68,7 +68,7 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
             say!("No grant records{when} on {context}.");
         }
         None => {
-            output::text_out(&audit::table(&report.records))?;
+            output::text_out(&output::grant_tables::audit(&report.records))?;
             say!(
                 "To see what a grant did: kubectl breakglass review NAME --audit-log PATH (the API \
                  server's audit log; it joins on {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column)."

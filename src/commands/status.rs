@@ -37,7 +37,7 @@ pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
                 say!("{whose} on {}.", cluster.context());
                 Ok(())
             }
-            None => output::text_out(&status::table(&rows, args.all)),
+            None => output::text_out(&output::grant_tables::status(&rows, args.all)),
         }
     })
 }

@@ -184,51 +184,6 @@ pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     }
 }
 
-/// A table for people: one line per record, the reason last.
-pub fn table(entries: &[Entry]) -> String {
-    let mut lines = vec![[
-        "NAME",
-        "STATE",
-        "REQUESTER",
-        "ROLE",
-        "START",
-        "EXPIRY",
-        "REVOKED",
-        "TICKET",
-        "CREDENTIAL-ID",
-        "REASON",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for e in entries {
-        let g = &e.grant;
-        let revoked = match (&e.revoked_by, &e.revoked_at) {
-            (Some(by), Some(at)) => format!("{by} {at}"),
-            (Some(by), None) => by.clone(),
-            _ => "-".to_string(),
-        };
-        let reason = match &e.message {
-            Some(m) if g.state == "Failed" => format!("{} (failed: {m})", g.reason),
-            _ => g.reason.clone(),
-        };
-        lines.push(vec![
-            g.name.clone(),
-            g.state.clone(),
-            g.requester.clone(),
-            g.role.clone(),
-            g.start.clone(),
-            g.expiry.clone(),
-            revoked,
-            g.ticket.clone().unwrap_or_else(|| "-".into()),
-            e.audit_log_credential_id
-                .clone()
-                .unwrap_or_else(|| "-".into()),
-            reason,
-        ]);
-    }
-    crate::output::columns(&lines)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +238,7 @@ mod tests {
         );
         assert!(r.chain.intact);
         assert_eq!(r.chain.head.as_deref(), Some("grant-000004"));
-        let text = table(&r.records);
+        let text = crate::output::grant_tables::audit(&r.records);
         assert!(text.starts_with("NAME"), "{text}");
         assert!(text.contains("INC-2"), "{text}");
 

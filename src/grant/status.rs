@@ -1,6 +1,5 @@
 //! Live grants, as rows for people and objects for machines.
 
-use crate::grant::model::duration;
 use crate::grant::model::record::Grant;
 use crate::grant::model::view::GrantView;
 use crate::untrusted::Untrusted;
@@ -52,39 +51,4 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
             )
         })
         .collect()
-}
-
-/// A kubectl-style table.
-pub fn table(rows: &[Row], all: bool) -> String {
-    let mut lines = vec![vec![
-        "NAME".to_string(),
-        "REQUESTER".into(),
-        "ROLE".into(),
-        "START".into(),
-        "EXPIRY".into(),
-        "LEFT".into(),
-        "REASON".into(),
-    ]];
-    for r in rows {
-        let left = std::time::Duration::from_secs(r.seconds_left as u64);
-        let g = &r.grant;
-        lines.push(vec![
-            g.name.clone(),
-            g.requester.clone(),
-            g.role.clone(),
-            g.start.clone(),
-            g.expiry.clone(),
-            duration::human(left),
-            match &g.ticket {
-                Some(t) => format!("[{t}] {}", g.reason),
-                None => g.reason.clone(),
-            },
-        ]);
-    }
-    if !all {
-        for l in &mut lines {
-            l.remove(1);
-        }
-    }
-    crate::output::columns(&lines)
 }

@@ -2,6 +2,7 @@
 //! Human messages go to stderr; tokens never reach either.
 
 pub mod audit_jsonl;
+pub mod grant_tables;
 pub mod safe_format;
 
 use crate::untrusted::Untrusted;

@@ -413,9 +413,9 @@ mod tests {
                 Some(std::time::Duration::from_secs(u64::MAX / 4)),
                 Some(&policy),
             );
-            let _ = crate::grant::audit::table(&report.records);
+            let _ = crate::output::grant_tables::audit(&report.records);
             let rows = crate::grant::status::live(&records, "alice@example.com", true, now);
-            let _ = crate::grant::status::table(&rows, true);
+            let _ = crate::output::grant_tables::status(&rows, true);
             let _ = crate::grant::status::revoked_by_others(&records, "alice@example.com", now);
             let seals: Vec<k8s_openapi::api::core::v1::Secret> = seal_names
                 .into_iter()
