@@ -11,6 +11,7 @@ mod exec_credential;
 mod global;
 mod grant;
 mod identity;
+mod idp;
 mod interrupt;
 mod kubeconfig;
 mod oidc;

@@ -75,7 +75,7 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let on = crate::grant::undo::context_flag(&context);
+    let on = crate::grant::context_flag(&context);
     let seals = &report.seals;
     if let Some(why) = &forbidden {
         say!(

@@ -2,9 +2,9 @@
 
 use crate::cli::DrillArgs;
 use crate::global::Global;
+use crate::grant::context_flag;
 use crate::grant::drill;
 use crate::grant::drill::Drill;
-use crate::grant::undo::context_flag;
 use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::untrusted::Untrusted;
 

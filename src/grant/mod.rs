@@ -24,3 +24,12 @@ pub const SEAL_LABEL: &str = "breakglass.dev/seal";
 pub const GRANT_LABEL: &str = "breakglass.dev/grant";
 /// The manifests an admin applies to install the cluster side.
 pub const INSTALL_HINT: &str = "an admin must install the cluster side: kubectl apply -f deploy/";
+
+/// ` --context C`, or nothing when the context is not known.
+pub fn context_flag(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" --context {context}")
+    }
+}

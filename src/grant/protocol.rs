@@ -92,7 +92,7 @@ pub async fn request(
             anyhow::anyhow!(
                 "writing the grant record: {e}; nothing was created. An admin must look at \
                      the records: kubectl breakglass audit{}",
-                crate::grant::undo::context_flag(cluster.context())
+                crate::grant::context_flag(cluster.context())
             )
         })?;
         let previous = head.map(|h| PreviousRecord {
@@ -150,7 +150,7 @@ pub async fn request(
              {CHAIN_ATTEMPTS} times in a row while this request tried to follow it (many requests \
              at once, or records being created by hand); nothing was created. Try again in a few \
              seconds; if it keeps happening an admin should run: kubectl breakglass audit{}",
-            crate::grant::undo::context_flag(cluster.context())
+            crate::grant::context_flag(cluster.context())
         )
     })?;
     let mut undo = Undo::new(
@@ -278,7 +278,7 @@ fn refuse_second_grant(
                 g.spec.role,
                 g.spec.expiry_time,
                 g.name(),
-                crate::grant::undo::context_flag(context)
+                crate::grant::context_flag(context)
             );
         }
         if g.is_in_flight(now, IN_FLIGHT) {
@@ -325,7 +325,7 @@ fn refuse_same_role(
             g.name(),
             g.spec.expiry_time,
             g.name(),
-            crate::grant::undo::context_flag(context)
+            crate::grant::context_flag(context)
         );
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! so that an interrupt, which drops the request mid-step, can take it back the same way.
 
 use crate::grant::cluster::{ClusterError, Shared};
+use crate::grant::context_flag;
 use crate::grant::model::record::State;
 use crate::grant::model::seal;
 use crate::interrupt::{Interrupted, Signal, Signals};
@@ -166,15 +167,6 @@ impl Progress {
                 c = context_flag(&undo.context)
             ),
         }
-    }
-}
-
-/// ` --context C`, or nothing when the context is not known.
-pub fn context_flag(context: &str) -> String {
-    if context.is_empty() {
-        String::new()
-    } else {
-        format!(" --context {context}")
     }
 }
 

@@ -4,11 +4,10 @@
 pub mod cluster_check;
 mod device_login;
 pub mod entry;
-mod idp;
 pub mod token_notes;
 
+pub use crate::idp::{IdpOptions, PartialIdp};
 pub use device_login::Browser;
-pub use idp::{IdpOptions, PartialIdp};
 
 use crate::global::Global;
 use crate::oidc::{self, ClaimNames, OidcError, Provider, Registration, VerifiedIdToken};

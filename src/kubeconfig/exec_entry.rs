@@ -2,7 +2,7 @@
 //! to parse `kubectl breakglass credential`, and here to read a context's exec entry the
 //! way the command itself will (both `--flag value` and `--flag=value`).
 
-use crate::identity::{IdpOptions, PartialIdp};
+use crate::idp::{IdpOptions, PartialIdp};
 use crate::secret::Secret;
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser};
 use std::path::PathBuf;

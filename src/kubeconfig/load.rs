@@ -3,7 +3,7 @@
 
 use super::exec_entry;
 use crate::global::Global;
-use crate::identity::PartialIdp;
+use crate::idp::PartialIdp;
 use anyhow::{bail, Context as _};
 use base64::Engine as _;
 use kube::config::{ExecConfig, Kubeconfig};

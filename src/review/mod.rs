@@ -21,7 +21,7 @@ pub fn review(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Review, ReviewError> {
-    let on = crate::grant::undo::context_flag(context);
+    let on = crate::grant::context_flag(context);
     let g =
         records
             .iter()

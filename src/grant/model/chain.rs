@@ -207,7 +207,7 @@ pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String>
          with: kubectl breakglass audit{}",
         Untrusted(&first.record),
         first.kind.label(),
-        crate::grant::undo::context_flag(context)
+        crate::grant::context_flag(context)
     ))
 }
 
