@@ -4,7 +4,7 @@
 use crate::cli::{AuditArgs, AuditFormat};
 use crate::global::Global;
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::cluster::{self, ClusterError};
+use crate::grant::cluster;
 use crate::grant::model::{checkpoint, duration};
 use crate::output::{self, audit_jsonl, Format};
 use crate::untrusted::Untrusted;
@@ -17,37 +17,20 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
     let runtime = crate::runtime::current_thread()?;
-    let (context, server, records, mut report, forbidden) = runtime.block_on(async {
+    let (context, server, audited) = runtime.block_on(async {
         let cluster = cluster::connect_shared(global, false).await?;
-        let records = cluster::records::list_records(&cluster).await?;
-        // Everyone may read the policy; without it the role maxima go unchecked.
-        let policy = cluster::policy::read_policy(&cluster).await.ok();
-        let now = chrono::Utc::now();
-        let mut report = audit::report(&records, now, since, policy.as_ref());
-        // Only a refusal is a question of who may; any other failure fails the audit.
-        let mut forbidden = None;
-        report.seals = match cluster.seals().await {
-            Ok(seals) => audit::check_seals(&records, &seals, now),
-            Err(e @ ClusterError::Forbidden { .. }) => {
-                if let ClusterError::Forbidden { doing, .. } = &e {
-                    forbidden = Some(format!("{doing}: forbidden by the cluster's RBAC"));
-                }
-                audit::SealCheck {
-                    checked: false,
-                    not_checked_because: Some(e.to_string()),
-                    findings: Vec::new(),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let audited = audit::audit(&cluster, since).await?;
         anyhow::Ok((
             cluster.context().to_string(),
             cluster.server().to_string(),
-            records,
-            report,
-            forbidden,
+            audited,
         ))
     })?;
+    let audit::Audited {
+        records,
+        mut report,
+        seals_forbidden: forbidden,
+    } = audited;
     if let Some(path) = &args.checkpoint {
         let c = checkpoint::read(path, &server)?;
         report.checkpoint = Some(checkpoint::check(&c, &records));

@@ -2,7 +2,6 @@
 
 use crate::cli::StatusArgs;
 use crate::global::Global;
-use crate::grant::model::chain;
 use crate::grant::{cluster, status};
 use crate::output;
 use crate::untrusted::Untrusted;
@@ -11,16 +10,17 @@ use crate::untrusted::Untrusted;
 pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
     crate::runtime::current_thread()?.block_on(async {
         let cluster = cluster::connect_shared(global, false).await?;
-        let me = cluster.whoami().await?;
-        let records = crate::grant::cluster::records::list_records(&cluster).await?;
-        // An expired grant of yours leaves no seal a new token could be bound to.
-        crate::grant::cluster::seals::sweep_expired_own(&cluster, &records, &me.username).await;
-        let rows = status::live(&records, &me.username, args.all, chrono::Utc::now());
-        if let Some(w) = chain::warning(&records, cluster.server(), cluster.context()) {
+        let status::Seen {
+            me,
+            rows,
+            warnings,
+            notes,
+        } = status::status(&cluster, args.all).await?;
+        for w in warnings {
             say!("warning: {w}");
         }
         // A grant of yours someone else revoked before it would have expired: say who.
-        for note in status::revoked_by_others(&records, &me.username, chrono::Utc::now()) {
+        for note in notes {
             say!("{note}");
         }
         match args.output {

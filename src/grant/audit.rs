@@ -1,6 +1,9 @@
 //! The audit trail for people investigating an incident: every record, oldest first, with
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
+use crate::grant::cluster::policy::read_policy;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::{Cluster, ClusterError};
 use crate::grant::model::chain::{self, Break};
 use crate::grant::model::policy::Policy;
 use crate::grant::model::record::Grant;
@@ -184,8 +187,77 @@ pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     }
 }
 
+/// What `audit` read and found.
+pub struct Audited {
+    pub records: Vec<Grant>,
+    pub report: Report,
+    /// Why the seals were not checked, when the caller may not list them (for people).
+    pub seals_forbidden: Option<String>,
+}
+
+/// Reads every record (and the policy, and the seals when the caller may list them) and
+/// checks them; a refusal to list seals is reported, any other failure fails the audit.
+pub async fn audit(
+    cluster: &dyn Cluster,
+    since: Option<std::time::Duration>,
+) -> anyhow::Result<Audited> {
+    let records = list_records(cluster).await?;
+    // Everyone may read the policy; without it the role maxima go unchecked.
+    let policy = read_policy(cluster).await.ok();
+    let now = Utc::now();
+    let mut report = report(&records, now, since, policy.as_ref());
+    let mut seals_forbidden = None;
+    report.seals = match cluster.seals().await {
+        Ok(seals) => check_seals(&records, &seals, now),
+        Err(e @ ClusterError::Forbidden { .. }) => {
+            if let ClusterError::Forbidden { doing, .. } = &e {
+                seals_forbidden = Some(format!("{doing}: forbidden by the cluster's RBAC"));
+            }
+            SealCheck {
+                checked: false,
+                not_checked_because: Some(e.to_string()),
+                findings: Vec::new(),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Audited {
+        records,
+        report,
+        seals_forbidden,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::grant::cluster::memory::MemoryCluster;
+
+    #[tokio::test]
+    async fn seals_a_requester_may_not_list_are_reported_not_checked() {
+        let cluster = MemoryCluster::new();
+        cluster.state.borrow_mut().forbidden.push("seals");
+        let audited = super::audit(&cluster, None).await.unwrap();
+        assert!(!audited.report.seals.checked);
+        assert_eq!(
+            audited.seals_forbidden.as_deref(),
+            Some("seals: forbidden by the cluster's RBAC")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_list_seals_fails_the_audit() {
+        let cluster = MemoryCluster::new();
+        cluster.state.borrow_mut().failing.push("seals");
+        let err = super::audit(&cluster, None).await.err().unwrap();
+        assert!(
+            matches!(
+                err.downcast_ref::<ClusterError>(),
+                Some(ClusterError::Answered { code: 500, .. })
+            ),
+            "{err}"
+        );
+    }
+
     use super::*;
     use crate::grant::model::record::{GrantSpec, GrantStatus, PreviousRecord, State};
 

@@ -1,5 +1,9 @@
-//! Live grants, as rows for people and objects for machines.
+//! The `status` use case: live grants, as rows for people and objects for machines.
 
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
+use crate::grant::cluster::{Cluster, Whoami};
+use crate::grant::model::chain;
 use crate::grant::model::record::Grant;
 use crate::grant::model::view::GrantView;
 use crate::untrusted::Untrusted;
@@ -51,4 +55,31 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
             )
         })
         .collect()
+}
+
+/// What `status` found.
+pub struct Seen {
+    pub me: Whoami,
+    pub rows: Vec<Row>,
+    /// About the record chain, for people.
+    pub warnings: Vec<String>,
+    /// Grants of the caller's that someone else revoked early, for people.
+    pub notes: Vec<String>,
+}
+
+/// The live grants (the caller's, or all with `all`); sweeps the seals the caller's expired
+/// grants left, so they leave nothing a new token could be bound to.
+pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
+    let me = cluster.whoami().await?;
+    let records = list_records(cluster).await?;
+    sweep_expired_own(cluster, &records, &me.username).await;
+    let now = Utc::now();
+    Ok(Seen {
+        rows: live(&records, &me.username, all, now),
+        warnings: chain::warning(&records, cluster.server(), cluster.context())
+            .into_iter()
+            .collect(),
+        notes: revoked_by_others(&records, &me.username, now),
+        me,
+    })
 }

@@ -26,6 +26,8 @@ pub struct State {
     pub taken: usize,
     /// Calls (by method name) that fail with a 500.
     pub failing: Vec<&'static str>,
+    /// Calls (by method name) that RBAC forbids (403).
+    pub forbidden: Vec<&'static str>,
     /// Every call, by method name, in order.
     pub calls: Vec<&'static str>,
 }
@@ -72,6 +74,12 @@ impl MemoryCluster {
     fn call(&self, name: &'static str) -> Result<(), ClusterError> {
         let mut state = self.state.borrow_mut();
         state.calls.push(name);
+        if state.forbidden.contains(&name) {
+            return Err(ClusterError::Forbidden {
+                doing: name.to_string(),
+                message: "forbidden".to_string(),
+            });
+        }
         if state.failing.contains(&name) {
             return Err(ClusterError::Answered {
                 doing: name.to_string(),
