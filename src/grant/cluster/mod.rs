@@ -107,9 +107,19 @@ pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<::kube::Con
                  (kubectl config view --minify --context {context})"
             )
         })?;
-    // The kubeconfig's proxy-url only: kube would also send loopback servers through
-    // HTTPS_PROXY, which kubectl (Go's ProxyFromEnvironment) never does.
+    // The kubeconfig's proxy-url, else HTTPS_PROXY as kubectl (Go's ProxyFromEnvironment)
+    // reads it: never for a loopback server, nor for one NO_PROXY names. (kube alone would
+    // send a loopback server through HTTPS_PROXY too.)
+    let host = config.cluster_url.host().unwrap_or_default().to_string();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     config.proxy_url = proxy_url(loaded, context)
+        .or_else(|| {
+            env_proxy(
+                &host,
+                env("HTTPS_PROXY").or_else(|| env("https_proxy")),
+                env("NO_PROXY").or_else(|| env("no_proxy")),
+            )
+        })
         .map(|p| {
             p.parse().map_err(|e| {
                 anyhow::anyhow!(
@@ -139,6 +149,31 @@ fn proxy_url(loaded: &Loaded, context: &str) -> Option<String> {
     cluster
         .and_then(|c| c.proxy_url.clone())
         .filter(|p| !p.is_empty())
+}
+
+/// The proxy from the environment for a server on `host`, as Go's ProxyFromEnvironment
+/// picks it: none for localhost and loopback addresses, none when `no_proxy` is `*` or
+/// names the host or a domain it is in.
+fn env_proxy(host: &str, https_proxy: Option<String>, no_proxy: Option<String>) -> Option<String> {
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return None;
+    }
+    let excluded = no_proxy.unwrap_or_default().split(',').any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        let entry = entry.split(':').next().unwrap_or_default();
+        let domain = entry.trim_start_matches('.');
+        entry == "*"
+            || (!domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}"))))
+    });
+    https_proxy.filter(|_| !excluded)
 }
 
 /// A client for the cluster `reach` leads to, presenting `token` as bearer and nothing else.
@@ -272,5 +307,34 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {
         (**self).policy_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_proxy;
+
+    fn proxy(host: &str, no_proxy: &str) -> Option<String> {
+        let no_proxy = (!no_proxy.is_empty()).then(|| no_proxy.to_string());
+        env_proxy(host, Some("http://proxy:3128".to_string()), no_proxy)
+    }
+
+    #[test]
+    fn the_environments_proxy_is_used_as_kubectl_uses_it() {
+        assert_eq!(
+            proxy("k8s.example.com", "").as_deref(),
+            Some("http://proxy:3128")
+        );
+        // Loopback servers are never proxied.
+        for host in ["localhost", "127.0.0.1", "127.0.0.2", "[::1]"] {
+            assert_eq!(proxy(host, ""), None, "{host}");
+        }
+        // NO_PROXY: everything, the host, or a domain it is in (with or without the dot).
+        assert_eq!(proxy("k8s.example.com", "*"), None);
+        assert_eq!(proxy("k8s.example.com", "other.org, k8s.example.com"), None);
+        assert_eq!(proxy("k8s.example.com", ".example.com"), None);
+        assert_eq!(proxy("k8s.example.com", "example.com"), None);
+        assert!(proxy("k8s.example.com", "ample.com").is_some());
+        assert_eq!(env_proxy("k8s.example.com", None, None), None);
     }
 }
