@@ -83,3 +83,63 @@ pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
         me,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::{self, MemoryCluster};
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::{Ask, Policy};
+    use crate::grant::protocol::{self, Beside, Progress};
+    use std::rc::Rc;
+
+    #[tokio::test]
+    async fn status_shows_live_grants_and_sweeps_the_seal_an_expired_one_left() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let policy = Policy::from_data(&memory::policy()).unwrap();
+        let ask = Ask {
+            reason: Some("checkout is down, need to look"),
+            ticket: None,
+            role: None,
+            duration: None,
+        };
+        let allowed = policy
+            .check(&ask, "alice@example.com", &["sre".into()])
+            .unwrap();
+        let shared: Shared = cluster.clone();
+        protocol::request(
+            &shared,
+            &cluster.me,
+            &allowed,
+            Beside::Nothing,
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+
+        let seen = status(cluster.as_ref(), false).await.unwrap();
+        assert_eq!(seen.rows.len(), 1);
+        assert_eq!(
+            cluster.state.borrow().seals.len(),
+            1,
+            "a live grant keeps its seal"
+        );
+
+        // The grant ran out, but its seal is still there (nobody revoked it).
+        let past = crate::grant::model::record::timestamp(Utc::now() - chrono::Duration::hours(1));
+        cluster
+            .state
+            .borrow_mut()
+            .records
+            .get_mut("grant-000001")
+            .unwrap()
+            .spec
+            .expiry_time = past;
+        let seen = status(cluster.as_ref(), false).await.unwrap();
+        assert!(seen.rows.is_empty());
+        assert!(
+            cluster.state.borrow().seals.is_empty(),
+            "its seal was swept"
+        );
+    }
+}
