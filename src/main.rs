@@ -9,20 +9,24 @@ mod human;
 mod browser;
 mod build_info;
 mod cli;
-mod clock;
 mod commands;
 mod completion;
 mod exec_credential;
+mod global;
 mod grant;
 mod identity;
+mod idp;
+mod interrupt;
 mod kubeconfig;
 #[cfg(all(target_os = "linux", target_env = "gnu", panic = "abort", not(test)))]
 mod no_unwinder;
 mod oidc;
+mod output;
 mod panic_hook;
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 mod process_entry;
 mod review;
+mod runtime;
 mod secret;
 #[cfg(test)]
 mod test_support;
@@ -55,7 +59,7 @@ fn run() -> u8 {
 
 /// A command stopped by a signal exits like one (130 for SIGINT); any other failure with 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<grant::interrupt::Interrupted>() {
+    match err.downcast_ref::<interrupt::Interrupted>() {
         Some(stopped) => stopped.signal.exit_code(),
         None => 1,
     }

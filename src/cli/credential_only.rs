@@ -11,7 +11,7 @@
 //! unknown flag, a mistake — returns `None`, and the full parser answers or reports as it
 //! always has.
 
-use super::{Cli, Command, CredentialArgs, GlobalArgs, IdpArgs, IdpOptions, TokenCacheKind};
+use super::{Cli, Command, CredentialArgs, GlobalArgs, IdpArgs, IdpOptionArgs, TokenCacheKind};
 use crate::secret::Secret;
 use clap::ValueEnum as _;
 use std::ffi::{OsStr, OsString};
@@ -87,7 +87,7 @@ fn parse_with(args: impl IntoIterator<Item = OsString>, env_cache: Option<&OsStr
                 issuer: flags.issuer,
                 client_id: flags.client_id,
                 ca_file: flags.ca_file.map(Into::into),
-                options: IdpOptions {
+                options: IdpOptionArgs {
                     scopes: flags.scopes,
                     client_secret: flags.client_secret.map(Secret::new),
                     username_claim: flags.username_claim,

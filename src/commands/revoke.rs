@@ -1,25 +1,27 @@
 //! `kubectl breakglass revoke`: delete the seal(s), confirm the cluster rejects the token,
 //! record the revocation, wipe the local cache.
 
-use crate::cli::{GlobalArgs, RevokeArgs};
-use crate::grant::interrupt::{Interrupted, Signal, Signals};
+use crate::cli::RevokeArgs;
+use crate::global::Global;
+use crate::grant::cluster;
 use crate::grant::revoke::{self, Confirmation, Target};
-use crate::grant::{cluster, output};
+use crate::interrupt::{Interrupted, Signal, Signals};
+use crate::output;
 use crate::untrusted::Untrusted;
 
 /// Runs `revoke`.
-pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: RevokeArgs) -> anyhow::Result<()> {
     let target = match (args.grant, args.all) {
         (Some(name), _) => Target::Named(name),
         (None, true) => Target::All,
         (None, false) => Target::Mine,
     };
     let store = crate::token_cache::open(global.token_cache)?;
-    let (outcomes, interrupted) = output::runtime()?.block_on(async {
+    let (outcomes, interrupted) = crate::runtime::current_thread()?.block_on(async {
         let mut signals = Signals::listen()?;
         let connected = signals
             .race(async {
-                let cluster = cluster::connect(global, false).await?;
+                let cluster = cluster::connect_shared(global, false).await?;
                 let me = cluster.whoami().await?;
                 anyhow::Ok((cluster, me))
             })
@@ -37,7 +39,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         if matches!(target, Target::All) {
             say!(
                 "Revoking every live break-glass grant on {} ...",
-                cluster.context
+                cluster.context()
             );
         }
         // Each outcome is printed as it happens: a later failure cannot hide it.
@@ -57,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         say!("There were no live break-glass grants and no seals to revoke.");
     }
     if let Some(format) = args.output {
-        output::print(format, &outcomes)?;
+        output::print(format.into(), &outcomes)?;
     }
     if let Some(signal) = interrupted {
         return Err(Interrupted {

@@ -3,13 +3,13 @@
 //! revoked with confirmation. Whatever fails, no live grant is left behind; a signal
 //! (Ctrl-C) stops the drill where it is, and a grant already made is still revoked.
 
-use super::cluster::{self, Cluster, Whoami};
-use super::interrupt::{self, Interrupted, Signal, Signals};
-use super::policy::Ask;
-use super::protocol::{self, Granted, Progress};
-use super::revoke::{self, Confirmation, Target};
-use super::{elevated_cache, request, NAMESPACE};
-use crate::cli::GlobalArgs;
+use super::{elevated_cache, NAMESPACE};
+use crate::global::Global;
+use crate::grant::cluster::{self, Cluster, Whoami};
+use crate::grant::model::policy::Ask;
+use crate::grant::protocol::{self, Granted, Progress};
+use crate::grant::revoke::{self, Confirmation, Target};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::token_cache::MemoryStore;
 use crate::untrusted::Untrusted;
 use serde::Serialize;
@@ -75,10 +75,11 @@ impl Drill {
     }
 }
 
-/// Runs the drill for `role` (the policy's default role when `None`).
-pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
+/// Runs the drill for `role` (the policy's default role when `None`); `signals` (listened
+/// for by the caller, `Err` when that failed) stop it where it is.
+pub async fn run(global: &Global, role: Option<&str>, signals: anyhow::Result<Signals>) -> Drill {
     let mut drill = Drill::default();
-    match Signals::listen() {
+    match signals {
         Ok(mut signals) => {
             stages(&mut drill, &mut signals, global, role).await;
             drill.interrupted = signals.received();
@@ -91,10 +92,10 @@ pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
 }
 
 /// The stages, each raced against a signal.
-async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, role: Option<&str>) {
+async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role: Option<&str>) {
     let t = Instant::now();
     let connected = async {
-        let cluster = cluster::connect(global, false).await?;
+        let cluster = cluster::connect_shared(global, false).await?;
         let me = cluster.whoami().await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
@@ -103,11 +104,11 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
     let Some((cluster, me)) = drill.record("identity", t, connected) else {
         return;
     };
-    drill.context = cluster.context.clone();
+    drill.context = cluster.context().to_string();
 
     let t = Instant::now();
     let checked = async {
-        let policy = request::read_policy(&cluster).await?;
+        let policy = crate::grant::cluster::policy::read_policy(&cluster).await?;
         let reason = format!(
             "{DRILL_MARK} fire drill of the break-glass path by {}; revoked at once",
             me.username
@@ -123,7 +124,7 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
             "{} may request role {} (drilled for {})",
             me.username,
             allowed.role.name,
-            super::duration::human(allowed.duration)
+            crate::grant::model::duration::human(allowed.duration)
         );
         anyhow::Ok((allowed, detail))
     };
@@ -144,9 +145,11 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
     );
     let granted = match signals.race(requested).await {
         Ok(granted) => granted,
-        Err(signal) => Err(interrupt::undo_request(signals, signal, &progress)
-            .await
-            .into()),
+        Err(signal) => Err(
+            crate::grant::undo::undo_interrupted(signals, signal, &progress)
+                .await
+                .into(),
+        ),
     }
     .map(|g| {
         let detail = format!(
@@ -195,22 +198,11 @@ fn nothing_made<T>(r: Result<anyhow::Result<T>, Signal>) -> anyhow::Result<T> {
 }
 
 /// Presents the elevated token: the cluster must see the role's ServiceAccount.
-async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
-    let client = cluster::client_with_token(
-        &cluster.server,
-        cluster.ca_pem.as_deref(),
-        cluster.insecure,
-        &granted.token,
-    )?;
+async fn use_token(cluster: &dyn Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
     let expected = format!("system:serviceaccount:{NAMESPACE}:{role}");
-    let who = cluster::whoami(&client).await.map_err(|e| {
-        cluster::explain(
-            e,
-            &cluster.server,
-            &cluster.context,
-            "presenting the drill's elevated token",
-        )
-    })?;
+    let who = cluster
+        .whoami_with(&granted.token, "presenting the drill's elevated token")
+        .await?;
     if who.username != expected {
         anyhow::bail!(
             "the elevated token authenticates as {:?}, not as {expected}; the role's \
@@ -225,7 +217,7 @@ async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::
 /// request (seal deleted, record marked Failed), so nothing stays live. A signal here stops
 /// only the wait for confirmation; a second one abandons the revocation, saying what is left.
 async fn take_back(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     granted: Granted,
     signals: &mut Signals,
@@ -261,7 +253,7 @@ async fn take_back(
         Err(again) => anyhow::bail!(
             "{failed}; taking the grant back was abandoned at a second {again}: finish with: \
              kubectl breakglass revoke {name} --context {}",
-            cluster.context
+            cluster.context()
         ),
     }
 }

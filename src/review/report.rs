@@ -189,7 +189,7 @@ pub fn text(r: &Review) -> String {
                 c.resource.clone(),
             ]
         }));
-        let _ = write!(out, "\n{}", crate::grant::output::columns(&rows));
+        let _ = write!(out, "\n{}", crate::output::columns(&rows));
     }
     if r.flags.is_empty() {
         let _ = writeln!(out, "\nFlags: none.");
@@ -213,7 +213,7 @@ pub fn text(r: &Review) -> String {
                 flag_list(a),
             ]
         }));
-        let _ = write!(out, "{}", crate::grant::output::columns(&rows));
+        let _ = write!(out, "{}", crate::output::columns(&rows));
     }
     let _ = writeln!(out, "\nTimeline:");
     let mut rows = vec![[
@@ -239,7 +239,7 @@ pub fn text(r: &Review) -> String {
             a.user_agent.clone(),
         ]
     }));
-    let _ = write!(out, "{}", crate::grant::output::columns(&rows));
+    let _ = write!(out, "{}", crate::output::columns(&rows));
     if r.timeline_left_out > 0 {
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
 //! The one JSON shape of a grant, shared by `request -o`, `status -o` and `audit -o` (each
 //! adds its own fields beside it), so the same thing has the same key in every command.
 
-use super::record::{Grant, State};
+use crate::grant::model::record::{Grant, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
