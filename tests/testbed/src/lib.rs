@@ -10,6 +10,7 @@ pub mod idp;
 pub mod keycloak;
 pub mod kubeconfig;
 pub mod playground;
+pub mod ports;
 pub mod tls;
 
 /// Whether this runs under CI (`CI=true`), where nothing that needs a real peer may skip.

@@ -131,7 +131,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts the server on 127.0.0.1 (a free port), serving HTTPS with a certificate from `ca`.
     pub async fn start(config: ApiConfig, ca: &crate::tls::Ca) -> Result<ApiServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", crate::ports::unique_port()?))
             .await
             .context("binding the API server to 127.0.0.1")?;
         let port = listener.local_addr()?.port();

@@ -42,7 +42,7 @@ impl FaultProxy {
     /// Listens on a free loopback port with a certificate from `ca`, forwarding to `upstream`
     /// (which must present a certificate from the same CA).
     pub async fn start(upstream: &str, ca: &crate::tls::Ca) -> Result<FaultProxy> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", crate::ports::unique_port()?))
             .await
             .context("binding the fault proxy to 127.0.0.1")?;
         let url = format!("https://127.0.0.1:{}", listener.local_addr()?.port());

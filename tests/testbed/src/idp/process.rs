@@ -91,7 +91,7 @@ impl NodeProcess {
             .context("creating a directory for the identity provider's config")?;
         let config_path = dir.path().join("idp-config.json");
         let json = serde_json::json!({
-            "port": 0,
+            "port": crate::ports::unique_port()?,
             "tls_cert_pem": cert.cert_pem,
             "tls_key_pem": cert.key_pem,
             "client_id": config.client_id,
