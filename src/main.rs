@@ -15,6 +15,7 @@ mod kubeconfig;
 mod oidc;
 mod review;
 mod secret;
+mod standby;
 #[cfg(test)]
 mod test_support;
 mod token_cache;

@@ -9,7 +9,11 @@ use crate::untrusted::Untrusted;
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
 pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
-    let report = output::runtime()?.block_on(drill::run(global, args.role.as_deref()));
+    let report = output::runtime()?.block_on(drill::run(
+        global,
+        args.role.as_deref(),
+        crate::standby::connect::Path::of_flag(args.standby),
+    ));
     let on = if report.context.is_empty() {
         String::new()
     } else {

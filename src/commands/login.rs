@@ -65,5 +65,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     for note in notes {
         say!("{}: {note}", note.label());
     }
+    // Standby hook (issue 13): with a fresh ID token, renew the standby credential.
+    runtime.block_on(crate::standby::mint::after_login(global));
     Ok(())
 }

@@ -28,6 +28,10 @@ pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
             token_cache::describe(store.as_ref())
         ),
     }
+    // Standby hook (issue 13): logging out removes the standby credentials too.
+    for server in crate::standby::cache::forget_all(global, store.as_ref()) {
+        say!("Removed your standby credential for {server}.");
+    }
     warn_of_live_grants(global, store.as_ref());
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use crate::cli::{GlobalArgs, RevokeArgs};
 use crate::grant::interrupt::{Interrupted, Signal, Signals};
+use crate::grant::output;
 use crate::grant::revoke::{self, Confirmation, Target};
-use crate::grant::{cluster, output};
 use crate::untrusted::Untrusted;
 
 /// Runs `revoke`.
@@ -19,9 +19,9 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         let mut signals = Signals::listen()?;
         let connected = signals
             .race(async {
-                let cluster = cluster::connect(global, false).await?;
-                let me = cluster.whoami().await?;
-                anyhow::Ok((cluster, me))
+                // Standby hook (issue 13): the standby credential when the IdP is down.
+                use crate::standby::connect::{connect, Path};
+                connect(global, Path::Person, false).await
             })
             .await;
         let (cluster, me) = match connected {

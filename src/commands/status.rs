@@ -1,14 +1,15 @@
 //! `kubectl breakglass status`: live grants — yours, or everyone's with `--all`.
 
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::grant::{chain, cluster, output, protocol, revoke, status};
+use crate::grant::{chain, output, protocol, revoke, status};
 use crate::untrusted::Untrusted;
 
 /// Runs `status`.
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
     output::runtime()?.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
-        let me = cluster.whoami().await?;
+        // Standby hook (issue 13): the standby credential when the IdP is down.
+        use crate::standby::connect::{connect, Path};
+        let (cluster, me) = connect(global, Path::Person, false).await?;
         let records = protocol::list_records(&cluster).await?;
         // An expired grant of yours leaves no seal a new token could be bound to.
         revoke::sweep_expired_own(&cluster, &records, &me.username).await;

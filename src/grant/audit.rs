@@ -214,7 +214,7 @@ pub fn table(entries: &[Entry]) -> String {
         lines.push(vec![
             g.name.clone(),
             g.state.clone(),
-            g.requester.clone(),
+            g.requester_shown(),
             g.role.clone(),
             g.start.clone(),
             g.expiry.clone(),

@@ -14,6 +14,9 @@ use std::time::Duration;
 pub struct Whoami {
     pub username: String,
     pub groups: Vec<String>,
+    /// Standby hook (issue 13): the standby ServiceAccount's username when the caller is
+    /// the person's standby credential; `username` is then the person it stands for.
+    pub standby: Option<String>,
 }
 
 /// The person's connection to one cluster.
@@ -134,6 +137,7 @@ pub async fn whoami(client: &Client) -> Result<Whoami, kube::Error> {
     Ok(Whoami {
         username: user.username.unwrap_or_default(),
         groups: user.groups.unwrap_or_default(),
+        standby: None,
     })
 }
 

@@ -10,6 +10,7 @@ use super::protocol::{self, Granted, Progress};
 use super::revoke::{self, Confirmation, Target};
 use super::{elevated_cache, request, NAMESPACE};
 use crate::cli::GlobalArgs;
+use crate::standby::connect::Path as StandbyPath;
 use crate::token_cache::MemoryStore;
 use crate::untrusted::Untrusted;
 use serde::Serialize;
@@ -76,11 +77,12 @@ impl Drill {
 }
 
 /// Runs the drill for `role` (the policy's default role when `None`).
-pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
+/// Standby hook (issue 13): `path` says whether to drill through the standby credential.
+pub async fn run(global: &GlobalArgs, role: Option<&str>, path: StandbyPath) -> Drill {
     let mut drill = Drill::default();
     match Signals::listen() {
         Ok(mut signals) => {
-            stages(&mut drill, &mut signals, global, role).await;
+            stages(&mut drill, &mut signals, global, role, path).await;
             drill.interrupted = signals.received();
         }
         Err(e) => {
@@ -91,11 +93,17 @@ pub async fn run(global: &GlobalArgs, role: Option<&str>) -> Drill {
 }
 
 /// The stages, each raced against a signal.
-async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, role: Option<&str>) {
+async fn stages(
+    drill: &mut Drill,
+    signals: &mut Signals,
+    global: &GlobalArgs,
+    role: Option<&str>,
+    path: StandbyPath,
+) {
     let t = Instant::now();
     let connected = async {
-        let cluster = cluster::connect(global, false).await?;
-        let me = cluster.whoami().await?;
+        // Standby hook (issue 13).
+        let (cluster, me) = crate::standby::connect::connect(global, path, false).await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
     };
@@ -118,7 +126,8 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &GlobalArgs, r
             role,
             duration: Some(policy.min_duration),
         };
-        let allowed = policy.check(&ask, &me.username, &me.groups)?;
+        // Standby hook (issue 13): a standby credential's roles instead of the groups.
+        let allowed = crate::standby::connect::check(&cluster, &policy, &ask, &me).await?;
         let detail = format!(
             "{} may request role {} (drilled for {})",
             me.username,

@@ -149,6 +149,7 @@ fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> 
         // A live grant of another role is no reason to refuse this one.
         additional: true,
         output: None,
+        standby: false,
     };
     request::for_offer(&global, &args).map(Some)
 }

@@ -169,10 +169,9 @@ pub async fn request(
             &cluster.context,
         );
         progress.creating(&maybe, &request_id);
-        match grants
-            .create(&PostParams::default(), &Grant::new(&name, spec))
-            .await
-        {
+        // Standby hook (issue 13): a record made through a standby credential says so.
+        let record = crate::standby::marked(Grant::new(&name, spec), me);
+        match grants.create(&PostParams::default(), &record).await {
             Ok(rec) => {
                 created = Some(rec);
                 seen_records = records;

@@ -97,8 +97,10 @@ async fn make(
     requested: Option<std::time::Duration>,
     progress: &protocol::Progress,
 ) -> anyhow::Result<Made> {
-    let cluster = cluster::connect(global, false).await?;
-    let me = cluster.whoami().await?;
+    // Standby hook (issue 13): as the person, or as their standby credential when the
+    // identity provider cannot be reached (or --standby); renews the standby on the way.
+    let path = crate::standby::connect::Path::of_flag(args.standby);
+    let (cluster, me) = crate::standby::connect::connect(global, path, true).await?;
     let policy = read_policy(&cluster).await?;
     let ask = Ask {
         reason: args.reason.as_deref(),
@@ -106,7 +108,8 @@ async fn make(
         role: args.role.as_deref(),
         duration: requested,
     };
-    let allowed = policy.check(&ask, &me.username, &me.groups)?;
+    // Standby hook (issue 13): a standby credential's roles instead of the person's groups.
+    let allowed = crate::standby::connect::check(&cluster, &policy, &ask, &me).await?;
     for w in policy.warnings() {
         say!("warning: {}", Untrusted(&w));
     }

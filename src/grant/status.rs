@@ -68,7 +68,7 @@ pub fn table(rows: &[Row], all: bool) -> String {
         let g = &r.grant;
         lines.push(vec![
             g.name.clone(),
-            g.requester.clone(),
+            g.requester_shown(),
             g.role.clone(),
             g.start.clone(),
             g.expiry.clone(),

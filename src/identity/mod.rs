@@ -94,6 +94,18 @@ pub enum IdentityError {
     RefreshWithoutIdToken { issuer: String, hint: String },
 }
 
+/// The identity provider could not be asked (unreachable, or failing) and the cached ID
+/// token has expired: the one case where `request` may break the glass with the standby
+/// credential instead (never when simply logged out or refused).
+#[derive(Debug)]
+pub struct IdpUnavailable(pub String);
+
+impl std::fmt::Display for IdpUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Refuses an issuer that is not `https://`: ID and refresh tokens never travel in plain text.
 pub fn require_https(issuer: &str) -> anyhow::Result<()> {
     let scheme_ok = issuer
@@ -280,13 +292,15 @@ pub async fn person_identity(
                         ..identity(old)
                     })
                 }
-                None => Err(e.context(format!(
+                // Typed (standby hook, issue 13): `request` falls back to the standby
+                // credential on exactly this — the IdP unreachable or failing.
+                None => Err(e.context(IdpUnavailable(format!(
                     "cannot refresh your login to {} (the cached ID token expired at {}); try \
                      again, or run: {}",
                     settings.issuer,
                     old.expires().to_rfc3339(),
                     login_hint(settings, context_name)
-                ))),
+                )))),
             };
             let p = match discover(&http, settings).await {
                 Ok(p) => p,

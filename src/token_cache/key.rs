@@ -27,6 +27,11 @@ impl CacheKey {
         CacheKey::new("elevated", &[server, role, account])
     }
 
+    /// A person's standby credential (issue 13): one per API server on this machine.
+    pub fn standby(server: &str) -> CacheKey {
+        CacheKey::new("standby", &[server])
+    }
+
     fn new(kind: &'static str, parts: &[&str]) -> CacheKey {
         let mut hash = Sha256::new();
         for part in parts {

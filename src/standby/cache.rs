@@ -1,0 +1,128 @@
+//! The cached standby credential: one entry per API server, in the same token cache as the
+//! person's login and elevated tokens. Read only by `request`/`revoke`/`status` when they
+//! take the standby path and by renewal — never by the `credential` hot path.
+
+use crate::secret::Secret;
+use crate::token_cache::{CacheKey, TokenStore};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What renewal stores.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub token: String,
+    pub server: String,
+    /// The person it stands for (their OIDC username when it was minted).
+    pub user: String,
+    /// The standby ServiceAccount's name.
+    pub service_account: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The token's credential id, as in the API server's audit log.
+    pub jti: String,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("token", &"REDACTED")
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .field("service_account", &self.service_account)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl Entry {
+    /// The token, wrapped so it is not printed by accident.
+    pub fn token(&self) -> Secret<String> {
+        Secret::new(self.token.clone())
+    }
+
+    /// Whether less than half of its lifetime is left at `now` (time to renew).
+    pub fn wants_renewal(&self, now: DateTime<Utc>) -> bool {
+        let half = (self.expires_at - self.issued_at) / 2;
+        self.expires_at - now < half
+    }
+}
+
+/// Stores `entry` under its server's key.
+pub fn store(store: &dyn TokenStore, entry: &Entry) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(entry)?;
+    store.set(&CacheKey::standby(&entry.server), &Secret::new(bytes))?;
+    Ok(())
+}
+
+/// The entry for `server`, whatever its age (`None`: nothing readable held).
+pub fn load(store: &dyn TokenStore, server: &str) -> anyhow::Result<Option<Entry>> {
+    let Some(bytes) = store.get(&CacheKey::standby(server))? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Entry>(bytes.expose())
+        .ok()
+        .filter(|e| e.server == server))
+}
+
+/// Removes the entry for `server`; `true` when one was there.
+pub fn delete(store: &dyn TokenStore, server: &str) -> anyhow::Result<bool> {
+    Ok(store.delete(&CacheKey::standby(server))?)
+}
+
+/// Removes the standby credentials held for every cluster of the kubeconfig (`logout`);
+/// returns the servers it removed one for. Best effort.
+pub fn forget_all(global: &crate::cli::GlobalArgs, store: &dyn TokenStore) -> Vec<String> {
+    let Ok(loaded) = crate::kubeconfig::load(global) else {
+        return Vec::new();
+    };
+    let mut servers: Vec<String> = loaded
+        .config()
+        .clusters
+        .iter()
+        .filter_map(|c| c.cluster.as_ref()?.server.clone())
+        .collect();
+    servers.sort();
+    servers.dedup();
+    servers
+        .into_iter()
+        .filter(|s| delete(store, s).unwrap_or(false))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token_cache::MemoryStore;
+
+    fn entry(issued: i64, expires: i64) -> Entry {
+        Entry {
+            token: "t".into(),
+            server: "https://k".into(),
+            user: "alice@example.com".into(),
+            service_account: "standby-alice".into(),
+            issued_at: DateTime::from_timestamp(issued, 0).unwrap(),
+            expires_at: DateTime::from_timestamp(expires, 0).unwrap(),
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn renewal_is_due_with_less_than_half_left() {
+        let e = entry(0, 1000);
+        assert!(!e.wants_renewal(DateTime::from_timestamp(400, 0).unwrap()));
+        assert!(e.wants_renewal(DateTime::from_timestamp(501, 0).unwrap()));
+        assert!(e.wants_renewal(DateTime::from_timestamp(2000, 0).unwrap()));
+    }
+
+    #[test]
+    fn stored_per_server_and_never_printed() {
+        let s = MemoryStore::default();
+        store(&s, &entry(0, 1000)).unwrap();
+        assert!(load(&s, "https://k").unwrap().is_some());
+        assert!(load(&s, "https://other").unwrap().is_none());
+        assert!(!format!("{:?}", entry(0, 1)).contains("\"t\""));
+        assert!(delete(&s, "https://k").unwrap());
+        assert!(load(&s, "https://k").unwrap().is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! Minting and renewing the standby credential with the person's own OIDC identity: a
+//! TokenRequest for their standby ServiceAccount, bound to its Secret, as long as the
+//! policy's `standby.lifetime` (the API server may shorten it; the token's `exp` counts).
+
+use super::cache::{self, Entry};
+use super::config::{self, Holder};
+use crate::cli::GlobalArgs;
+use crate::grant::cluster::{explain, status_code, Cluster, Whoami};
+use crate::grant::jwt;
+use crate::secret::Secret;
+use crate::token_cache::TokenStore;
+use crate::untrusted::Untrusted;
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::PostParams;
+use kube::Api;
+
+/// What renewal found or did.
+pub enum Renewal {
+    /// The held credential has more than half its lifetime left.
+    Kept(Entry),
+    /// A new one was minted and cached.
+    Minted(Entry),
+    /// No admin provisioned one for this person; `enabled`: someone else has one.
+    NotProvisioned { enabled: bool },
+}
+
+/// Makes sure `me` holds a standby credential for `cluster` with more than half its
+/// lifetime left (`force`: mints anyway). `me` must be the person's own identity.
+pub async fn renew(
+    cluster: &Cluster,
+    me: &Whoami,
+    store: &dyn TokenStore,
+    force: bool,
+) -> anyhow::Result<Renewal> {
+    let held = cache::load(store, &cluster.server)?;
+    let now = Utc::now();
+    if let Some(h) = held
+        .as_ref()
+        .filter(|h| !force && h.user == me.username && !h.wants_renewal(now) && h.expires_at > now)
+    {
+        return Ok(Renewal::Kept(h.clone()));
+    }
+    let standby = config::read(cluster).await?;
+    let Some(holder) = standby.of_user(&me.username) else {
+        return Ok(Renewal::NotProvisioned {
+            enabled: !standby.holders.is_empty(),
+        });
+    };
+    let entry = mint(cluster, me, holder, standby.lifetime).await?;
+    cache::store(store, &entry)?;
+    Ok(Renewal::Minted(entry))
+}
+
+async fn mint(
+    cluster: &Cluster,
+    me: &Whoami,
+    holder: &Holder,
+    lifetime: std::time::Duration,
+) -> anyhow::Result<Entry> {
+    let sa = &holder.service_account;
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), super::NAMESPACE);
+    let tr = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(lifetime.as_secs() as i64),
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Secret".into()),
+                name: Some(sa.clone()),
+                uid: None,
+            }),
+        },
+        ..TokenRequest::default()
+    };
+    let doing = format!(
+        "minting your standby credential (ServiceAccount {}/{})",
+        super::NAMESPACE,
+        Untrusted(sa)
+    );
+    let issued = match accounts
+        .create_token_request(sa, &PostParams::default(), &tr)
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e) if status_code(&e) == Some(404) => anyhow::bail!(
+            "{doing}: the cluster has no such ServiceAccount or Secret — revoked by an admin \
+             (kubectl breakglass standby revoke) or never provisioned; a break-glass admin \
+             issues a new one: kubectl breakglass standby provision --user {}",
+            Untrusted(&me.username)
+        ),
+        Err(e) => return Err(explain(e, &cluster.server, &cluster.context, &doing)),
+    };
+    let token = Secret::new(
+        issued
+            .status
+            .map(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("{doing}: the API server returned no token"))?,
+    );
+    let claims = jwt::claims(token.expose()).map_err(|e| anyhow::anyhow!("{doing}: {e}"))?;
+    Ok(Entry {
+        token: token.expose().clone(),
+        server: cluster.server.clone(),
+        user: me.username.clone(),
+        service_account: sa.clone(),
+        issued_at: Utc::now(),
+        expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+        jti: claims.jti,
+    })
+}
+
+/// Renewal on the way of another command (`login`, `request`): says one line when it
+/// minted, one warning when minting failed, nothing when the person has no standby
+/// credential or the cluster has no standby policy to read.
+pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) {
+    if me.standby.is_some() {
+        return;
+    }
+    let Ok(store) = crate::token_cache::open(global.token_cache) else {
+        return;
+    };
+    let now = Utc::now();
+    if let Ok(Some(h)) = cache::load(store.as_ref(), &cluster.server) {
+        if h.user == me.username && !h.wants_renewal(now) {
+            return;
+        }
+    }
+    let Ok(standby) = config::read(cluster).await else {
+        return;
+    };
+    let Some(holder) = standby.of_user(&me.username) else {
+        return;
+    };
+    let minted = mint(cluster, me, holder, standby.lifetime)
+        .await
+        .and_then(|e| cache::store(store.as_ref(), &e).map(|()| e));
+    match minted {
+        Ok(e) => say!(
+            "Standby credential renewed: usable without the identity provider until {}.",
+            e.expires_at.to_rfc3339()
+        ),
+        Err(e) => say!(
+            "warning: your standby credential was not renewed ({}); run: kubectl breakglass \
+             standby renew",
+            Untrusted(&format!("{e:#}"))
+        ),
+    }
+}
+
+/// After `login`: renews the standby credential for the context's cluster, if the context
+/// is the person's own (an admin context's credentials are never used for it). Best effort.
+pub async fn after_login(global: &GlobalArgs) {
+    let Ok(loaded) = crate::kubeconfig::load(global) else {
+        return;
+    };
+    match loaded.context(global.context.as_deref()) {
+        Ok(ctx) if ctx.idp.is_some() => {}
+        _ => return,
+    }
+    let Ok(cluster) = crate::grant::cluster::connect(global, false).await else {
+        return;
+    };
+    let Ok(me) = cluster.whoami().await else {
+        return;
+    };
+    renew_quietly(global, &cluster, &me).await;
+}
