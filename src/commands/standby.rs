@@ -24,7 +24,11 @@ fn status(global: &GlobalArgs) -> anyhow::Result<()> {
     let ctx = loaded.context(global.context.as_deref())?;
     let store = crate::token_cache::open(global.token_cache)?;
     let now = chrono::Utc::now();
-    match cache::load(store.as_ref(), &ctx.server)? {
+    let held = match cache::login_account(global, store.as_ref())? {
+        Some(account) => cache::load(store.as_ref(), &ctx.server, &account)?,
+        None => None,
+    };
+    match held {
         None => say!(
             "No standby credential held for {} (context {}): it is minted at login when an \
              admin provisioned one for you (kubectl breakglass standby renew tries now).",
@@ -59,7 +63,14 @@ async fn renew(global: &GlobalArgs, force: bool) -> anyhow::Result<()> {
     let cluster = cluster::connect(global, false).await?;
     let me = cluster.whoami().await?;
     let store = crate::token_cache::open(global.token_cache)?;
-    match mint::renew(&cluster, &me, store.as_ref(), force).await? {
+    let Some(account) = cache::login_account(global, store.as_ref())? else {
+        anyhow::bail!(
+            "the context {} does not use this plugin's login, so there is no standby \
+             credential to renew for it; run this with your own context (--context)",
+            cluster.context
+        );
+    };
+    match mint::renew(&cluster, &me, store.as_ref(), &account, force).await? {
         mint::Renewal::Kept(e) => say!(
             "Your standby credential for {} is good until {} (more than half its lifetime \
              left); --force mints a new one now.",

@@ -1,5 +1,6 @@
-//! The cached standby credential: one entry per API server, in the same token cache as the
-//! person's login and elevated tokens. Read only by `request`/`revoke`/`status` when they
+//! The cached standby credential: one entry per API server + account (the login's account on
+//! this machine, as the identity cache names it: keyrings are shared by every session of
+//! an OS user), in the same token cache as the person's login and elevated tokens. Read only by `request`/`revoke`/`status` when they
 //! take the standby path and by renewal — never by the `credential` hot path.
 
 use crate::secret::Secret;
@@ -13,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub struct Entry {
     pub token: String,
     pub server: String,
+    /// The login's account on this machine it is cached for.
+    pub account: String,
     /// The person it stands for (their OIDC username when it was minted).
     pub user: String,
     /// The standby ServiceAccount's name.
@@ -51,28 +54,54 @@ impl Entry {
 /// Stores `entry` under its server's key.
 pub fn store(store: &dyn TokenStore, entry: &Entry) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec(entry)?;
-    store.set(&CacheKey::standby(&entry.server), &Secret::new(bytes))?;
+    store.set(
+        &CacheKey::standby(&entry.server, &entry.account),
+        &Secret::new(bytes),
+    )?;
     Ok(())
 }
 
-/// The entry for `server`, whatever its age (`None`: nothing readable held).
-pub fn load(store: &dyn TokenStore, server: &str) -> anyhow::Result<Option<Entry>> {
-    let Some(bytes) = store.get(&CacheKey::standby(server))? else {
+/// The entry for `server` and `account`, whatever its age (`None`: nothing readable held).
+pub fn load(store: &dyn TokenStore, server: &str, account: &str) -> anyhow::Result<Option<Entry>> {
+    let Some(bytes) = store.get(&CacheKey::standby(server, account))? else {
         return Ok(None);
     };
     Ok(serde_json::from_slice::<Entry>(bytes.expose())
         .ok()
-        .filter(|e| e.server == server))
+        .filter(|e| e.server == server && e.account == account))
 }
 
-/// Removes the entry for `server`; `true` when one was there.
-pub fn delete(store: &dyn TokenStore, server: &str) -> anyhow::Result<bool> {
-    Ok(store.delete(&CacheKey::standby(server))?)
+/// Removes the entry for `server` and `account`; `true` when one was there.
+pub fn delete(store: &dyn TokenStore, server: &str, account: &str) -> anyhow::Result<bool> {
+    Ok(store.delete(&CacheKey::standby(server, account))?)
+}
+
+/// The account the context's login is cached under on this machine (no network); `None`
+/// when the context does not use this plugin's identity or nobody is logged in.
+pub fn login_account(
+    global: &crate::cli::GlobalArgs,
+    store: &dyn TokenStore,
+) -> anyhow::Result<Option<String>> {
+    let loaded = crate::kubeconfig::load(global)?;
+    let ctx = loaded.context(global.context.as_deref())?;
+    let Some(idp) = ctx.idp.as_ref() else {
+        return Ok(None);
+    };
+    let settings = crate::identity::idp_settings(global, idp)?;
+    Ok(crate::identity::entry::current_account(
+        store,
+        &settings.issuer,
+        &settings.client_id,
+    )?)
 }
 
 /// Removes the standby credentials held for every cluster of the kubeconfig (`logout`);
 /// returns the servers it removed one for. Best effort.
-pub fn forget_all(global: &crate::cli::GlobalArgs, store: &dyn TokenStore) -> Vec<String> {
+pub fn forget_all(
+    global: &crate::cli::GlobalArgs,
+    store: &dyn TokenStore,
+    account: &str,
+) -> Vec<String> {
     let Ok(loaded) = crate::kubeconfig::load(global) else {
         return Vec::new();
     };
@@ -86,7 +115,7 @@ pub fn forget_all(global: &crate::cli::GlobalArgs, store: &dyn TokenStore) -> Ve
     servers.dedup();
     servers
         .into_iter()
-        .filter(|s| delete(store, s).unwrap_or(false))
+        .filter(|s| delete(store, s, account).unwrap_or(false))
         .collect()
 }
 
@@ -99,6 +128,7 @@ mod tests {
         Entry {
             token: "t".into(),
             server: "https://k".into(),
+            account: "alice@example.com".into(),
             user: "alice@example.com".into(),
             service_account: "standby-alice".into(),
             issued_at: DateTime::from_timestamp(issued, 0).unwrap(),
@@ -119,10 +149,12 @@ mod tests {
     fn stored_per_server_and_never_printed() {
         let s = MemoryStore::default();
         store(&s, &entry(0, 1000)).unwrap();
-        assert!(load(&s, "https://k").unwrap().is_some());
-        assert!(load(&s, "https://other").unwrap().is_none());
+        let alice = "alice@example.com";
+        assert!(load(&s, "https://k", alice).unwrap().is_some());
+        assert!(load(&s, "https://other", alice).unwrap().is_none());
+        assert!(load(&s, "https://k", "bob@example.com").unwrap().is_none());
         assert!(!format!("{:?}", entry(0, 1)).contains("\"t\""));
-        assert!(delete(&s, "https://k").unwrap());
-        assert!(load(&s, "https://k").unwrap().is_none());
+        assert!(delete(&s, "https://k", alice).unwrap());
+        assert!(load(&s, "https://k", alice).unwrap().is_none());
     }
 }

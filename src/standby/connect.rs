@@ -53,8 +53,8 @@ pub async fn connect(
                 };
                 let why = format!("{:#}", e.root_cause());
                 say!(
-                    "The identity provider cannot be reached ({}); breaking the glass with your \
-                     standby credential (recorded and alerted as standby use).",
+                    "The identity provider cannot be reached ({}); using your standby \
+                     credential instead (recorded and alerted as standby use).",
                     Untrusted(&why)
                 );
                 return standby(global)
@@ -76,7 +76,12 @@ async fn standby(global: &GlobalArgs) -> anyhow::Result<(Cluster, Whoami)> {
     let ctx = loaded.context(global.context.as_deref())?;
     let store = crate::token_cache::open(global.token_cache)?;
     let server = ctx.server.clone();
-    let Some(held) = cache::load(store.as_ref(), &server)? else {
+    let account = cache::login_account(global, store.as_ref())?;
+    let held = match &account {
+        Some(account) => cache::load(store.as_ref(), &server, account)?,
+        None => None,
+    };
+    let Some(held) = held else {
         anyhow::bail!(
             "you hold no standby credential for {server}, so nothing can break the glass \
              without the identity provider; a break-glass admin can act from an admin context \

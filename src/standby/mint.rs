@@ -32,9 +32,10 @@ pub async fn renew(
     cluster: &Cluster,
     me: &Whoami,
     store: &dyn TokenStore,
+    account: &str,
     force: bool,
 ) -> anyhow::Result<Renewal> {
-    let held = cache::load(store, &cluster.server)?;
+    let held = cache::load(store, &cluster.server, account)?;
     let now = Utc::now();
     if let Some(h) = held
         .as_ref()
@@ -48,7 +49,7 @@ pub async fn renew(
             enabled: !standby.holders.is_empty(),
         });
     };
-    let entry = mint(cluster, me, holder, standby.lifetime).await?;
+    let entry = mint(cluster, me, holder, account, standby.lifetime).await?;
     cache::store(store, &entry)?;
     Ok(Renewal::Minted(entry))
 }
@@ -57,6 +58,7 @@ async fn mint(
     cluster: &Cluster,
     me: &Whoami,
     holder: &Holder,
+    account: &str,
     lifetime: std::time::Duration,
 ) -> anyhow::Result<Entry> {
     let sa = &holder.service_account;
@@ -103,6 +105,7 @@ async fn mint(
     Ok(Entry {
         token: token.expose().clone(),
         server: cluster.server.clone(),
+        account: account.to_string(),
         user: me.username.clone(),
         service_account: sa.clone(),
         issued_at: Utc::now(),
@@ -121,8 +124,11 @@ pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) 
     let Ok(store) = crate::token_cache::open(global.token_cache) else {
         return;
     };
+    let Ok(Some(account)) = cache::login_account(global, store.as_ref()) else {
+        return;
+    };
     let now = Utc::now();
-    if let Ok(Some(h)) = cache::load(store.as_ref(), &cluster.server) {
+    if let Ok(Some(h)) = cache::load(store.as_ref(), &cluster.server, &account) {
         if h.user == me.username && !h.wants_renewal(now) {
             return;
         }
@@ -133,7 +139,7 @@ pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) 
     let Some(holder) = standby.of_user(&me.username) else {
         return;
     };
-    let minted = mint(cluster, me, holder, standby.lifetime)
+    let minted = mint(cluster, me, holder, &account, standby.lifetime)
         .await
         .and_then(|e| cache::store(store.as_ref(), &e).map(|()| e));
     match minted {

@@ -13,10 +13,10 @@ use crate::grant::cluster::Whoami;
 use crate::grant::record::Grant;
 
 /// The namespace of the standby ServiceAccounts and their bound Secrets
-/// (`deploy/06-standby.yaml`); apart from `breakglass`, so its seal policies never apply.
+/// (`deploy/standby/`); apart from `breakglass`, so its seal policies never apply.
 pub const NAMESPACE: &str = "breakglass-standby";
 /// The manifest that enables standby credentials.
-pub const MANIFEST: &str = "deploy/06-standby.yaml";
+pub const MANIFEST: &str = "deploy/standby/";
 /// Label on a grant record made through a standby credential: the standby
 /// ServiceAccount's name. The records policy requires it exactly then.
 pub const RECORD_LABEL: &str = "breakglass.dev/standby";

@@ -27,9 +27,9 @@ impl CacheKey {
         CacheKey::new("elevated", &[server, role, account])
     }
 
-    /// A person's standby credential (issue 13): one per API server on this machine.
-    pub fn standby(server: &str) -> CacheKey {
-        CacheKey::new("standby", &[server])
+    /// A person's standby credential (issue 13): API server + account.
+    pub fn standby(server: &str, account: &str) -> CacheKey {
+        CacheKey::new("standby", &[server, account])
     }
 
     fn new(kind: &'static str, parts: &[&str]) -> CacheKey {

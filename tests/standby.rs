@@ -1,0 +1,521 @@
+//! Standby credentials (issue 13) on the real API server with the real IdP stopped: alice
+//! breaks the glass through the standby credential she minted at login, kubectl uses the
+//! grant, the record names her and says standby, revoke is confirmed; what the standby
+//! credential may not do is refused by the cluster; bob without one is refused; an expired
+//! one is not used; an admin's `standby revoke` kills it; `drill --standby` passes.
+
+mod common;
+
+use breakglass_testbed::apiserver::ApiConfig;
+use breakglass_testbed::cluster::ClusterKind;
+use breakglass_testbed::idp::IdpConfig;
+use common::grants::Bed;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const ALICE: &str = "alice@example.com";
+const REASON: &str = "SSO is down and checkout is failing";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_down() {
+    let ClusterKind::Real(version) = cluster_kind() else {
+        skip("this test needs the real kube-apiserver (Go is missing)");
+        return;
+    };
+    // ID tokens live 45 s: the outage below starts once alice's has expired.
+    let idp = IdpConfig {
+        id_token_ttl: Duration::from_secs(45),
+        ..IdpConfig::default()
+    };
+    let mut bed = Bed::start_on(ClusterKind::Real(version), ApiConfig::default(), true, idp).await;
+    // A file cache, so that the test can age the cached standby credential below.
+    bed.sb.cache = "file".to_string();
+
+    // Before standby is enabled, renewal says so and names the manifest.
+    bed.login("alice").await;
+    let out = bed.run(&["standby", "renew"]);
+    assert_fails_with(
+        &out,
+        &["standby credentials are not enabled", "deploy/standby/"],
+    );
+
+    let standby_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/standby");
+    assert_ok(
+        &bed.kubectl(&[
+            "--context",
+            "playground-admin",
+            "apply",
+            "-f",
+            standby_dir.to_str().unwrap(),
+        ]),
+        "kubectl apply -f deploy/standby/",
+    );
+    let out = admin(
+        &bed,
+        &[
+            "standby",
+            "provision",
+            "--user",
+            ALICE,
+            "--roles",
+            "incident-debug",
+        ],
+    );
+    assert_ok(&out, "standby provision");
+    let sa = standby_account(&bed);
+    assert!(stderr(&out).contains(&sa), "{}", stderr(&out));
+    wait_for_standby_policies(&bed, &sa).await;
+
+    // A fresh login mints the standby credential.
+    let out = login_through_context(&bed, "alice").await;
+    assert!(
+        stderr(&out).contains("Standby credential renewed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bed.run(&["standby", "status"]);
+    assert_ok(&out, "standby status");
+    assert!(
+        stderr(&out).contains(&format!("Standby credential held for {ALICE}")),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_jwt(&stderr(&out));
+
+    // A stolen standby token: what alice's own login could mint, used directly.
+    let id_token = {
+        let out = bed
+            .plugin(&["--context", "playground", "credential"])
+            .env("KUBERNETES_EXEC_INFO", exec_info(V1, false))
+            .output()
+            .unwrap();
+        exec_credential(&out).1
+    };
+    let exp = jwt_claims(&id_token)["exp"].as_i64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let as_alice = token_kubeconfig(&bed, dir.path(), "alice", &id_token);
+    let mint = |kc: &Path, duration: &str| {
+        kubectl_with(
+            &bed,
+            kc,
+            &[
+                "create",
+                "token",
+                &sa,
+                "-n",
+                "breakglass-standby",
+                "--bound-object-kind",
+                "Secret",
+                "--bound-object-name",
+                &sa,
+                "--duration",
+                duration,
+            ],
+        )
+    };
+    let refused = mint(&as_alice, "48h");
+    assert!(
+        !refused.status.success(),
+        "a standby token past the lifetime"
+    );
+    assert!(stderr(&refused).contains("at most"), "{}", stderr(&refused));
+    let minted = mint(&as_alice, "1h");
+    assert_ok(&minted, "alice mints her standby token");
+    let stolen = token_kubeconfig(&bed, dir.path(), "stolen", stdout(&minted).trim());
+    let who = kubectl_with(&bed, &stolen, &["auth", "whoami", "-o", "json"]);
+    assert_ok(&who, "the stolen token authenticates");
+    let who: Value = serde_json::from_slice(&who.stdout).unwrap();
+    assert_eq!(
+        who["status"]["userInfo"]["username"],
+        format!("system:serviceaccount:breakglass-standby:{sa}")
+    );
+    for attempt in [
+        vec!["get", "pods", "-A"],
+        vec!["get", "secrets", "-n", "breakglass-standby"],
+        vec!["get", "secrets", "-n", "kube-system"],
+        vec!["create", "namespace", "stolen"],
+        vec!["delete", "secret", &sa, "-n", "breakglass-standby"],
+        vec![
+            "patch",
+            "configmap",
+            "breakglass-policy",
+            "-n",
+            "breakglass",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"standby.lifetime":"720h"}}"#,
+        ],
+        // Its own credential, extended or renewed: never.
+        vec![
+            "create",
+            "token",
+            &sa,
+            "-n",
+            "breakglass-standby",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            &sa,
+        ],
+        // A role token outside the protocol (unbound), and a role it was not given.
+        vec!["create", "token", "incident-debug", "-n", "breakglass"],
+        vec![
+            "create",
+            "token",
+            "cluster-admin",
+            "-n",
+            "breakglass",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "grant-000001-cluster-admin-seal",
+        ],
+    ] {
+        let out = kubectl_with(&bed, &stolen, &attempt);
+        assert!(
+            !out.status.success(),
+            "the standby token may not: kubectl {attempt:?}\n{}",
+            stdout(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("forbidden") || err.contains("denied") || err.contains("Forbidden"),
+            "refused by the cluster: kubectl {attempt:?}: {err}"
+        );
+    }
+
+    // bob logs in on his own machine; he holds no standby credential.
+    let bob = common::Sandbox::new(bed.pg.idp.issuer(), bed.pg.idp.client_id(), &bed.pg.ca);
+    let mut bob = bob;
+    bob.cache = "file".to_string();
+    bob.login(&bed.pg.idp, "bob").await;
+    let bob_exp = jwt_claims(&exec_credential(&bob.credential(V1, false)).1)["exp"]
+        .as_i64()
+        .unwrap();
+
+    // The outage: alice's and bob's ID tokens have expired and the IdP is gone.
+    let wait = exp.max(bob_exp) - chrono::Utc::now().timestamp() + 2;
+    tokio::time::sleep(Duration::from_secs(wait.max(0) as u64)).await;
+    bed.pg.idp.stop().await;
+    let records_before = bed.records().len();
+
+    let out = bed_cmd(&bed, &bob, &["request", "--reason", REASON]);
+    assert_fails_with(
+        &out,
+        &[
+            "cannot be reached",
+            "you hold no standby credential",
+            "admin context",
+        ],
+    );
+    // Her standby credential is not for cluster-admin: refused before anything is made.
+    let out = bed.request(&["--role", "cluster-admin"]);
+    assert_fails_with(&out, &["may not break glass into role cluster-admin"]);
+    assert_eq!(bed.records().len(), records_before, "nothing was created");
+
+    let out = bed.run(&[
+        "request",
+        "--reason",
+        REASON,
+        "--role",
+        "incident-debug",
+        "--duration",
+        "10m",
+    ]);
+    assert_ok(&out, "request through the standby credential");
+    let err = stderr(&out);
+    assert_no_jwt(&err);
+    assert_eq!(
+        err.matches("The identity provider cannot be reached")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("standby credential"), "{err}");
+    assert!(
+        err.contains("alice@example.com acts as incident-debug"),
+        "{err}"
+    );
+
+    let who = bed.kubectl(&[
+        "--context",
+        "playground-breakglass",
+        "auth",
+        "whoami",
+        "-o",
+        "json",
+    ]);
+    assert_ok(&who, "kubectl through the elevated context");
+    let who: Value = serde_json::from_slice(&who.stdout).unwrap();
+    assert_eq!(
+        who["status"]["userInfo"]["username"],
+        "system:serviceaccount:breakglass:incident-debug"
+    );
+    assert_ok(
+        &bed.kubectl(&["--context", "playground-breakglass", "get", "pods", "-A"]),
+        "kubectl get pods -A through the grant",
+    );
+
+    let records = bed.records();
+    let r = records.last().unwrap();
+    let name = r["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(r["spec"]["requester"], ALICE);
+    assert_eq!(
+        r["metadata"]["labels"]["breakglass.dev/standby"],
+        sa.as_str()
+    );
+    assert_eq!(r["status"]["state"], "Active");
+    let seal = bed
+        .seals()
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == format!("{name}-incident-debug-seal"))
+        .expect("the seal");
+    assert_eq!(
+        seal["metadata"]["annotations"]["breakglass.dev/requester"],
+        ALICE
+    );
+
+    // status and audit mark the grant as made through a standby credential.
+    let out = bed.run(&["status", "--all"]);
+    assert_ok(&out, "status --all through the standby credential");
+    assert!(
+        stdout(&out).contains("alice@example.com (standby)"),
+        "{}",
+        stdout(&out)
+    );
+    let audit = admin(&bed, &["audit", "-o", "json"]);
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let row = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == name.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["standby"], sa.as_str());
+
+    let out = bed.run(&["revoke"]);
+    assert_ok(&out, "revoke through the standby credential");
+    assert!(
+        stderr(&out).contains(&format!("revoked {name}")),
+        "{}",
+        stderr(&out)
+    );
+    let r = bed
+        .records()
+        .into_iter()
+        .find(|g| g["metadata"]["name"] == name.as_str())
+        .unwrap();
+    assert_eq!(r["status"]["state"], "Revoked");
+    assert_eq!(r["status"]["revocationConfirmed"], true);
+
+    // The outage rehearsed end to end.
+    let out = bed.run(&["drill", "--standby"]);
+    assert_ok(&out, "drill --standby");
+    assert!(stderr(&out).contains("Drill passed"), "{}", stderr(&out));
+
+    // A standby credential past its lifetime is not used, and nothing is created.
+    let records_before = bed.records().len();
+    let cache = bed.sb.path("cache").join("kubectl-breakglass/tokens.json");
+    let kept = std::fs::read(&cache).unwrap();
+    age_standby_entry(&cache);
+    let out = bed.request(&["--standby", "--duration", "10m"]);
+    assert_fails_with(&out, &["standby credential", "expired at", "not used"]);
+    assert_eq!(bed.records().len(), records_before, "nothing was created");
+    std::fs::write(&cache, kept).unwrap();
+
+    // The admin revokes it: the stolen token dies within the API server's cache window,
+    // and the plugin says so in one line, creating nothing.
+    let out = admin(&bed, &["standby", "revoke", "--user", ALICE]);
+    assert_ok(&out, "standby revoke");
+    let started = Instant::now();
+    loop {
+        let out = kubectl_with(&bed, &stolen, &["auth", "whoami"]);
+        if !out.status.success() {
+            assert!(stderr(&out).contains("Unauthorized"), "{}", stderr(&out));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the standby token still works {:?} after standby revoke",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let out = bed.request(&["--standby", "--duration", "10m"]);
+    assert_fails_with(&out, &["rejects your standby credential", "revoked"]);
+    assert_eq!(bed.records().len(), records_before, "nothing was created");
+
+    // logout removes it from this machine.
+    let out = bed.run(&["logout"]);
+    assert!(
+        stderr(&out).contains("Removed your standby credential"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `login --context playground` (the IdP read from the context's exec entry, the
+/// kubeconfig in reach, so the standby credential is renewed), approved at the IdP.
+async fn login_through_context(bed: &Bed, user: &str) -> Output {
+    let child = bed
+        .plugin(&["login", "--no-browser", "--context", "playground"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = bed
+        .pg
+        .idp
+        .wait_for_pending_user_code(Duration::from_secs(20))
+        .await
+        .unwrap();
+    bed.pg.idp.approve(&code, user).await.unwrap();
+    let out = wait(child).await;
+    assert_ok(&out, "login --context playground");
+    out
+}
+
+/// The plugin as the admin (context `playground-admin`).
+fn admin(bed: &Bed, args: &[&str]) -> Output {
+    let mut all = vec!["--context", "playground-admin"];
+    all.extend_from_slice(args);
+    bed.run(&all)
+}
+
+/// The standby ServiceAccount `provision` made for alice.
+fn standby_account(bed: &Bed) -> String {
+    let out = bed.kubectl(&[
+        "--context",
+        "playground-admin",
+        "get",
+        "serviceaccounts",
+        "-n",
+        "breakglass-standby",
+        "-o",
+        "json",
+    ]);
+    assert_ok(&out, "list standby accounts");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["metadata"]["annotations"]["breakglass.dev/standby-for"] == ALICE)
+        .and_then(|a| a["metadata"]["name"].as_str())
+        .expect("alice's standby ServiceAccount")
+        .to_string()
+}
+
+/// Admission policies take effect asynchronously: wait until an admin's attempt to mint
+/// alice's standby token is refused (only alice may).
+async fn wait_for_standby_policies(bed: &Bed, sa: &str) {
+    let started = Instant::now();
+    loop {
+        let out = bed.kubectl(&[
+            "--context",
+            "playground-admin",
+            "create",
+            "token",
+            sa,
+            "-n",
+            "breakglass-standby",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            sa,
+            "--duration",
+            "10m",
+        ]);
+        if !out.status.success() {
+            assert!(
+                stderr(&out).contains("only the person the policy names"),
+                "{}",
+                stderr(&out)
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the standby admission policies were not enforced within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A kubeconfig for the playground's cluster that presents `token`.
+fn token_kubeconfig(bed: &Bed, dir: &Path, name: &str, token: &str) -> PathBuf {
+    let out = bed.kubectl(&[
+        "config",
+        "view",
+        "--raw",
+        "--minify",
+        "--context",
+        "playground",
+        "-o",
+        "json",
+    ]);
+    assert_ok(&out, "kubectl config view");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": v["clusters"][0]["cluster"]}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    });
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, kc.to_string()).unwrap();
+    path
+}
+
+/// Real kubectl with the kubeconfig at `kc`.
+fn kubectl_with(bed: &Bed, kc: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--kubeconfig", kc.to_str().unwrap()];
+    all.extend_from_slice(args);
+    bed.kubectl(&all)
+}
+
+/// The plugin as `who` (their own home and token cache) on the playground's kubeconfig.
+fn bed_cmd(bed: &Bed, who: &common::Sandbox, args: &[&str]) -> Output {
+    let mut cmd = Command::new(PLUGIN);
+    who.env(&mut cmd);
+    cmd.env("KUBECONFIG", bed.pg.kubeconfig_path())
+        .env("BREAKGLASS_TOKEN_CACHE", &who.cache)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Moves the cached standby credential's expiry into the past (the token itself is
+/// untouched and still valid at the API server: the plugin must not use it).
+fn age_standby_entry(cache: &Path) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut all: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(cache).unwrap()).unwrap();
+    let mut aged = 0;
+    for value in all.values_mut() {
+        let Some(text) = value.as_str() else { continue };
+        let Ok(bytes) = b64.decode(text) else {
+            continue;
+        };
+        let Ok(mut entry) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if entry.get("serviceAccount").is_none() || entry.get("issuedAt").is_none() {
+            continue;
+        }
+        entry["expiresAt"] = Value::String("2020-01-01T00:00:00Z".into());
+        *value = Value::String(b64.encode(entry.to_string()));
+        aged += 1;
+    }
+    assert_eq!(aged, 1, "one standby entry in the cache file");
+    std::fs::write(cache, Value::Object(all).to_string()).unwrap();
+}
