@@ -519,3 +519,87 @@ fn age_standby_entry(cache: &Path) {
     assert_eq!(aged, 1, "one standby entry in the cache file");
     std::fs::write(cache, Value::Object(all).to_string()).unwrap();
 }
+
+/// `deploy/standby/`: the namespace comes first, every admission policy is bound (with the
+/// policy ConfigMap as params) before the RBAC it guards, and the standby ServiceAccounts
+/// may mint tokens for exactly the policy's roles.
+#[test]
+fn the_standby_manifest_is_ordered_bound_and_matches_the_policy_roles() {
+    use serde::Deserialize;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("deploy/standby/standby.yaml")).unwrap();
+    let objs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect();
+    let kind = |o: &serde_yaml::Value| o["kind"].as_str().unwrap().to_string();
+    let name = |o: &serde_yaml::Value| o["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(kind(&objs[0]), "Namespace");
+    assert_eq!(name(&objs[0]), "breakglass-standby");
+    let policies: Vec<_> = objs
+        .iter()
+        .filter(|o| kind(o) == "ValidatingAdmissionPolicy")
+        .collect();
+    assert_eq!(policies.len(), 2);
+    for p in &policies {
+        let b = objs
+            .iter()
+            .find(|o| {
+                kind(o) == "ValidatingAdmissionPolicyBinding"
+                    && o["spec"]["policyName"].as_str() == Some(&name(p))
+            })
+            .unwrap_or_else(|| panic!("binding of {}", name(p)));
+        assert_eq!(p["spec"]["failurePolicy"], "Fail");
+        assert_eq!(b["spec"]["paramRef"]["name"], "breakglass-policy");
+        assert_eq!(b["spec"]["paramRef"]["namespace"], "breakglass");
+    }
+    let last_binding = objs
+        .iter()
+        .rposition(|o| kind(o) == "ValidatingAdmissionPolicyBinding")
+        .unwrap();
+    let first_rbac = objs
+        .iter()
+        .position(|o| kind(o) == "Role" || kind(o) == "RoleBinding")
+        .unwrap();
+    assert!(
+        last_binding < first_rbac,
+        "admission before the RBAC it guards"
+    );
+
+    let policy: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("deploy/03-policy.yaml")).unwrap())
+            .unwrap();
+    let mut roles: Vec<String> = policy["data"]["roles"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|r| r.trim().to_string())
+        .collect();
+    roles.sort();
+    let request = objs
+        .iter()
+        .find(|o| kind(o) == "Role" && name(o) == "breakglass:standby:request")
+        .unwrap();
+    let rules = request["rules"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 1);
+    let mut names: Vec<String> = rules[0]["resourceNames"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names, roles,
+        "standby token RBAC mirrors the policy's roles"
+    );
+    assert_eq!(rules[0]["verbs"].as_sequence().unwrap().len(), 1);
+    // Nothing for people here, and nothing cluster-wide: only the standby accounts' group.
+    for o in objs.iter().filter(|o| kind(o) == "RoleBinding") {
+        assert_eq!(o["metadata"]["namespace"], "breakglass");
+        for s in o["subjects"].as_sequence().unwrap() {
+            assert_eq!(s["name"], "system:serviceaccounts:breakglass-standby");
+        }
+    }
+    assert!(!objs.iter().any(|o| kind(o).starts_with("Cluster")));
+}

@@ -48,26 +48,26 @@ pub async fn connect(
                 return Ok((cluster, me));
             }
             Err(e) => {
-                let Some(down) = e.downcast_ref::<IdpUnavailable>() else {
+                if e.downcast_ref::<IdpUnavailable>().is_none() {
                     return Err(e);
-                };
-                let why = format!("{:#}", e.root_cause());
+                }
+                // Said only once the standby credential is known to work, so that a refusal
+                // is one `error:` line carrying both reasons.
+                let why = Untrusted(&format!("{:#}", e.root_cause())).to_string();
+                let connected = standby(global).await.map_err(|s| {
+                    anyhow::anyhow!("the identity provider cannot be reached ({why}), and {s}")
+                })?;
                 say!(
-                    "The identity provider cannot be reached ({}); using your standby \
-                     credential instead (recorded and alerted as standby use).",
-                    Untrusted(&why)
+                    "The identity provider cannot be reached ({why}); using your standby \
+                     credential instead (recorded and alerted as standby use)."
                 );
-                return standby(global)
-                    .await
-                    .map_err(|s| anyhow::anyhow!("{s} (without the standby path: {down})"));
+                return Ok(connected);
             }
         }
     }
-    say!(
-        "Breaking the glass with your standby credential (--standby; recorded and alerted as \
-         standby use)."
-    );
-    standby(global).await
+    let connected = standby(global).await?;
+    say!("Using your standby credential (--standby; recorded and alerted as standby use).");
+    Ok(connected)
 }
 
 /// As the standby credential this machine holds for the context's API server.

@@ -47,3 +47,62 @@ pub fn of_record(record: &Grant) -> Option<&str> {
         .get(RECORD_LABEL)
         .map(String::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::record::GrantSpec;
+    use crate::grant::view::GrantView;
+
+    fn record() -> Grant {
+        Grant::new(
+            "grant-000001",
+            GrantSpec {
+                requester: "alice@example.com".into(),
+                requester_groups: vec![],
+                reason: "SSO is down".into(),
+                ticket: None,
+                role: "incident-debug".into(),
+                service_account: "incident-debug".into(),
+                duration_seconds: 600,
+                start_time: "2026-11-29T10:00:00Z".into(),
+                expiry_time: "2026-11-29T10:10:00Z".into(),
+                client_host: String::new(),
+                plugin_version: String::new(),
+                request_id: String::new(),
+                sequence: 1,
+                previous: None,
+            },
+        )
+    }
+
+    fn me(standby: Option<&str>) -> Whoami {
+        Whoami {
+            username: "alice@example.com".into(),
+            groups: vec![],
+            standby: standby.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_records_made_through_a_standby_credential_are_marked() {
+        let plain = marked(record(), &me(None));
+        assert_eq!(of_record(&plain), None);
+        let now = chrono::Utc::now();
+        assert_eq!(
+            GrantView::of(&plain, now).requester_shown(),
+            "alice@example.com"
+        );
+        let sa = format!("{USER_PREFIX}standby-alice-1");
+        let standby = marked(record(), &me(Some(&sa)));
+        assert_eq!(of_record(&standby), Some("standby-alice-1"));
+        let view = GrantView::of(&standby, now);
+        assert_eq!(view.standby.as_deref(), Some("standby-alice-1"));
+        assert_eq!(view.requester_shown(), "alice@example.com (standby)");
+        // The chain hashes name and spec only: marking changes neither.
+        assert_eq!(
+            crate::grant::chain::digest_of(&plain),
+            crate::grant::chain::digest_of(&standby)
+        );
+    }
+}
