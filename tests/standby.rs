@@ -70,7 +70,7 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     wait_for_standby_policies(&bed, &sa).await;
 
     // A fresh login mints the standby credential.
-    let out = login_through_context(&bed, "alice").await;
+    let out = bed.login_with(&["--context", "playground"], "alice").await;
     assert!(
         stderr(&out).contains("Standby credential renewed"),
         "{}",
@@ -98,23 +98,9 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     let dir = tempfile::tempdir().unwrap();
     let as_alice = token_kubeconfig(&bed, dir.path(), "alice", &id_token);
     let mint = |kc: &Path, duration: &str| {
-        kubectl_with(
-            &bed,
-            kc,
-            &[
-                "create",
-                "token",
-                &sa,
-                "-n",
-                "breakglass-standby",
-                "--bound-object-kind",
-                "Secret",
-                "--bound-object-name",
-                &sa,
-                "--duration",
-                duration,
-            ],
-        )
+        let mut args = standby_token_args(&sa);
+        args.extend(["--duration", duration]);
+        kubectl_with(&bed, kc, &args)
     };
     let refused = mint(&as_alice, "48h");
     assert!(
@@ -150,17 +136,7 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
             r#"{"data":{"standby.lifetime":"720h"}}"#,
         ],
         // Its own credential, extended or renewed: never.
-        vec![
-            "create",
-            "token",
-            &sa,
-            "-n",
-            "breakglass-standby",
-            "--bound-object-kind",
-            "Secret",
-            "--bound-object-name",
-            &sa,
-        ],
+        standby_token_args(&sa),
         // A role token outside the protocol (unbound), and a role it was not given.
         vec!["create", "token", "incident-debug", "-n", "breakglass"],
         vec![
@@ -360,27 +336,6 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     );
 }
 
-/// `login --context playground` (the IdP read from the context's exec entry, the
-/// kubeconfig in reach, so the standby credential is renewed), approved at the IdP.
-async fn login_through_context(bed: &Bed, user: &str) -> Output {
-    let child = bed
-        .plugin(&["login", "--no-browser", "--context", "playground"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let code = bed
-        .pg
-        .idp
-        .wait_for_pending_user_code(Duration::from_secs(20))
-        .await
-        .unwrap();
-    bed.pg.idp.approve(&code, user).await.unwrap();
-    let out = wait(child).await;
-    assert_ok(&out, "login --context playground");
-    out
-}
-
 /// The plugin as the admin (context `playground-admin`).
 fn admin(bed: &Bed, args: &[&str]) -> Output {
     let mut all = vec!["--context", "playground-admin"];
@@ -417,21 +372,10 @@ fn standby_account(bed: &Bed) -> String {
 async fn wait_for_standby_policies(bed: &Bed, sa: &str) {
     let started = Instant::now();
     loop {
-        let out = bed.kubectl(&[
-            "--context",
-            "playground-admin",
-            "create",
-            "token",
-            sa,
-            "-n",
-            "breakglass-standby",
-            "--bound-object-kind",
-            "Secret",
-            "--bound-object-name",
-            sa,
-            "--duration",
-            "10m",
-        ]);
+        let mut args = vec!["--context", "playground-admin"];
+        args.extend(standby_token_args(sa));
+        args.extend(["--duration", "10m"]);
+        let out = bed.kubectl(&args);
         if !out.status.success() {
             assert!(
                 stderr(&out).contains("only the person the policy names"),
@@ -446,6 +390,21 @@ async fn wait_for_standby_policies(bed: &Bed, sa: &str) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `kubectl create token` of the standby ServiceAccount `sa`, bound to its Secret.
+fn standby_token_args(sa: &str) -> Vec<&str> {
+    vec![
+        "create",
+        "token",
+        sa,
+        "-n",
+        "breakglass-standby",
+        "--bound-object-kind",
+        "Secret",
+        "--bound-object-name",
+        sa,
+    ]
 }
 
 /// A kubeconfig for the playground's cluster that presents `token`.
