@@ -173,11 +173,19 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
         .as_i64()
         .unwrap();
 
-    // The outage: alice's and bob's ID tokens have expired and the IdP is gone.
+    // Both ID tokens have expired. While the IdP still answers, a refused refresh (her
+    // login revoked there) is "log in again", never the standby path.
     let wait = exp.max(bob_exp) - chrono::Utc::now().timestamp() + 2;
     tokio::time::sleep(Duration::from_secs(wait.max(0) as u64)).await;
-    bed.pg.idp.stop().await;
     let records_before = bed.records().len();
+    bed.pg.idp.revoke_grants("alice").await.unwrap();
+    let out = bed.request(&["--duration", "10m"]);
+    assert_fails_with(&out, &["not logged in", "kubectl breakglass login"]);
+    assert!(!stderr(&out).contains("standby"), "{}", stderr(&out));
+    assert_eq!(bed.records().len(), records_before, "nothing was created");
+
+    // The outage: the IdP is gone.
+    bed.pg.idp.stop().await;
 
     let out = bed_cmd(&bed, &bob, &["request", "--reason", REASON]);
     assert_fails_with(
