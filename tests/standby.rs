@@ -297,6 +297,50 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     assert_eq!(r["status"]["state"], "Revoked");
     assert_eq!(r["status"]["revocationConfirmed"], true);
 
+    // review shows the standby use: the requester marked, and the grant's token minted by
+    // the standby ServiceAccount (the API server's audit log, read by an admin).
+    let log = bed.pg.api.real().unwrap().audit_log_path().to_path_buf();
+    let started = Instant::now();
+    let review = loop {
+        let out = admin(
+            &bed,
+            &[
+                "review",
+                &name,
+                "--audit-log",
+                log.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+        );
+        assert_ok(&out, "review -o json");
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if r["minted"] == 1 {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the mint never reached the audit log: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(review["grant"]["standby"], sa.as_str());
+    assert_eq!(review["timeline"][0]["how"], "minted");
+    assert_eq!(
+        review["timeline"][0]["user"],
+        format!("system:serviceaccount:breakglass-standby:{sa}")
+    );
+    let text = admin(
+        &bed,
+        &["review", &name, "--audit-log", log.to_str().unwrap()],
+    );
+    assert_ok(&text, "review");
+    assert!(
+        stdout(&text).contains("alice@example.com (standby) as incident-debug"),
+        "{}",
+        stdout(&text)
+    );
+
     // The outage rehearsed end to end.
     let out = bed.run(&["drill", "--standby"]);
     assert_ok(&out, "drill --standby");
