@@ -330,6 +330,28 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
         review["timeline"][0]["user"],
         format!("system:serviceaccount:breakglass-standby:{sa}")
     );
+    // What the README's alert matches: the record's creation, authenticated as the standby
+    // ServiceAccount, with its credential id.
+    let standby_user = format!("system:serviceaccount:breakglass-standby:{sa}");
+    let alerted: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["user"]["username"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("system:serviceaccount:breakglass-standby:"))
+        })
+        .collect();
+    assert!(
+        alerted
+            .iter()
+            .any(|e| e["user"]["username"] == standby_user.as_str()
+                && e["verb"] == "create"
+                && e["objectRef"]["resource"] == "breakglassgrants"
+                && e["user"]["extra"]["authentication.kubernetes.io/credential-id"].is_array()),
+        "the standby record creation is in the audit log"
+    );
     let text = admin(
         &bed,
         &["review", &name, "--audit-log", log.to_str().unwrap()],
