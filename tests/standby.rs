@@ -8,7 +8,7 @@ mod common;
 
 use breakglass_testbed::apiserver::ApiConfig;
 use breakglass_testbed::cluster::ClusterKind;
-use breakglass_testbed::idp::IdpConfig;
+use breakglass_testbed::idp::{IdpConfig, IdpUser};
 use common::grants::Bed;
 use common::*;
 use serde_json::Value;
@@ -28,6 +28,11 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     // ID tokens live 45 s: the outage below starts once alice's has expired.
     let idp = IdpConfig {
         id_token_ttl: Duration::from_secs(45),
+        users: vec![
+            IdpUser::new("alice", &["sre"]),
+            IdpUser::new("bob", &["dev"]),
+            IdpUser::new("carol", &["breakglass-admins"]),
+        ],
         ..IdpConfig::default()
     };
     let mut bed = Bed::start_on(ClusterKind::Real(version), ApiConfig::default(), true, idp).await;
@@ -53,8 +58,11 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
         ]),
         "kubectl apply -f deploy/standby/",
     );
-    let out = admin(
+    // carol, a break-glass admin (not a cluster admin), provisions alice's.
+    let carol = person(&bed, "carol").await;
+    let out = bed_cmd(
         &bed,
+        &carol,
         &[
             "standby",
             "provision",
@@ -64,7 +72,7 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
             "incident-debug",
         ],
     );
-    assert_ok(&out, "standby provision");
+    assert_ok(&out, "standby provision by a break-glass admin");
     let sa = standby_account(&bed);
     assert!(stderr(&out).contains(&sa), "{}", stderr(&out));
     wait_for_standby_policies(&bed, &sa).await;
@@ -165,10 +173,7 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     }
 
     // bob logs in on his own machine; he holds no standby credential.
-    let bob = common::Sandbox::new(bed.pg.idp.issuer(), bed.pg.idp.client_id(), &bed.pg.ca);
-    let mut bob = bob;
-    bob.cache = "file".to_string();
-    bob.login(&bed.pg.idp, "bob").await;
+    let bob = person(&bed, "bob").await;
     let bob_exp = jwt_claims(&exec_credential(&bob.credential(V1, false)).1)["exp"]
         .as_i64()
         .unwrap();
@@ -517,6 +522,14 @@ fn kubectl_with(bed: &Bed, kc: &Path, args: &[&str]) -> Output {
     bed.kubectl(&all)
 }
 
+/// `user` logged in on their own machine (home and file token cache of their own).
+async fn person(bed: &Bed, user: &str) -> common::Sandbox {
+    let mut sb = common::Sandbox::new(bed.pg.idp.issuer(), bed.pg.idp.client_id(), &bed.pg.ca);
+    sb.cache = "file".to_string();
+    sb.login(&bed.pg.idp, user).await;
+    sb
+}
+
 /// The plugin as `who` (their own home and token cache) on the playground's kubeconfig.
 fn bed_cmd(bed: &Bed, who: &common::Sandbox, args: &[&str]) -> Output {
     let mut cmd = Command::new(PLUGIN);
@@ -629,12 +642,36 @@ fn the_standby_manifest_is_ordered_bound_and_matches_the_policy_roles() {
         "standby token RBAC mirrors the policy's roles"
     );
     assert_eq!(rules[0]["verbs"].as_sequence().unwrap().len(), 1);
-    // Nothing for people here, and nothing cluster-wide: only the standby accounts' group.
-    for o in objs.iter().filter(|o| kind(o) == "RoleBinding") {
-        assert_eq!(o["metadata"]["namespace"], "breakglass");
-        for s in o["subjects"].as_sequence().unwrap() {
-            assert_eq!(s["name"], "system:serviceaccounts:breakglass-standby");
+    // Nothing cluster-wide; the standby accounts' group gets the protocol in `breakglass`
+    // only, and the only people here, break-glass admins, never get a token verb.
+    assert!(!objs.iter().any(|o| kind(o).starts_with("Cluster")));
+    for b in objs.iter().filter(|o| kind(o) == "RoleBinding") {
+        let subjects = b["subjects"].as_sequence().unwrap();
+        assert_eq!(subjects.len(), 1, "{}", name(b));
+        let who = subjects[0]["name"].as_str().unwrap();
+        match who {
+            "system:serviceaccounts:breakglass-standby" => {
+                assert_eq!(b["metadata"]["namespace"], "breakglass", "{}", name(b))
+            }
+            "breakglass-admins" => {
+                let role = objs
+                    .iter()
+                    .find(|o| kind(o) == "Role" && o["metadata"]["name"] == b["roleRef"]["name"])
+                    .unwrap_or_else(|| panic!("the Role of {}", name(b)));
+                let resources: Vec<&str> = role["rules"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r["resources"].as_sequence().unwrap())
+                    .map(|r| r.as_str().unwrap())
+                    .collect();
+                assert!(
+                    !resources.contains(&"serviceaccounts/token"),
+                    "{}: {resources:?}",
+                    name(b)
+                );
+            }
+            other => panic!("{} binds {other}", name(b)),
         }
     }
-    assert!(!objs.iter().any(|o| kind(o).starts_with("Cluster")));
 }
