@@ -271,7 +271,8 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     );
 
     // status and audit mark the grant as made through a standby credential.
-    let out = bed.run(&["status", "--all"]);
+    // (from the elevated context: the standby path acts for the context it came from)
+    let out = bed.run(&["status", "--all", "--context", "playground-breakglass"]);
     assert_ok(&out, "status --all through the standby credential");
     assert!(
         stdout(&out).contains("alice@example.com (standby)"),

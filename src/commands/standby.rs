@@ -20,8 +20,7 @@ pub fn run(global: &GlobalArgs, args: StandbyArgs) -> anyhow::Result<()> {
 
 /// What this machine holds; no network.
 fn status(global: &GlobalArgs) -> anyhow::Result<()> {
-    let loaded = crate::kubeconfig::load(global)?;
-    let ctx = loaded.context(global.context.as_deref())?;
+    let ctx = cache::own_context(global)?;
     let store = crate::token_cache::open(global.token_cache)?;
     let now = chrono::Utc::now();
     let held = match cache::login_account(global, store.as_ref())? {

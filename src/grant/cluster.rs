@@ -96,7 +96,7 @@ pub async fn connect(global: &GlobalArgs, interactive: bool) -> anyhow::Result<C
 }
 
 /// The `--origin-context` of a context whose user runs `credential --elevated`.
-fn origin_context(config: &kube::config::Kubeconfig, ctx: &ContextInfo) -> Option<String> {
+pub fn origin_context(config: &kube::config::Kubeconfig, ctx: &ContextInfo) -> Option<String> {
     let exec = config
         .auth_infos
         .iter()

@@ -3,6 +3,7 @@
 //! an OS user), in the same token cache as the person's login and elevated tokens. Read only by `request`/`revoke`/`status` when they
 //! take the standby path and by renewal — never by the `credential` hot path.
 
+use crate::kubeconfig::ContextInfo;
 use crate::secret::Secret;
 use crate::token_cache::{CacheKey, TokenStore};
 use chrono::{DateTime, Utc};
@@ -76,14 +77,24 @@ pub fn delete(store: &dyn TokenStore, server: &str, account: &str) -> anyhow::Re
     Ok(store.delete(&CacheKey::standby(server, account))?)
 }
 
-/// The account the context's login is cached under on this machine (no network); `None`
-/// when the context does not use this plugin's identity or nobody is logged in.
+/// The person's own context: the named one (or the current one), or, for a
+/// `<context>-breakglass` context, the context it came from.
+pub fn own_context(global: &crate::cli::GlobalArgs) -> anyhow::Result<ContextInfo> {
+    let loaded = crate::kubeconfig::load(global)?;
+    let ctx = loaded.context(global.context.as_deref())?;
+    match crate::grant::cluster::origin_context(loaded.config(), &ctx) {
+        Some(origin) => loaded.context(Some(&origin)),
+        None => Ok(ctx),
+    }
+}
+
+/// The account the person's login is cached under on this machine for their own context
+/// (no network); `None` when it does not use this plugin's identity or nobody is logged in.
 pub fn login_account(
     global: &crate::cli::GlobalArgs,
     store: &dyn TokenStore,
 ) -> anyhow::Result<Option<String>> {
-    let loaded = crate::kubeconfig::load(global)?;
-    let ctx = loaded.context(global.context.as_deref())?;
+    let ctx = own_context(global)?;
     let Some(idp) = ctx.idp.as_ref() else {
         return Ok(None);
     };

@@ -72,8 +72,7 @@ pub async fn connect(
 
 /// As the standby credential this machine holds for the context's API server.
 async fn standby(global: &GlobalArgs) -> anyhow::Result<(Cluster, Whoami)> {
-    let loaded = crate::kubeconfig::load(global)?;
-    let ctx = loaded.context(global.context.as_deref())?;
+    let ctx = cache::own_context(global)?;
     let store = crate::token_cache::open(global.token_cache)?;
     let server = ctx.server.clone();
     let account = cache::login_account(global, store.as_ref())?;
