@@ -376,8 +376,16 @@ async fn alice_breaks_the_glass_with_her_standby_credential_while_the_idp_is_dow
     assert_ok(&out, "drill --standby");
     assert!(stderr(&out).contains("Drill passed"), "{}", stderr(&out));
 
-    // A standby credential past its lifetime is not used, and nothing is created.
+    // The policy no longer names alice for it: one line saying so, nothing created.
     let records_before = bed.records().len();
+    let user_key = format!("standby.{sa}.user");
+    bed.patch_policy(serde_json::json!({ &user_key: "mallory@example.com" }));
+    let out = bed.request(&["--standby", "--duration", "10m"]);
+    assert_fails_with(&out, &["the policy changed", "no longer stands for"]);
+    assert_eq!(bed.records().len(), records_before, "nothing was created");
+    bed.patch_policy(serde_json::json!({ &user_key: ALICE }));
+
+    // A standby credential past its lifetime is not used, and nothing is created.
     let cache = bed.sb.path("cache").join("kubectl-breakglass/tokens.json");
     let kept = std::fs::read(&cache).unwrap();
     age_standby_entry(&cache);
