@@ -1,7 +1,7 @@
 //! Embeds what `kubectl breakglass version` reports and a build cannot know by itself:
 //! the git commit, the build date and the target. Works without git (a crates.io
 //! tarball, a source archive): the commit is then read from `.cargo_vcs_info.json`, else
-//! "unknown".
+//! "unknown". Also links the executables non-PIE on Linux with glibc ([`link_non_pie`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,9 +19,29 @@ fn main() {
         "cargo:rustc-env=BREAKGLASS_TARGET={}",
         std::env::var("TARGET").unwrap_or_else(|_| "unknown".into())
     );
+    link_non_pie();
     // Reproducible builds pin the date; releases set it from the commit.
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// Links the executables non-PIE on Linux with glibc: kubectl starts the plugin before
+/// every command, and a PIE of this size had the loader apply ~15,000 relocations (and
+/// copy every page they touch) before `main` — most of a cache hit's page faults. What
+/// that gives up (address randomisation of the executable's own image) is weighed in the
+/// README's Benchmarks. A link argument rather than `-C relocation-model=static`: cargo
+/// would apply that flag to proc-macros too unless every build named `--target`.
+/// `BREAKGLASS_PIE=1` keeps a PIE, for those who would rather pay for address
+/// randomisation on every call.
+fn link_non_pie() {
+    println!("cargo:rerun-if-env-changed=BREAKGLASS_PIE");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && var("BREAKGLASS_PIE") != "1"
+    {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
 }
 
 /// `git rev-parse HEAD`, only when the manifest directory is itself the top of a work

@@ -1,6 +1,8 @@
 //! Command-line flags. Each subcommand's flags become one input struct for its command.
 
-use crate::secret::Secret;
+pub mod credential_only;
+
+pub use crate::kubeconfig::exec_entry::{CredentialArgs, IdpArgs, IdpOptionArgs};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -28,6 +30,17 @@ pub struct GlobalArgs {
     pub token_cache: TokenCacheKind,
 }
 
+impl GlobalArgs {
+    /// The same flags as plain values, for the layers below the commands.
+    pub fn plain(&self) -> crate::global::Global {
+        crate::global::Global {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            token_cache: self.token_cache.into(),
+        }
+    }
+}
+
 /// Token cache backends; `keyring` picks the OS keyring for this platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TokenCacheKind {
@@ -41,6 +54,19 @@ pub enum TokenCacheKind {
     File,
     /// No cache: every call logs in or requests anew
     None,
+}
+
+impl From<TokenCacheKind> for crate::token_cache::Kind {
+    fn from(kind: TokenCacheKind) -> Self {
+        use crate::token_cache::Kind;
+        match kind {
+            TokenCacheKind::Keyring => Kind::Keyring,
+            TokenCacheKind::Keyutils => Kind::Keyutils,
+            TokenCacheKind::SecretService => Kind::SecretService,
+            TokenCacheKind::File => Kind::File,
+            TokenCacheKind::None => Kind::None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,53 +106,6 @@ pub enum Command {
     Whoami(WhoamiArgs),
 }
 
-/// Where the identity provider is; read from the context's exec entry when absent.
-#[derive(Debug, Clone, Args, Default)]
-pub struct IdpArgs {
-    /// OIDC issuer URL
-    #[arg(long, value_name = "URL")]
-    pub issuer: Option<String>,
-    /// OIDC client id
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-    /// CA certificate (PEM) to trust for the issuer, for a private CA
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub options: IdpOptions,
-}
-
-/// What some identity providers need beyond issuer and client id; read from the context's
-/// exec entry when absent, and written into it by `setup`.
-#[derive(Debug, Clone, Args, Default, PartialEq, Eq)]
-pub struct IdpOptions {
-    /// Another scope to ask for, on top of `openid email offline_access` (repeatable), e.g.
-    /// `--scope groups` for Dex and Okta
-    #[arg(long = "scope", value_name = "SCOPE")]
-    pub scopes: Vec<String>,
-    /// The client secret, for identity providers that demand one even from device clients
-    /// (Google). Not a secret for a device client: it is stored in the kubeconfig's exec
-    /// entry, and never printed
-    #[arg(long, value_name = "SECRET", value_parser = secret_value)]
-    pub client_secret: Option<Secret<String>>,
-    /// The ID token claim that names you, as the API server's username claim (default: email)
-    #[arg(long, value_name = "CLAIM")]
-    pub username_claim: Option<String>,
-    /// The ID token claim that lists your groups, as the API server's groups claim (default:
-    /// groups)
-    #[arg(long, value_name = "CLAIM")]
-    pub groups_claim: Option<String>,
-    /// The audience the ID token is issued for when it is not the client id (Dex's
-    /// cross-client scope, Auth0's API identifier); sent as the `audience` parameter. The
-    /// API server's `audiences` must contain the token's `aud`
-    #[arg(long, value_name = "AUDIENCE")]
-    pub audience: Option<String>,
-}
-
-fn secret_value(s: &str) -> Result<Secret<String>, std::convert::Infallible> {
-    Ok(Secret::new(s.to_string()))
-}
-
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     #[command(flatten)]
@@ -140,27 +119,6 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     #[command(flatten)]
     pub idp: IdpArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct CredentialArgs {
-    #[command(flatten)]
-    pub idp: IdpArgs,
-    /// Serve the elevated break-glass token instead of the person's identity
-    #[arg(long, requires_all = ["server", "role", "account", "origin_context"])]
-    pub elevated: bool,
-    /// API server URL the elevated token is for (elevated mode)
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// Break-glass role of the grant (elevated mode)
-    #[arg(long, value_name = "ROLE")]
-    pub role: Option<String>,
-    /// The person the grant belongs to (elevated mode)
-    #[arg(long, value_name = "EMAIL")]
-    pub account: Option<String>,
-    /// The person's own context the grant was requested through (elevated mode)
-    #[arg(long, value_name = "NAME")]
-    pub origin_context: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +158,15 @@ pub struct RequestArgs {
 pub enum OutputFormat {
     Json,
     Yaml,
+}
+
+impl From<OutputFormat> for crate::output::Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Json => crate::output::Format::Json,
+            OutputFormat::Yaml => crate::output::Format::Yaml,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -342,7 +309,7 @@ pub struct SetupArgs {
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
     #[command(flatten)]
-    pub options: IdpOptions,
+    pub options: IdpOptionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -378,4 +345,18 @@ pub struct VersionArgs {
     /// Output format (default: text for people)
     #[arg(short, long, value_enum)]
     pub output: Option<OutputFormat>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain backend names the same `--token-cache` value the flag parses.
+    #[test]
+    fn token_cache_names_match_the_flag() {
+        for kind in TokenCacheKind::value_variants() {
+            let name = kind.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(crate::token_cache::Kind::from(*kind).flag_value(), name);
+        }
+    }
 }

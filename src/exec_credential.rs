@@ -148,7 +148,7 @@ fn render(info: &ExecInfo, token: &Secret<String>, expires: DateTime<Utc>) -> Ve
 }
 
 /// Writes the ExecCredential to stdout: the only protocol output there is.
-#[allow(clippy::print_stdout)]
+#[allow(clippy::disallowed_methods)] // the protocol's own writer
 pub fn write(
     info: &ExecInfo,
     token: &Secret<String>,

@@ -35,6 +35,20 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+/// Serialises as the bare value, so a cache entry can keep its tokens as `Secret`s; only
+/// the token cache writes such entries, and only into a store that is itself secret.
+impl<T: serde::Serialize> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +60,14 @@ mod tests {
         assert!(!shown.contains("eyJ"), "{shown}");
         assert!(shown.contains("REDACTED"));
         assert_eq!(s.expose(), "eyJhbGciOi.secret");
+    }
+
+    #[test]
+    fn serde_sees_the_bare_value() {
+        let s = Secret::new("t0k3n".to_string());
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, "\"t0k3n\"");
+        let back: Secret<String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.expose(), "t0k3n");
     }
 }

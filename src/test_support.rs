@@ -2,7 +2,7 @@
 //! records, the shapes in which input arrives from outside (the cluster, the IdP, kubectl,
 //! the token cache). Each property says: a value or an error, never a panic or a hang.
 
-use crate::grant::record::{Grant, GrantSpec, GrantStatus, PreviousRecord, State};
+use crate::grant::model::record::{Grant, GrantSpec, GrantStatus, PreviousRecord, State};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -73,7 +73,7 @@ fn arb_time_text() -> impl Strategy<Value = String> {
     prop_oneof![
         (-400_000_000i64..4_000_000_000i64).prop_map(|s| {
             chrono::DateTime::from_timestamp(s, 0)
-                .map(crate::grant::record::timestamp)
+                .map(crate::grant::model::record::timestamp)
                 .unwrap_or_default()
         }),
         arb_text(),
@@ -88,7 +88,7 @@ pub fn arb_grant() -> impl Strategy<Value = Grant> {
         prop_oneof![0i64..8, any::<i64>()],
         proptest::option::of((
             prop_oneof![
-                (0i64..8).prop_map(crate::grant::record::name_for),
+                (0i64..8).prop_map(crate::grant::model::record::name_for),
                 arb_text()
             ],
             arb_text(),
@@ -106,7 +106,7 @@ pub fn arb_grant() -> impl Strategy<Value = Grant> {
     ));
     let meta = (
         prop_oneof![
-            (0i64..8).prop_map(crate::grant::record::name_for),
+            (0i64..8).prop_map(crate::grant::model::record::name_for),
             arb_text()
         ],
         proptest::option::of(any::<i64>()),

@@ -300,3 +300,45 @@ fn a_release_is_refused_for_another_version_or_uncommitted_changes() {
     let out = run(args(&format!("v{VERSION}")));
     assert_ok(&out, "scripts/release vVERSION");
 }
+
+/// The oldest glibc the Linux archives claim (README, "From a release archive"): Debian 12,
+/// Ubuntu 22.04 and RHEL 9 have it.
+const OLDEST_GLIBC: (u32, u32) = (2, 34);
+
+/// The plugin and its completer ask the dynamic loader for no glibc symbol newer than the
+/// claimed floor, whatever the build settings do (linking libgcc's static unwinder, for
+/// one, would add `_dl_find_object` from glibc 2.35; see src/no_unwinder.rs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binaries_need_no_glibc_newer_than_the_claimed_one() {
+    let Some(objdump) = common::prerequisites::which("objdump") else {
+        return skip("objdump is missing; install binutils (Debian package binutils)");
+    };
+    for bin in [PLUGIN, env!("CARGO_BIN_EXE_kubectl_complete-breakglass")] {
+        let out = Command::new(&objdump).arg("-T").arg(bin).output().unwrap();
+        assert_ok(&out, &format!("objdump -T {bin}"));
+        let versions: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
+            .split("GLIBC_")
+            .skip(1)
+            .filter_map(|rest| {
+                let version = rest.split([')', ' ', '\n']).next()?;
+                let (major, minor) = version.split_once('.')?;
+                let minor = minor.split('.').next()?;
+                Some((major.parse().ok()?, minor.parse().ok()?))
+            })
+            .collect();
+        assert!(
+            !versions.is_empty(),
+            "{bin}: no GLIBC_ symbol versions found"
+        );
+        let newest = versions.iter().max().unwrap();
+        assert!(
+            *newest <= OLDEST_GLIBC,
+            "{bin} needs glibc {}.{}, newer than the {}.{} the release claims",
+            newest.0,
+            newest.1,
+            OLDEST_GLIBC.0,
+            OLDEST_GLIBC.1
+        );
+    }
+}

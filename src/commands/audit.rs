@@ -1,50 +1,46 @@
 //! `kubectl breakglass audit`: every grant record with its audit-log key, and the hash
 //! chain verified; a broken chain is listed in full, then fails the command.
 
-use crate::cli::{AuditArgs, AuditFormat, GlobalArgs, OutputFormat};
+use crate::cli::{AuditArgs, AuditFormat};
+use crate::global::Global;
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
-use crate::grant::{checkpoint, cluster, duration, export, output, protocol, revoke};
+use crate::grant::cluster;
+use crate::grant::model::{checkpoint, duration};
+use crate::output::{self, audit_jsonl, Format};
 use crate::untrusted::Untrusted;
 
 /// Runs `audit`.
-pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     let since = args
         .since
         .as_deref()
         .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
-    let (context, server, records, mut report) = output::runtime()?.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
-        let records = protocol::list_records(&cluster).await?;
-        // Everyone may read the policy; without it the role maxima go unchecked.
-        let policy = crate::grant::request::read_policy(&cluster).await.ok();
-        let now = chrono::Utc::now();
-        let mut report = audit::report(&records, now, since, policy.as_ref());
-        report.seals = match revoke::list_seals(&cluster).await {
-            Ok(seals) => audit::check_seals(&records, &seals, now),
-            Err(e) => audit::SealCheck {
-                checked: false,
-                not_checked_because: Some(format!("{e:#}")),
-                findings: Vec::new(),
-            },
-        };
+    let runtime = crate::runtime::current_thread()?;
+    let (context, server, audited) = runtime.block_on(async {
+        let cluster = cluster::connect_shared(global, false).await?;
+        let audited = audit::audit(&cluster, since).await?;
         anyhow::Ok((
-            cluster.context.clone(),
-            cluster.server.clone(),
-            records,
-            report,
+            cluster.context().to_string(),
+            cluster.server().to_string(),
+            audited,
         ))
     })?;
+    let audit::Audited {
+        records,
+        mut report,
+        seals_forbidden: forbidden,
+    } = audited;
     if let Some(path) = &args.checkpoint {
         let c = checkpoint::read(path, &server)?;
         report.checkpoint = Some(checkpoint::check(&c, &records));
     }
     match args.output {
-        Some(AuditFormat::Json) => output::print(OutputFormat::Json, &report)?,
-        Some(AuditFormat::Yaml) => output::print(OutputFormat::Yaml, &report)?,
+        Some(AuditFormat::Json) => output::print(Format::Json, &report)?,
+        Some(AuditFormat::Yaml) => output::print(Format::Yaml, &report)?,
         Some(AuditFormat::Jsonl) => {
-            let at = crate::grant::record::timestamp(chrono::Utc::now());
-            output::text_out(&export::lines(&report, &records, &server, &at)?)?
+            let at = crate::grant::model::record::timestamp(chrono::Utc::now());
+            output::text_out(&audit_jsonl::lines(&report, &records, &server, &at)?)?
         }
         None if report.records.is_empty() => {
             let when = args
@@ -55,19 +51,19 @@ pub fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<()> {
             say!("No grant records{when} on {context}.");
         }
         None => {
-            output::text_out(&audit::table(&report.records))?;
+            output::text_out(&output::grant_tables::audit(&report.records))?;
             say!(
                 "To see what a grant did: kubectl breakglass review NAME --audit-log PATH (the API \
                  server's audit log; it joins on {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column)."
             );
         }
     }
-    let on = crate::grant::undo::context_flag(&context);
+    let on = crate::grant::context_flag(&context);
     let seals = &report.seals;
-    if let Some(why) = &seals.not_checked_because {
+    if let Some(why) = &forbidden {
         say!(
             "Seals not checked: only break-glass admins may list them ({})",
-            Untrusted(why.split(" (").next().unwrap_or(why))
+            Untrusted(why)
         );
     }
     for f in &seals.findings {

@@ -8,17 +8,17 @@
 //! and prints: no kubeconfig, no network, no async runtime. Only a miss builds
 //! a current-thread runtime.
 
-use crate::cli::{CredentialArgs, GlobalArgs};
-use crate::clock::{Clock, SystemClock};
+use crate::cli::CredentialArgs;
 use crate::exec_credential;
+use crate::global::Global;
 use crate::identity::{self, IdpSettings};
 use crate::secret::Secret;
 use anyhow::Context as _;
 
 /// Runs `credential`.
-pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: CredentialArgs) -> anyhow::Result<()> {
     if args.elevated {
-        return crate::grant::elevated_credential::run(global, &args);
+        return super::elevated_credential::run(global, &args);
     }
     let info = exec_credential::read_exec_info()?;
     // The exec entry carries the IdP; only a hand-made entry without it costs a kubeconfig read.
@@ -29,24 +29,20 @@ pub fn run(global: &GlobalArgs, args: CredentialArgs) -> anyhow::Result<()> {
                 issuer: issuer.clone(),
                 client_id: client_id.clone(),
                 ca_file: args.idp.ca_file.clone(),
-                options: args.idp.options.clone(),
+                options: args.idp.options.plain(),
             }
         }
-        _ => identity::idp_settings(global, &args.idp)?,
+        _ => identity::idp_settings(global, &args.idp.plain())?,
     };
     let store = crate::token_cache::open(global.token_cache)?;
     let context_name = global.context.clone().unwrap_or_default();
     if let Some(entry) =
-        identity::cached_fresh(&settings, store.as_ref(), SystemClock.now(), &context_name)?
+        identity::cached_fresh(&settings, store.as_ref(), chrono::Utc::now(), &context_name)?
     {
         let expires = entry.refresh_at();
-        return write(&info, &Secret::new(entry.id_token), expires);
+        return write(&info, &entry.id_token, expires);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let id = runtime.block_on(identity::person_identity(
+    let id = crate::runtime::current_thread()?.block_on(identity::person_identity(
         &settings,
         store.as_ref(),
         info.interactive,

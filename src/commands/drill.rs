@@ -1,19 +1,20 @@
 //! `kubectl breakglass drill`: prove the break-glass path works before it is needed.
 
-use crate::cli::{DrillArgs, GlobalArgs};
+use crate::cli::DrillArgs;
+use crate::global::Global;
+use crate::grant::cluster::standby::Via;
+use crate::grant::context_flag;
+use crate::grant::drill;
 use crate::grant::drill::Drill;
-use crate::grant::interrupt::{Interrupted, Signal};
-use crate::grant::undo::context_flag;
-use crate::grant::{drill, output};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::untrusted::Untrusted;
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
-pub fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<()> {
-    let report = output::runtime()?.block_on(drill::run(
-        global,
-        args.role.as_deref(),
-        crate::standby::connect::Path::of_flag(args.standby),
-    ));
+pub fn run(global: &Global, args: DrillArgs) -> anyhow::Result<()> {
+    let report = crate::runtime::current_thread()?.block_on(async {
+        let via = Via::of_flag(args.standby);
+        drill::run(global, args.role.as_deref(), via, Signals::listen()).await
+    });
     let on = if report.context.is_empty() {
         String::new()
     } else {

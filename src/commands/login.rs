@@ -1,24 +1,14 @@
 //! `kubectl breakglass login`: device-code login, verified and cached.
 
-use crate::cli::{GlobalArgs, LoginArgs};
+use crate::cli::LoginArgs;
+use crate::global::Global;
 use crate::identity::token_notes::TokenNote;
 use crate::identity::{self, Browser};
 use crate::untrusted::Untrusted;
-use anyhow::Context as _;
-
-/// One `error:` line: a bare error (an IdP's answer, a cache failure) already says what
-/// to do, so it is prefixed, not repeated as a cause; one with its own context stays.
-fn failed(e: anyhow::Error, issuer: &str) -> anyhow::Error {
-    if e.chain().count() == 1 {
-        anyhow::anyhow!("login to {issuer} failed: {e}")
-    } else {
-        e
-    }
-}
 
 /// Runs `login`.
-pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
-    let settings = identity::idp_settings(global, &args.idp)?;
+pub fn run(global: &Global, args: LoginArgs) -> anyhow::Result<()> {
+    let settings = identity::idp_settings(global, &args.idp.plain())?;
     let store = crate::token_cache::open_for_login(global.token_cache)?;
     say!(
         "Tokens will be cached in {}.",
@@ -29,13 +19,8 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     } else {
         Browser::IfPossible
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let outcome = runtime
-        .block_on(identity::login(&settings, store.as_ref(), browser))
-        .map_err(|e| failed(e, &settings.issuer))?;
+    let runtime = crate::runtime::current_thread()?;
+    let outcome = runtime.block_on(identity::login(&settings, store.as_ref(), browser))?;
     if let Some(old) = &outcome.replaced {
         say!(
             "Removed the cached login of {} for this identity provider.",
@@ -54,7 +39,7 @@ pub fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
         settings.issuer,
         Untrusted(&who.email),
         who.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        crate::grant::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
+        crate::grant::model::duration::human(std::time::Duration::from_secs(left.num_seconds().max(0) as u64)),
     );
     let notes = TokenNote::of(
         &outcome.token.person,

@@ -1,13 +1,14 @@
 //! `kubectl breakglass logout`: removes this person's cached login for the IdP.
 
-use crate::cli::{GlobalArgs, LogoutArgs};
+use crate::cli::LogoutArgs;
+use crate::global::Global;
 use crate::identity::{self, entry};
 use crate::token_cache::{self, CacheKey};
 use crate::untrusted::Untrusted;
 
 /// Runs `logout`.
-pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
-    let settings = identity::idp_settings(global, &args.idp)?;
+pub fn run(global: &Global, args: LogoutArgs) -> anyhow::Result<()> {
+    let settings = identity::idp_settings(global, &args.idp.plain())?;
     let store = token_cache::open(global.token_cache)?;
     let _lock = token_cache::lock(&CacheKey::current_account(
         &settings.issuer,
@@ -16,7 +17,7 @@ pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
     let removed = entry::remove(store.as_ref(), &settings.issuer, &settings.client_id)?;
     // Standby hook (issue 13): logging out removes the standby credentials too.
     if let Some(account) = &removed {
-        for server in crate::standby::cache::forget_all(global, store.as_ref(), account) {
+        for server in crate::grant::standby_cache::forget_all(global, store.as_ref(), account) {
             say!("Removed your standby credential for {server}.");
         }
     }
@@ -41,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
 
 /// Logging out does not end a grant: its token stays cached and usable until it expires,
 /// and revoking it needs the identity just removed. Say so, and how to revoke it.
-fn warn_of_live_grants(global: &GlobalArgs, store: &dyn token_cache::TokenStore) {
+fn warn_of_live_grants(global: &Global, store: &dyn token_cache::TokenStore) {
     let Ok(loaded) = crate::kubeconfig::load(global) else {
         return;
     };
@@ -54,7 +55,7 @@ fn warn_of_live_grants(global: &GlobalArgs, store: &dyn token_cache::TokenStore)
              {} --context {origin}; or let it expire.",
             Untrusted(&e.grant),
             Untrusted(&e.role),
-            crate::grant::record::timestamp(e.expires_at),
+            crate::grant::model::record::timestamp(e.expires_at),
             held.context,
             Untrusted(&e.grant),
             origin = e.origin_context,

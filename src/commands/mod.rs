@@ -4,6 +4,7 @@ mod audit;
 mod completion;
 mod credential;
 mod drill;
+mod elevated_credential;
 mod login;
 mod logout;
 mod request;
@@ -19,7 +20,7 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let global = &cli.global;
+    let global = &cli.global.plain();
     match cli.command {
         Command::Login(args) => login::run(global, args),
         Command::Logout(args) => logout::run(global, args),

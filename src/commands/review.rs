@@ -1,12 +1,14 @@
 //! `kubectl breakglass review GRANT --audit-log PATH`: what a grant did, from the API
 //! server's audit log, joined to its record.
 
-use crate::cli::{GlobalArgs, ReviewArgs, ReviewFormat};
-use crate::grant::{cluster, output, protocol};
+use crate::cli::{ReviewArgs, ReviewFormat};
+use crate::global::Global;
+use crate::grant::cluster;
+use crate::output::{self, Format};
 use crate::review::{self, input, report};
 
 /// Runs `review`.
-pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: ReviewArgs) -> anyhow::Result<()> {
     if args.limit == 0 {
         anyhow::bail!(
             "--limit must be at least 1 (the summary and flags count every event anyway)"
@@ -14,10 +16,10 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<()> {
     }
     // Every log is opened before the cluster is asked: a wrong path fails at once.
     let mut sources = input::open_all(&args.audit_log)?;
-    let (context, records) = output::runtime()?.block_on(async {
-        let cluster = cluster::connect(global, false).await?;
-        let records = protocol::list_records(&cluster).await?;
-        anyhow::Ok((cluster.context.clone(), records))
+    let (context, records) = crate::runtime::current_thread()?.block_on(async {
+        let cluster = cluster::connect_shared(global, false).await?;
+        let records = crate::grant::cluster::records::list_records(&cluster).await?;
+        anyhow::Ok((cluster.context().to_string(), records))
     })?;
     let now = chrono::Utc::now();
     let r = review::review(
@@ -29,8 +31,8 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<()> {
         now,
     )?;
     match args.output {
-        Some(ReviewFormat::Json) => output::print(crate::cli::OutputFormat::Json, &r)?,
-        Some(ReviewFormat::Yaml) => output::print(crate::cli::OutputFormat::Yaml, &r)?,
+        Some(ReviewFormat::Json) => output::print(Format::Json, &r)?,
+        Some(ReviewFormat::Yaml) => output::print(Format::Yaml, &r)?,
         Some(ReviewFormat::Markdown) => output::text_out(&report::markdown(&r))?,
         None => output::text_out(&report::text(&r))?,
     }

@@ -1,27 +1,31 @@
 //! `kubectl breakglass revoke`: delete the seal(s), confirm the cluster rejects the token,
 //! record the revocation, wipe the local cache.
 
-use crate::cli::{GlobalArgs, RevokeArgs};
-use crate::grant::interrupt::{Interrupted, Signal, Signals};
-use crate::grant::output;
+use crate::cli::RevokeArgs;
+use crate::global::Global;
+use crate::grant::cluster;
+use crate::grant::cluster::standby::Via;
 use crate::grant::revoke::{self, Confirmation, Target};
+use crate::interrupt::{Interrupted, Signal, Signals};
+use crate::output;
 use crate::untrusted::Untrusted;
 
 /// Runs `revoke`.
-pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: RevokeArgs) -> anyhow::Result<()> {
     let target = match (args.grant, args.all) {
         (Some(name), _) => Target::Named(name),
         (None, true) => Target::All,
         (None, false) => Target::Mine,
     };
     let store = crate::token_cache::open(global.token_cache)?;
-    let (outcomes, interrupted) = output::runtime()?.block_on(async {
+    let (outcomes, interrupted) = crate::runtime::current_thread()?.block_on(async {
         let mut signals = Signals::listen()?;
         let connected = signals
             .race(async {
                 // Standby hook (issue 13): the standby credential when the IdP is down.
-                use crate::standby::connect::{connect, Path};
-                connect(global, Path::Person, false).await
+                let cluster = cluster::standby::connect_via(global, Via::Person).await?;
+                let me = cluster.whoami().await?;
+                anyhow::Ok((cluster, me))
             })
             .await;
         let (cluster, me) = match connected {
@@ -37,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         if matches!(target, Target::All) {
             say!(
                 "Revoking every live break-glass grant on {} ...",
-                cluster.context
+                cluster.context()
             );
         }
         // Each outcome is printed as it happens: a later failure cannot hide it.
@@ -57,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         say!("There were no live break-glass grants and no seals to revoke.");
     }
     if let Some(format) = args.output {
-        output::print(format, &outcomes)?;
+        output::print(format.into(), &outcomes)?;
     }
     if let Some(signal) = interrupted {
         return Err(Interrupted {

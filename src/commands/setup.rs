@@ -1,13 +1,14 @@
 //! `kubectl breakglass setup`: point a context at the break-glass identity provider, so
 //! nobody hand-edits kubeconfig YAML.
 
-use crate::cli::{GlobalArgs, IdpOptions, SetupArgs, TokenCacheKind};
+use crate::cli::SetupArgs;
+use crate::global::Global;
+use crate::identity::IdpOptions;
 use crate::kubeconfig::setup::{self, Setup, COMMAND};
 use anyhow::Context as _;
-use clap::ValueEnum as _;
 
 /// Runs `setup`.
-pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: SetupArgs) -> anyhow::Result<()> {
     let context = global.context.clone().context(
         "setup needs --context NAME: the kubeconfig context to point at the identity provider \
          (see kubectl config get-contexts)",
@@ -24,7 +25,8 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
             "--client-id is empty: give the OIDC client id registered for kubectl-breakglass"
         );
     }
-    check_options(&args.options)?;
+    let options = args.options.plain();
+    check_options(&options)?;
     // kubectl runs the exec entry from any directory: store the CA's absolute path.
     let ca_file = args
         .ca_file
@@ -41,13 +43,7 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
                 })
         })
         .transpose()?;
-    let mut extra_args = Vec::new();
-    if global.token_cache != TokenCacheKind::Keyring {
-        if let Some(v) = global.token_cache.to_possible_value() {
-            extra_args.push("--token-cache".to_string());
-            extra_args.push(v.get_name().to_string());
-        }
-    }
+    let extra_args = global.token_cache.exec_args();
     let loaded = crate::kubeconfig::load(global).map_err(|e| match e
         .downcast_ref::<crate::kubeconfig::NoKubeconfig>()
     {
@@ -65,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: SetupArgs) -> anyhow::Result<()> {
             issuer: args.issuer,
             client_id: args.client_id,
             ca_file,
-            options: args.options,
+            options,
             extra_args,
         },
     )?;

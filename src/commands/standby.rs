@@ -1,25 +1,27 @@
 //! `kubectl breakglass standby status|renew|provision|revoke`: the standby credential that
 //! breaks the glass while the identity provider is down (src/standby/).
 
-use crate::cli::{GlobalArgs, StandbyArgs, StandbyCommand};
-use crate::grant::{cluster, output};
-use crate::standby::{self, cache, mint};
+use crate::cli::{StandbyArgs, StandbyCommand};
+use crate::global::Global;
+use crate::grant::cluster::{self, Cluster};
+use crate::grant::model::standby;
+use crate::grant::standby_cache as cache;
+use crate::runtime::current_thread;
+use crate::standby::{mint, provision};
 use crate::untrusted::Untrusted;
 
 /// Runs `standby ...`.
-pub fn run(global: &GlobalArgs, args: StandbyArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: StandbyArgs) -> anyhow::Result<()> {
     match args.command {
         StandbyCommand::Status => status(global),
-        StandbyCommand::Renew(a) => output::runtime()?.block_on(renew(global, a.force)),
-        StandbyCommand::Provision(a) => {
-            output::runtime()?.block_on(provision(global, &a.user, &a.roles))
-        }
-        StandbyCommand::Revoke(a) => output::runtime()?.block_on(revoke(global, &a.user)),
+        StandbyCommand::Renew(a) => current_thread()?.block_on(renew(global, a.force)),
+        StandbyCommand::Provision(a) => current_thread()?.block_on(give(global, &a.user, &a.roles)),
+        StandbyCommand::Revoke(a) => current_thread()?.block_on(revoke(global, &a.user)),
     }
 }
 
 /// What this machine holds; no network.
-fn status(global: &GlobalArgs) -> anyhow::Result<()> {
+fn status(global: &Global) -> anyhow::Result<()> {
     let ctx = cache::own_context(global)?;
     let store = crate::token_cache::open(global.token_cache)?;
     let now = chrono::Utc::now();
@@ -58,7 +60,7 @@ fn status(global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn renew(global: &GlobalArgs, force: bool) -> anyhow::Result<()> {
+async fn renew(global: &Global, force: bool) -> anyhow::Result<()> {
     let cluster = cluster::connect(global, false).await?;
     let me = cluster.whoami().await?;
     let store = crate::token_cache::open(global.token_cache)?;
@@ -102,9 +104,9 @@ async fn renew(global: &GlobalArgs, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn provision(global: &GlobalArgs, user: &str, roles: &[String]) -> anyhow::Result<()> {
+async fn give(global: &Global, user: &str, roles: &[String]) -> anyhow::Result<()> {
     let cluster = cluster::connect(global, false).await?;
-    let done = standby::provision::provision(&cluster, user, roles).await?;
+    let done = provision::provision(&cluster, user, roles).await?;
     say!(
         "Standby credential provisioned for {} on {}: ServiceAccount {}/{}, roles {}{}.",
         Untrusted(user),
@@ -127,9 +129,9 @@ async fn provision(global: &GlobalArgs, user: &str, roles: &[String]) -> anyhow:
     Ok(())
 }
 
-async fn revoke(global: &GlobalArgs, user: &str) -> anyhow::Result<()> {
+async fn revoke(global: &Global, user: &str) -> anyhow::Result<()> {
     let cluster = cluster::connect(global, false).await?;
-    if standby::provision::revoke(&cluster, user).await? {
+    if provision::revoke(&cluster, user).await? {
         say!(
             "Revoked the standby credential of {} on {}: its Secret {}/{} is deleted, so every \
              token bound to it is rejected (the API server may accept one it checked in the \
@@ -137,7 +139,7 @@ async fn revoke(global: &GlobalArgs, user: &str) -> anyhow::Result<()> {
             Untrusted(user),
             cluster.server,
             standby::NAMESPACE,
-            standby::config::account_name(user),
+            standby::account_name(user),
             Untrusted(user)
         );
     } else {

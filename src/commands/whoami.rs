@@ -2,13 +2,15 @@
 //! cache alone (no network); `--check` asks the cluster too (SelfSubjectReview), shows
 //! both side by side and names every difference.
 
-use crate::cli::{GlobalArgs, WhoamiArgs};
-use crate::grant::output::print;
+use crate::cli::WhoamiArgs;
+use crate::global::Global;
+use crate::grant::cluster::{self, ClusterError};
 use crate::identity::cluster_check::Mismatch;
 use crate::identity::entry::Entry;
 use crate::identity::token_notes::TokenNote;
 use crate::identity::{self, IdentityError, IdpSettings};
 use crate::oidc::PersonClaims;
+use crate::output::print;
 use crate::untrusted::Untrusted;
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -23,8 +25,8 @@ struct ClusterView {
 }
 
 /// Runs `whoami`.
-pub fn run(global: &GlobalArgs, args: WhoamiArgs) -> anyhow::Result<()> {
-    let settings = identity::idp_settings(global, &args.idp)?;
+pub fn run(global: &Global, args: WhoamiArgs) -> anyhow::Result<()> {
+    let settings = identity::idp_settings(global, &args.idp.plain())?;
     let store = crate::token_cache::open(global.token_cache)?;
     let context_name = global.context.clone().unwrap_or_default();
     // Asked first, so that a login the check refreshes is the one shown.
@@ -44,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: WhoamiArgs) -> anyhow::Result<()> {
         }
     })?;
     let names = settings.registration().claims;
-    let person = PersonClaims::of_cached(&entry.id_token, &names).unwrap_or_default();
+    let person = PersonClaims::of_cached(entry.id_token.expose(), &names).unwrap_or_default();
     let notes = TokenNote::of(
         &person,
         &names,
@@ -97,7 +99,7 @@ pub fn run(global: &GlobalArgs, args: WhoamiArgs) -> anyhow::Result<()> {
                 "problem": m.is_problem(),
             })).collect::<Vec<_>>(),
         });
-        print(format, &report)?;
+        print(format.into(), &report)?;
     }
     let problems = mismatches.iter().filter(|m| m.is_problem()).count();
     if problems > 0 {
@@ -120,7 +122,8 @@ fn time(t: DateTime<Utc>) -> String {
 /// `in 4m 10s` or `3m ago`.
 fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (t - now).num_seconds();
-    let d = crate::grant::duration::human(std::time::Duration::from_secs(secs.unsigned_abs()));
+    let d =
+        crate::grant::model::duration::human(std::time::Duration::from_secs(secs.unsigned_abs()));
     if secs >= 0 {
         format!("in {d}")
     } else {
@@ -213,7 +216,7 @@ fn human(
 
 /// SelfSubjectReview with the person's ID token on the context's cluster.
 fn ask_cluster(
-    global: &GlobalArgs,
+    global: &Global,
     settings: &IdpSettings,
     store: &dyn crate::token_cache::TokenStore,
 ) -> anyhow::Result<ClusterView> {
@@ -229,21 +232,13 @@ fn ask_cluster(
             ctx.name
         );
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    crate::runtime::current_thread()?.block_on(async {
         let id = identity::person_identity(settings, store, false, &ctx.name).await?;
-        let client = crate::grant::cluster::client_with_token(
-            &ctx.server,
-            ctx.ca_pem.as_deref(),
-            ctx.insecure_skip_tls_verify,
-            &id.id_token,
-        )?;
-        let me = crate::grant::cluster::whoami(&client).await.map_err(|e| {
-            match crate::grant::cluster::status_code(&e) {
-                Some(401) => anyhow::anyhow!(
+        let reach = cluster::reach(&loaded, &ctx.name).await?;
+        let client = cluster::client_with_token(&reach, &id.id_token)?;
+        let me = cluster::whoami(&client).await.map_err(|e| {
+            match cluster::explain(e, &ctx.server, &ctx.name, "asking the cluster who you are") {
+                ClusterError::Unauthorized { .. } => anyhow::anyhow!(
                     "the cluster at {} does not accept your ID token (401): its authentication \
                      configuration must trust issuer {} with an audience the token carries (the \
                      client id {}, or --audience), and find its username claim in it; compare \
@@ -253,12 +248,7 @@ fn ask_cluster(
                     settings.client_id,
                     ctx.name
                 ),
-                _ => crate::grant::cluster::explain(
-                    e,
-                    &ctx.server,
-                    &ctx.name,
-                    "asking the cluster who you are",
-                ),
+                other => other.into(),
             }
         })?;
         Ok(ClusterView {

@@ -2,13 +2,14 @@
 //! kubeconfig, not logged in, cluster slow or unreachable, policy missing) offers nothing.
 
 use super::{cluster, line};
-use crate::grant::{duration, policy, protocol, request, status};
+use crate::grant::model::{duration, policy};
+use crate::grant::status;
 use crate::untrusted::{is_unsafe, Untrusted};
 use clap_complete::engine::CompletionCandidate;
 
 /// `--context`: the contexts of the kubeconfig (`--kubeconfig`, `KUBECONFIG`, the default).
 pub fn contexts() -> Vec<CompletionCandidate> {
-    let global = line::globals();
+    let global = line::globals().plain();
     let Ok(loaded) = crate::kubeconfig::load(&global) else {
         return Vec::new();
     };
@@ -27,9 +28,9 @@ pub fn contexts() -> Vec<CompletionCandidate> {
 
 /// `--role`: the roles the cluster's break-glass policy offers.
 pub fn roles() -> Vec<CompletionCandidate> {
-    let Some(policy) =
-        cluster::on_cluster(&line::globals(), async |c| request::read_policy(c).await)
-    else {
+    let Some(policy) = cluster::on_cluster(&line::globals().plain(), async |c| {
+        crate::grant::cluster::policy::read_policy(c).await
+    }) else {
         return Vec::new();
     };
     policy
@@ -42,9 +43,9 @@ pub fn roles() -> Vec<CompletionCandidate> {
 
 /// Grant names (`revoke GRANT`): the live grants the cluster lets this person see.
 pub fn live_grants() -> Vec<CompletionCandidate> {
-    let Some(records) =
-        cluster::on_cluster(&line::globals(), async |c| protocol::list_records(c).await)
-    else {
+    let Some(records) = cluster::on_cluster(&line::globals().plain(), async |c| {
+        Ok(crate::grant::cluster::records::list_records(c).await?)
+    }) else {
         return Vec::new();
     };
     status::live(&records, "", true, chrono::Utc::now())

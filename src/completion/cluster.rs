@@ -2,9 +2,8 @@
 //! person's cached, unexpired ID token, or a context's own static credentials), never a
 //! refresh, a login, a prompt or another exec plugin, and never for longer than [`BUDGET`].
 
-use crate::cli::GlobalArgs;
-use crate::grant::cluster::{client_with_token, Cluster};
-use crate::secret::Secret;
+use crate::global::Global;
+use crate::grant::cluster::{client_with_token, reach, KubeCluster};
 use anyhow::Context as _;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ pub const BUDGET: Duration = Duration::from_millis(800);
 /// Runs `work` against the cluster of the line's context, or gives `None` on any failure
 /// or when [`BUDGET`] runs out.
 pub fn on_cluster<T>(
-    global: &GlobalArgs,
-    work: impl AsyncFnOnce(&Cluster) -> anyhow::Result<T>,
+    global: &Global,
+    work: impl AsyncFnOnce(&KubeCluster) -> anyhow::Result<T>,
 ) -> Option<T> {
-    let runtime = crate::grant::output::runtime().ok()?;
+    let runtime = crate::runtime::current_thread().ok()?;
     let result = runtime.block_on(async {
         tokio::time::timeout(BUDGET, async {
             let cluster = connect(global).await?;
@@ -32,9 +31,10 @@ pub fn on_cluster<T>(
 
 /// A client with credentials that need nobody: the cached ID token of the context's
 /// identity provider, or the context's static token or certificate.
-async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
+async fn connect(global: &Global) -> anyhow::Result<KubeCluster> {
     let loaded = crate::kubeconfig::load(global)?;
     let ctx = loaded.context(global.context.as_deref())?;
+    let reach = reach(&loaded, &ctx.name).await?;
     let client = match &ctx.idp {
         Some(idp) => {
             let settings = crate::identity::idp_settings(global, idp)?;
@@ -46,12 +46,7 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
                 &ctx.name,
             )?
             .context("no fresh cached login; completion never logs in")?;
-            client_with_token(
-                &ctx.server,
-                ctx.ca_pem.as_deref(),
-                ctx.insecure_skip_tls_verify,
-                &Secret::new(entry.id_token.clone()),
-            )?
+            client_with_token(&reach, &entry.id_token)?
         }
         None => {
             let user = loaded
@@ -72,11 +67,5 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<Cluster> {
             kube::Client::try_from(config)?
         }
     };
-    Ok(Cluster {
-        client,
-        context: ctx.name,
-        server: ctx.server,
-        ca_pem: ctx.ca_pem,
-        insecure: ctx.insecure_skip_tls_verify,
-    })
+    Ok(KubeCluster::new(client, ctx.name, ctx.server, reach))
 }

@@ -1,10 +1,13 @@
 //! The audit trail for people investigating an incident: every record, oldest first, with
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
-use super::chain::{self, Break};
-use super::policy::Policy;
-use super::record::Grant;
-use super::view::GrantView;
+use crate::grant::cluster::policy::read_policy;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::{Cluster, ClusterError};
+use crate::grant::model::chain::{self, Break};
+use crate::grant::model::policy::Policy;
+use crate::grant::model::record::Grant;
+use crate::grant::model::view::GrantView;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -64,7 +67,7 @@ pub struct Report {
     pub seals: SealCheck,
     /// The chain against an external checkpoint (`--checkpoint`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<super::checkpoint::Verdict>,
+    pub checkpoint: Option<crate::grant::model::checkpoint::Verdict>,
 }
 
 /// A record whose times could not be honest.
@@ -107,7 +110,7 @@ pub fn check_seals(
         findings: seals
             .iter()
             .filter_map(|s| {
-                super::revoke::stray_reason(records, s, now).map(|why| SealFinding {
+                crate::grant::model::seal::stray_reason(records, s, now).map(|why| SealFinding {
                     seal: s.metadata.name.clone().unwrap_or_default(),
                     why,
                 })
@@ -141,7 +144,7 @@ pub fn report(
     let mut implausible: Vec<TimeFinding> = records
         .iter()
         .flat_map(|g| {
-            super::plausibility::implausible(g, policy, now)
+            crate::grant::model::plausibility::implausible(g, policy, now)
                 .into_iter()
                 .map(|why| TimeFinding {
                     name: g.name().to_string(),
@@ -184,55 +187,79 @@ pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     }
 }
 
-/// A table for people: one line per record, the reason last.
-pub fn table(entries: &[Entry]) -> String {
-    let mut lines = vec![[
-        "NAME",
-        "STATE",
-        "REQUESTER",
-        "ROLE",
-        "START",
-        "EXPIRY",
-        "REVOKED",
-        "TICKET",
-        "CREDENTIAL-ID",
-        "REASON",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for e in entries {
-        let g = &e.grant;
-        let revoked = match (&e.revoked_by, &e.revoked_at) {
-            (Some(by), Some(at)) => format!("{by} {at}"),
-            (Some(by), None) => by.clone(),
-            _ => "-".to_string(),
-        };
-        let reason = match &e.message {
-            Some(m) if g.state == "Failed" => format!("{} (failed: {m})", g.reason),
-            _ => g.reason.clone(),
-        };
-        lines.push(vec![
-            g.name.clone(),
-            g.state.clone(),
-            g.requester_shown(),
-            g.role.clone(),
-            g.start.clone(),
-            g.expiry.clone(),
-            revoked,
-            g.ticket.clone().unwrap_or_else(|| "-".into()),
-            e.audit_log_credential_id
-                .clone()
-                .unwrap_or_else(|| "-".into()),
-            reason,
-        ]);
-    }
-    super::output::columns(&lines)
+/// What `audit` read and found.
+pub struct Audited {
+    pub records: Vec<Grant>,
+    pub report: Report,
+    /// Why the seals were not checked, when the caller may not list them (for people).
+    pub seals_forbidden: Option<String>,
+}
+
+/// Reads every record (and the policy, and the seals when the caller may list them) and
+/// checks them; a refusal to list seals is reported, any other failure fails the audit.
+pub async fn audit(
+    cluster: &dyn Cluster,
+    since: Option<std::time::Duration>,
+) -> anyhow::Result<Audited> {
+    let records = list_records(cluster).await?;
+    // Everyone may read the policy; without it the role maxima go unchecked.
+    let policy = read_policy(cluster).await.ok();
+    let now = Utc::now();
+    let mut report = report(&records, now, since, policy.as_ref());
+    let mut seals_forbidden = None;
+    report.seals = match cluster.seals().await {
+        Ok(seals) => check_seals(&records, &seals, now),
+        Err(e @ ClusterError::Forbidden { .. }) => {
+            if let ClusterError::Forbidden { doing, .. } = &e {
+                seals_forbidden = Some(format!("{doing}: forbidden by the cluster's RBAC"));
+            }
+            SealCheck {
+                checked: false,
+                not_checked_because: Some(e.to_string()),
+                findings: Vec::new(),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Audited {
+        records,
+        report,
+        seals_forbidden,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::grant::cluster::memory::MemoryCluster;
+
+    #[tokio::test]
+    async fn seals_a_requester_may_not_list_are_reported_not_checked() {
+        let cluster = MemoryCluster::new();
+        cluster.state.borrow_mut().forbidden.push("seals");
+        let audited = super::audit(&cluster, None).await.unwrap();
+        assert!(!audited.report.seals.checked);
+        assert_eq!(
+            audited.seals_forbidden.as_deref(),
+            Some("seals: forbidden by the cluster's RBAC")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_list_seals_fails_the_audit() {
+        let cluster = MemoryCluster::new();
+        cluster.state.borrow_mut().failing.push("seals");
+        let err = super::audit(&cluster, None).await.err().unwrap();
+        assert!(
+            matches!(
+                err.downcast_ref::<ClusterError>(),
+                Some(ClusterError::Answered { code: 500, .. })
+            ),
+            "{err}"
+        );
+    }
+
     use super::*;
-    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord, State};
+    use crate::grant::model::record::{GrantSpec, GrantStatus, PreviousRecord, State};
 
     fn grant(seq: i64, prev: Option<&Grant>, state: Option<State>, expiry: &str) -> Grant {
         let spec = GrantSpec {
@@ -254,7 +281,7 @@ mod tests {
                 digest: chain::digest_of(p),
             }),
         };
-        let mut g = Grant::new(&crate::grant::record::name_for(seq), spec);
+        let mut g = Grant::new(&crate::grant::model::record::name_for(seq), spec);
         g.status = Some(GrantStatus {
             state,
             jti: Some(format!("jti-{seq}")),
@@ -283,7 +310,7 @@ mod tests {
         );
         assert!(r.chain.intact);
         assert_eq!(r.chain.head.as_deref(), Some("grant-000004"));
-        let text = table(&r.records);
+        let text = crate::output::grant_tables::audit(&r.records);
         assert!(text.starts_with("NAME"), "{text}");
         assert!(text.contains("INC-2"), "{text}");
 

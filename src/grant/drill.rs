@@ -3,14 +3,14 @@
 //! revoked with confirmation. Whatever fails, no live grant is left behind; a signal
 //! (Ctrl-C) stops the drill where it is, and a grant already made is still revoked.
 
-use super::cluster::{self, Cluster, Whoami};
-use super::interrupt::{self, Interrupted, Signal, Signals};
-use super::policy::Ask;
-use super::protocol::{self, Granted, Progress};
-use super::revoke::{self, Confirmation, Target};
-use super::{elevated_cache, request, NAMESPACE};
-use crate::cli::GlobalArgs;
-use crate::standby::connect::Path as StandbyPath;
+use super::{elevated_cache, NAMESPACE};
+use crate::global::Global;
+use crate::grant::cluster::standby::Via;
+use crate::grant::cluster::{self, Cluster, Whoami};
+use crate::grant::model::policy::Ask;
+use crate::grant::protocol::{self, Granted, Progress};
+use crate::grant::revoke::{self, Confirmation, Target};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::token_cache::MemoryStore;
 use crate::untrusted::Untrusted;
 use serde::Serialize;
@@ -76,13 +76,19 @@ impl Drill {
     }
 }
 
-/// Runs the drill for `role` (the policy's default role when `None`).
-/// Standby hook (issue 13): `path` says whether to drill through the standby credential.
-pub async fn run(global: &GlobalArgs, role: Option<&str>, path: StandbyPath) -> Drill {
+/// Runs the drill for `role` (the policy's default role when `None`); `signals` (listened
+/// for by the caller, `Err` when that failed) stop it where it is.
+/// Standby hook (issue 13): `via` says whether to drill through the standby credential.
+pub async fn run(
+    global: &Global,
+    role: Option<&str>,
+    via: Via,
+    signals: anyhow::Result<Signals>,
+) -> Drill {
     let mut drill = Drill::default();
-    match Signals::listen() {
+    match signals {
         Ok(mut signals) => {
-            stages(&mut drill, &mut signals, global, role, path).await;
+            stages(&mut drill, &mut signals, global, role, via).await;
             drill.interrupted = signals.received();
         }
         Err(e) => {
@@ -96,14 +102,14 @@ pub async fn run(global: &GlobalArgs, role: Option<&str>, path: StandbyPath) -> 
 async fn stages(
     drill: &mut Drill,
     signals: &mut Signals,
-    global: &GlobalArgs,
+    global: &Global,
     role: Option<&str>,
-    path: StandbyPath,
+    via: Via,
 ) {
     let t = Instant::now();
     let connected = async {
-        // Standby hook (issue 13).
-        let (cluster, me) = crate::standby::connect::connect(global, path, false).await?;
+        let cluster = cluster::standby::connect_via(global, via).await?;
+        let me = cluster.whoami().await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
     };
@@ -111,11 +117,11 @@ async fn stages(
     let Some((cluster, me)) = drill.record("identity", t, connected) else {
         return;
     };
-    drill.context = cluster.context.clone();
+    drill.context = cluster.context().to_string();
 
     let t = Instant::now();
     let checked = async {
-        let policy = request::read_policy(&cluster).await?;
+        let policy = crate::grant::cluster::policy::read_policy(&cluster).await?;
         let reason = format!(
             "{DRILL_MARK} fire drill of the break-glass path by {}; revoked at once",
             me.username
@@ -126,13 +132,12 @@ async fn stages(
             role,
             duration: Some(policy.min_duration),
         };
-        // Standby hook (issue 13): a standby credential's roles instead of the groups.
-        let allowed = crate::standby::connect::check(&cluster, &policy, &ask, &me).await?;
+        let allowed = crate::grant::request::allowed_for(&cluster, &policy, &ask, &me).await?;
         let detail = format!(
             "{} may request role {} (drilled for {})",
             me.username,
             allowed.role.name,
-            super::duration::human(allowed.duration)
+            crate::grant::model::duration::human(allowed.duration)
         );
         anyhow::Ok((allowed, detail))
     };
@@ -153,9 +158,11 @@ async fn stages(
     );
     let granted = match signals.race(requested).await {
         Ok(granted) => granted,
-        Err(signal) => Err(interrupt::undo_request(signals, signal, &progress)
-            .await
-            .into()),
+        Err(signal) => Err(
+            crate::grant::undo::undo_interrupted(signals, signal, &progress)
+                .await
+                .into(),
+        ),
     }
     .map(|g| {
         let detail = format!(
@@ -204,22 +211,11 @@ fn nothing_made<T>(r: Result<anyhow::Result<T>, Signal>) -> anyhow::Result<T> {
 }
 
 /// Presents the elevated token: the cluster must see the role's ServiceAccount.
-async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
-    let client = cluster::client_with_token(
-        &cluster.server,
-        cluster.ca_pem.as_deref(),
-        cluster.insecure,
-        &granted.token,
-    )?;
+async fn use_token(cluster: &dyn Cluster, granted: &Granted, role: &str) -> anyhow::Result<String> {
     let expected = format!("system:serviceaccount:{NAMESPACE}:{role}");
-    let who = cluster::whoami(&client).await.map_err(|e| {
-        cluster::explain(
-            e,
-            &cluster.server,
-            &cluster.context,
-            "presenting the drill's elevated token",
-        )
-    })?;
+    let who = cluster
+        .whoami_with(&granted.token, "presenting the drill's elevated token")
+        .await?;
     if who.username != expected {
         anyhow::bail!(
             "the elevated token authenticates as {:?}, not as {expected}; the role's \
@@ -234,7 +230,7 @@ async fn use_token(cluster: &Cluster, granted: &Granted, role: &str) -> anyhow::
 /// request (seal deleted, record marked Failed), so nothing stays live. A signal here stops
 /// only the wait for confirmation; a second one abandons the revocation, saying what is left.
 async fn take_back(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     granted: Granted,
     signals: &mut Signals,
@@ -270,7 +266,7 @@ async fn take_back(
         Err(again) => anyhow::bail!(
             "{failed}; taking the grant back was abandoned at a second {again}: finish with: \
              kubectl breakglass revoke {name} --context {}",
-            cluster.context
+            cluster.context()
         ),
     }
 }

@@ -5,11 +5,11 @@ use crate::token_cache::{CacheKey, TokenStore};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What `request` stores and the elevated `credential` serves.
-#[derive(Clone, Serialize, Deserialize)]
+/// What `request` stores and the elevated `credential` serves; the token stays a `Secret`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub token: String,
+    pub token: Secret<String>,
     pub expires_at: DateTime<Utc>,
     /// The grant record's name.
     pub grant: String,
@@ -19,19 +19,6 @@ pub struct Entry {
     pub account: String,
     /// The person's own context the grant was requested through.
     pub origin_context: String,
-}
-
-impl std::fmt::Debug for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("token", &"REDACTED")
-            .field("expires_at", &self.expires_at)
-            .field("grant", &self.grant)
-            .field("server", &self.server)
-            .field("role", &self.role)
-            .field("account", &self.account)
-            .finish()
-    }
 }
 
 impl Entry {
@@ -139,7 +126,7 @@ pub fn held(
 
 /// The token of an entry, wrapped so it cannot be printed by accident.
 pub fn token(entry: &Entry) -> Secret<String> {
-    Secret::new(entry.token.clone())
+    entry.token.clone()
 }
 
 #[cfg(test)]
@@ -171,7 +158,7 @@ mod tests {
 
     fn entry(expires_at: DateTime<Utc>) -> Entry {
         Entry {
-            token: "eyJ.secret.sig".into(),
+            token: Secret::new("eyJ.secret.sig".into()),
             expires_at,
             grant: "grant-000001".into(),
             jti: "j".into(),

@@ -2,29 +2,16 @@
 //! the elevated credential, status and confirmed revocation.
 
 pub mod audit;
-pub mod chain;
-pub mod checkpoint;
 pub mod cluster;
 pub mod drill;
-pub mod duration;
 pub mod elevated_cache;
-pub mod elevated_credential;
-pub mod events;
-pub mod export;
-pub mod interrupt;
-pub mod jwt;
-pub mod output;
-pub mod plausibility;
-pub mod policy;
+pub mod model;
 pub mod protocol;
-pub mod record;
 pub mod request;
 pub mod revoke;
-pub mod safe_format;
-pub mod seal;
+pub mod standby_cache;
 pub mod status;
 pub mod undo;
-pub mod view;
 
 /// The namespace every break-glass object lives in (`deploy/00-namespace.yaml`).
 pub const NAMESPACE: &str = "breakglass";
@@ -38,3 +25,12 @@ pub const SEAL_LABEL: &str = "breakglass.dev/seal";
 pub const GRANT_LABEL: &str = "breakglass.dev/grant";
 /// The manifests an admin applies to install the cluster side.
 pub const INSTALL_HINT: &str = "an admin must install the cluster side: kubectl apply -f deploy/";
+
+/// ` --context C`, or nothing when the context is not known.
+pub fn context_flag(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" --context {context}")
+    }
+}

@@ -1,19 +1,18 @@
 //! A request, in order: record → seal → token → annotate, each step undone if a later one
 //! fails, so there is never a seal without a record nor a live token without a record.
 
-use super::cluster::{explain, status_code, Cluster, Whoami};
-use super::jwt::{self, Claims};
-use super::policy::Allowed;
-use super::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
-pub use super::undo::{Progress, Undo};
-use super::{chain, elevated_cache, events, seal, NAMESPACE};
+use super::model::{chain, events, seal, standby};
+use super::{elevated_cache, NAMESPACE};
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
+use crate::grant::cluster::{Cluster, ClusterError, Shared, Whoami};
+use crate::grant::model::jwt::{self, Claims};
+use crate::grant::model::policy::Allowed;
+use crate::grant::model::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
+pub use crate::grant::undo::{Progress, Undo};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Secret as K8sSecret, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::Api;
 
 /// How long a Pending record of the same person counts as a request still in flight.
 const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
@@ -45,71 +44,30 @@ pub struct Granted {
 
 impl Granted {
     /// The cache entry that serves this grant's token to `account`.
-    pub fn cache_entry(&self, cluster: &Cluster, account: &str) -> elevated_cache::Entry {
+    pub fn cache_entry(&self, cluster: &dyn Cluster, account: &str) -> elevated_cache::Entry {
         elevated_cache::Entry {
-            token: self.token.expose().clone(),
+            token: self.token.clone(),
             expires_at: self.expires_at,
             grant: self.record.name().to_string(),
             jti: self.claims.jti.clone(),
-            server: cluster.server.clone(),
+            server: cluster.server().to_string(),
             role: self.record.spec.role.clone(),
             account: account.to_string(),
-            origin_context: cluster.context.clone(),
+            origin_context: cluster.context().to_string(),
         }
     }
-}
-
-/// The grant records of the cluster, or a message naming the manifest to apply.
-pub async fn list_records(cluster: &Cluster) -> anyhow::Result<Vec<Grant>> {
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    match grants.list(&ListParams::default()).await {
-        Ok(list) => Ok(list.items),
-        Err(e) if status_code(&e) == Some(404) => anyhow::bail!(
-            "the cluster at {} has no BreakGlassGrant resource: the break-glass CRD is not installed; \
-             {} (the CRD is {})",
-            cluster.server,
-            super::INSTALL_HINT,
-            record::CRD_MANIFEST
-        ),
-        Err(e) if status_code(&e) == Some(403) => Err(not_a_requester(cluster).await),
-        Err(e) => Err(explain(e, &cluster.server, &cluster.context, "reading the grant records")),
-    }
-}
-
-/// Reading the records was forbidden: say who may, from the policy (which everyone may read).
-async fn not_a_requester(cluster: &Cluster) -> anyhow::Error {
-    let groups = match super::request::read_policy(cluster).await {
-        Ok(policy) => {
-            let mut groups: Vec<String> = policy
-                .roles
-                .iter()
-                .flat_map(|r| r.groups.iter().cloned())
-                .collect();
-            groups.sort();
-            groups.dedup();
-            format!("the requesters' group {}", groups.join(" or "))
-        }
-        Err(_) => "the requesters' groups the policy names".to_string(),
-    };
-    anyhow::anyhow!(
-        "reading the grant records: the cluster at {} does not let you: only members of {groups} \
-         and break-glass admins (group breakglass-admins) may; if you should break glass, ask \
-         your identity-provider admin to add you",
-        cluster.server
-    )
 }
 
 /// Runs the protocol for `me` with what the policy allowed, publishing in `progress` what
 /// it has created so far (for whoever drops it mid-step to take back).
 pub async fn request(
-    cluster: &Cluster,
+    shared: &Shared,
     me: &Whoami,
     allowed: &Allowed,
     beside: Beside,
     progress: &Progress,
 ) -> anyhow::Result<Granted> {
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let cluster: &dyn Cluster = shared.as_ref();
     let request_id = request_id(me);
     let mut warnings = Vec::new();
 
@@ -120,11 +78,11 @@ pub async fn request(
         let records = list_records(cluster).await?;
         let now = Utc::now();
         match beside {
-            Beside::Nothing => refuse_second_grant(&records, me, now, &cluster.context)?,
-            Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, &cluster.context)?,
+            Beside::Nothing => refuse_second_grant(&records, me, now, cluster.context())?,
+            Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, cluster.context())?,
             Beside::Anything => {}
         }
-        if let Some(w) = chain::warning(&records, &cluster.server, &cluster.context) {
+        if let Some(w) = chain::warning(&records, cluster.server(), cluster.context()) {
             if !warnings.contains(&w) {
                 warnings.push(w);
             }
@@ -134,7 +92,7 @@ pub async fn request(
             anyhow::anyhow!(
                 "writing the grant record: {e}; nothing was created. An admin must look at \
                      the records: kubectl breakglass audit{}",
-                super::undo::context_flag(&cluster.context)
+                crate::grant::context_flag(cluster.context())
             )
         })?;
         let previous = head.map(|h| PreviousRecord {
@@ -160,49 +118,32 @@ pub async fn request(
             previous,
         };
         let name = record::name_for(sequence);
-        let maybe = Undo::new(
-            &grants,
-            &secrets,
-            &name,
-            &allowed.role.name,
-            "",
-            &cluster.context,
-        );
+        let maybe = Undo::new(shared, &name, &allowed.role.name, "", cluster.context());
         progress.creating(&maybe, &request_id);
         // Standby hook (issue 13): a record made through a standby credential says so.
-        let record = crate::standby::marked(Grant::new(&name, spec), me);
-        match grants.create(&PostParams::default(), &record).await {
+        let record = standby::marked(Grant::new(&name, spec), me.standby.as_deref());
+        match cluster.create_record(&record).await {
             Ok(rec) => {
                 created = Some(rec);
                 seen_records = records;
                 break;
             }
-            Err(e) if status_code(&e) == Some(409) => {
-                // The name is taken: the re-read sees it, and the next place is past it.
-                progress.nothing();
-                continue;
-            }
-            Err(e) if status_code(&e).is_none() => {
-                // The record may or may not exist: find out, and take it back if it does.
-                let what = explain(
-                    e,
-                    &cluster.server,
-                    &cluster.context,
-                    "writing the grant record",
-                );
-                let cleanup = maybe.if_ours(&request_id, &what.to_string()).await;
-                anyhow::bail!("{what}. Cleaned up: {cleanup}");
-            }
-            Err(e) => {
-                progress.nothing();
-                let what = explain(
-                    e,
-                    &cluster.server,
-                    &cluster.context,
-                    "writing the grant record",
-                );
-                anyhow::bail!("{what}. Nothing was created");
-            }
+            Err(e) => match e {
+                ClusterError::Conflict { .. } => {
+                    // The name is taken: the re-read sees it, and the next place is past it.
+                    progress.nothing();
+                    continue;
+                }
+                what if !what.answered() => {
+                    // The record may or may not exist: find out, and take it back if it does.
+                    let cleanup = maybe.if_ours(&request_id, &what.to_string()).await;
+                    anyhow::bail!("{what}. Cleaned up: {cleanup}");
+                }
+                what => {
+                    progress.nothing();
+                    anyhow::bail!("{what}. Nothing was created");
+                }
+            },
         }
     }
     let rec = created.ok_or_else(|| {
@@ -211,16 +152,15 @@ pub async fn request(
              {CHAIN_ATTEMPTS} times in a row while this request tried to follow it (many requests \
              at once, or records being created by hand); nothing was created. Try again in a few \
              seconds; if it keeps happening an admin should run: kubectl breakglass audit{}",
-            super::undo::context_flag(&cluster.context)
+            crate::grant::context_flag(cluster.context())
         )
     })?;
     let mut undo = Undo::new(
-        &grants,
-        &secrets,
+        shared,
         rec.name(),
         &rec.spec.role,
         &rec.spec.expiry_time,
-        &cluster.context,
+        cluster.context(),
     );
 
     // 2. Seal, 3. token, 4. annotate; any failure undoes all of it.
@@ -240,14 +180,14 @@ pub async fn request(
                     .map(|t| format!(" (ticket {t})"))
                     .unwrap_or_default()
             );
-            if let Err(e) = emit(cluster, events::build(&record, "Granted", "Request", note)).await
-            {
+            let event = events::build(&record, "Granted", "Request", note);
+            if let Err(e) = cluster.emit(&event).await {
                 warnings.push(format!(
                     "the Granted Event was not written ({e}); the record is the audit trail"
                 ));
             }
             // An expired grant of this person leaves no seal a new token could be bound to.
-            super::revoke::sweep_expired_own(cluster, &seen_records, &me.username).await;
+            sweep_expired_own(cluster, &seen_records, &me.username).await;
             let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
             Ok(Granted {
                 record,
@@ -267,23 +207,15 @@ pub async fn request(
 
 /// Steps 2–4; an error names the step that failed.
 async fn seal_token_annotate(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     rec: &Grant,
     allowed: &Allowed,
 ) -> anyhow::Result<(Grant, Secret<String>, Claims)> {
-    let ex = |doing: &str| {
-        let doing = doing.to_string();
-        move |e: kube::Error| explain(e, &cluster.server, &cluster.context, &doing)
-    };
     let seal_step = format!(
         "creating the seal {}",
         seal::name_for(rec.name(), &rec.spec.role)
     );
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let sealed = secrets
-        .create(&PostParams::default(), &seal::build(rec))
-        .await
-        .map_err(ex(&seal_step))?;
+    let sealed = cluster.create_seal(&seal::build(rec), &seal_step).await?;
     let seal_name = sealed.metadata.name.clone().unwrap_or_default();
     let seal_uid = sealed.metadata.uid.clone().unwrap_or_default();
 
@@ -291,7 +223,6 @@ async fn seal_token_annotate(
         "requesting a token for ServiceAccount {NAMESPACE}/{}",
         allowed.role.name
     );
-    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let tr = TokenRequest {
         spec: TokenRequestSpec {
             audiences: vec![],
@@ -305,10 +236,9 @@ async fn seal_token_annotate(
         },
         ..TokenRequest::default()
     };
-    let issued = accounts
-        .create_token_request(&allowed.role.name, &PostParams::default(), &tr)
-        .await
-        .map_err(ex(&token_step))?;
+    let issued = cluster
+        .request_token(&allowed.role.name, &tr, &token_step)
+        .await?;
     let token = Secret::new(
         issued
             .status
@@ -326,25 +256,11 @@ async fn seal_token_annotate(
         seal_uid: Some(seal_uid),
         ..GrantStatus::default()
     };
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let record = grants
-        .patch_status(
-            rec.name(),
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": status })),
-        )
-        .await
-        .map_err(ex(&annotate_step))?;
+    let status = serde_json::to_value(&status)?;
+    let record = cluster
+        .patch_status(rec.name(), &status, &annotate_step)
+        .await?;
     Ok((record, token, claims))
-}
-
-/// Creates an Event; failures are reported, never fatal.
-pub async fn emit(cluster: &Cluster, event: Event) -> anyhow::Result<()> {
-    let api: Api<Event> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    api.create(&PostParams::default(), &event)
-        .await
-        .map(|_| ())
-        .map_err(|e| explain(e, &cluster.server, &cluster.context, "writing the Event"))
 }
 
 fn refuse_second_grant(
@@ -364,7 +280,7 @@ fn refuse_second_grant(
                 g.spec.role,
                 g.spec.expiry_time,
                 g.name(),
-                super::undo::context_flag(context)
+                crate::grant::context_flag(context)
             );
         }
         if g.is_in_flight(now, IN_FLIGHT) {
@@ -411,7 +327,7 @@ fn refuse_same_role(
             g.name(),
             g.spec.expiry_time,
             g.name(),
-            super::undo::context_flag(context)
+            crate::grant::context_flag(context)
         );
     }
     Ok(())
@@ -426,4 +342,199 @@ fn request_id(me: &Whoami) -> String {
     h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
     h.update(format!("{:p}", &h as *const _).as_bytes());
     hex::encode(&h.finalize()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::model::policy::{Ask, Policy};
+    use std::rc::Rc;
+
+    fn allowed(role: &str) -> Allowed {
+        let policy = Policy::from_data(&crate::grant::cluster::memory::policy()).unwrap();
+        let ask = Ask {
+            reason: Some("checkout is down, need to look"),
+            ticket: None,
+            role: Some(role),
+            duration: Some(std::time::Duration::from_secs(1800)),
+        };
+        policy
+            .check(&ask, "alice@example.com", &["sre".to_string()])
+            .unwrap()
+    }
+
+    async fn grant(
+        cluster: &Rc<MemoryCluster>,
+        role: &str,
+        beside: Beside,
+    ) -> anyhow::Result<Granted> {
+        let shared: Shared = cluster.clone();
+        request(
+            &shared,
+            &cluster.me,
+            &allowed(role),
+            beside,
+            &Progress::default(),
+        )
+        .await
+    }
+
+    fn state(cluster: &MemoryCluster, name: &str) -> Option<State> {
+        cluster.state.borrow().records[name].state()
+    }
+
+    #[tokio::test]
+    async fn a_grant_is_recorded_sealed_issued_and_annotated() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let granted = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .unwrap();
+        assert_eq!(granted.record.name(), "grant-000001");
+        assert_eq!(state(&cluster, "grant-000001"), Some(State::Active));
+        let st = cluster.state.borrow();
+        assert_eq!(st.seals.len(), 1);
+        let status = st.records["grant-000001"].status.clone().unwrap();
+        assert_eq!(status.jti.as_deref(), Some(granted.claims.jti.as_str()));
+        assert_eq!(
+            status.seal_name.as_deref(),
+            st.seals.keys().next().map(String::as_str)
+        );
+        assert_eq!(st.events.len(), 1, "a Granted Event");
+    }
+
+    #[tokio::test]
+    async fn a_second_live_grant_is_refused_before_anything_is_created() {
+        let cluster = Rc::new(MemoryCluster::new());
+        grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .unwrap();
+        let calls = cluster.state.borrow().calls.len();
+        let err = grant(&cluster, "cluster-admin", Beside::Nothing)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("you already have a live break-glass grant grant-000001"),
+            "{err}"
+        );
+        let st = cluster.state.borrow();
+        assert_eq!(st.records.len(), 1);
+        assert_eq!(st.seals.len(), 1);
+        assert!(
+            !st.calls[calls..].contains(&"create_record"),
+            "{:?}",
+            st.calls
+        );
+    }
+
+    #[tokio::test]
+    async fn an_additional_grant_of_the_same_role_is_refused_and_of_another_allowed() {
+        let cluster = Rc::new(MemoryCluster::new());
+        grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .unwrap();
+        let err = grant(&cluster, "incident-debug", Beside::OtherRoles)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("you already hold grant grant-000001 of role incident-debug"),
+            "{err}"
+        );
+        let second = grant(&cluster, "cluster-admin", Beside::OtherRoles)
+            .await
+            .unwrap();
+        assert_eq!(second.record.name(), "grant-000002");
+    }
+
+    #[tokio::test]
+    async fn a_taken_chain_place_is_read_again_and_the_next_one_taken() {
+        let cluster = Rc::new(MemoryCluster::new());
+        cluster.state.borrow_mut().taken = 2;
+        let granted = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .unwrap();
+        // Two other requests took places 1 and 2; ours follows them in the chain.
+        assert_eq!(granted.record.name(), "grant-000003");
+        let previous = granted.record.spec.previous.clone().unwrap();
+        assert_eq!(previous.name, "grant-000002");
+        let st = cluster.state.borrow();
+        assert_eq!(
+            previous.digest,
+            chain::digest_of(&st.records["grant-000002"])
+        );
+        assert_eq!(st.seals.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_chain_place_taken_every_time_gives_up_having_created_nothing() {
+        let cluster = Rc::new(MemoryCluster::new());
+        cluster.state.borrow_mut().taken = CHAIN_ATTEMPTS;
+        let err = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("taken {CHAIN_ATTEMPTS} times in a row")),
+            "{err}"
+        );
+        let st = cluster.state.borrow();
+        assert!(st
+            .records
+            .values()
+            .all(|r| r.spec.requester != "alice@example.com"));
+        assert!(st.seals.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_token_request_deletes_the_seal_and_fails_the_record() {
+        let cluster = Rc::new(MemoryCluster::new());
+        cluster.state.borrow_mut().failing.push("request_token");
+        let err = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("Cleaned up: deleted seal"), "{err}");
+        assert!(err.contains("Nothing is live"), "{err}");
+        assert_eq!(state(&cluster, "grant-000001"), Some(State::Failed));
+        let st = cluster.state.borrow();
+        assert!(st.seals.is_empty(), "no seal without an Active record");
+        assert!(st.tokens.is_empty(), "no token was issued");
+    }
+
+    #[tokio::test]
+    async fn a_failed_annotation_takes_back_the_issued_token() {
+        let cluster = Rc::new(MemoryCluster::new());
+        cluster.state.borrow_mut().failing.push("patch_status");
+        let err = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("Cleaned up: deleted seal"),
+            "{err}"
+        );
+        // The token was issued, but its seal is gone, so the cluster rejects it.
+        let st = cluster.state.borrow();
+        assert_eq!(st.tokens.len(), 1);
+        assert!(st.seals.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_record_creates_nothing_and_says_so() {
+        let cluster = Rc::new(MemoryCluster::new());
+        cluster.state.borrow_mut().failing.push("create_record");
+        let err = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.ends_with("Nothing was created"), "{err}");
+        assert!(cluster.state.borrow().records.is_empty());
+    }
 }

@@ -2,105 +2,89 @@
 //! write the `<context>-breakglass` context. A signal before all of that is done takes the
 //! grant back (`interrupt`).
 
-use super::cluster::{self, Cluster};
-use super::interrupt::{self, Signals};
-use super::policy::{Allowed, Ask, Policy, POLICY_MANIFEST, POLICY_NAME};
-use super::view::GrantView;
-use super::{duration, elevated_cache, output, protocol, NAMESPACE};
-use crate::cli::{GlobalArgs, RequestArgs, TokenCacheKind};
+use super::model::duration;
+use super::{elevated_cache, protocol};
+use crate::global::Global;
+use crate::grant::cluster::policy::{read_policy, read_standby};
+use crate::grant::cluster::standby::Via;
+use crate::grant::cluster::{self, Cluster};
+use crate::grant::model::policy::{self, Allowed, Ask, Policy};
+use crate::interrupt::Signals;
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
 use crate::untrusted::Untrusted;
-use clap::ValueEnum;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 
-/// Breaks the glass as `args` say.
-pub fn run(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<()> {
-    let requested = checked(args)?;
-    let made = output::runtime()?.block_on(request(global, args, requested))?;
-    report(args, made)
-}
-
-/// The same request for the elevated credential's interactive offer, which serves the new
-/// token itself: says in one line what was granted and returns the cache entry to serve.
-pub fn for_offer(global: &GlobalArgs, args: &RequestArgs) -> anyhow::Result<elevated_cache::Entry> {
-    let requested = checked(args)?;
-    let made = output::runtime()?.block_on(request(global, args, requested))?;
-    let name = made.granted.record.name().to_string();
-    say!(
-        "Break-glass grant {}: {} acts as {} on {} for {}, until {}; recorded in the cluster. \
-         Revoke: kubectl breakglass revoke {} --context {}",
-        Untrusted(&name),
-        Untrusted(&made.me.username),
-        Untrusted(&made.allowed.role.name),
-        made.cluster.server,
-        duration::human(made.allowed.duration),
-        elevated_cache_time(&made.granted.expires_at),
-        Untrusted(&name),
-        made.cluster.context
-    );
-    Ok(made.granted.cache_entry(&made.cluster, &made.me.username))
+/// What the person asks for, as plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// Why (recorded in the cluster).
+    pub reason: Option<String>,
+    /// Incident or ticket id.
+    pub ticket: Option<String>,
+    /// The role (default: the policy's default role).
+    pub role: Option<String>,
+    /// How long, as typed (e.g. `30m`).
+    pub duration: Option<String>,
+    /// Do not write the `<context>-breakglass` kubeconfig context.
+    pub no_kubeconfig: bool,
+    /// Allow a second live grant of another role.
+    pub additional: bool,
+    /// Break the glass with the standby credential (`--standby`); without it, the standby
+    /// credential is used only when the identity provider cannot be reached (issue 13).
+    pub standby: bool,
 }
 
 /// What can be checked before any network: reason and ticket text, the duration's form.
-fn checked(args: &RequestArgs) -> anyhow::Result<Option<std::time::Duration>> {
-    super::policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
+pub fn check(args: &Input) -> anyhow::Result<Option<std::time::Duration>> {
+    policy::check_text(args.reason.as_deref(), args.ticket.as_deref())?;
     let requested = args
         .duration
         .as_deref()
         .map(|d| duration::parse_flag("--duration", d))
         .transpose()?;
-    if args
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .is_empty()
-    {
-        anyhow::bail!(
-            "a reason is required: add --reason \"what is broken and why you need access\" \
-             (it is recorded in the cluster)"
-        );
-    }
+    policy::check_reason(args.reason.as_deref(), None)?;
     Ok(requested)
 }
 
 /// A grant made whole: recorded, issued, cached and (unless `--no-kubeconfig`) wired into
 /// the kubeconfig. From here on an interrupt changes nothing.
-struct Made {
-    cluster: Cluster,
-    me: cluster::Whoami,
-    allowed: Allowed,
-    granted: protocol::Granted,
-    elevated_context: String,
+pub struct Made {
+    pub cluster: cluster::Shared,
+    pub me: cluster::Whoami,
+    pub allowed: Allowed,
+    pub granted: protocol::Granted,
+    pub elevated_context: String,
 }
 
-async fn request(
-    global: &GlobalArgs,
-    args: &RequestArgs,
+/// Breaks the glass as `args` say (checked first with [`check`]), undoing what was made
+/// when one of `signals` comes before the grant is whole (the caller listens from before
+/// the start).
+pub async fn request(
+    global: &Global,
+    args: &Input,
     requested: Option<std::time::Duration>,
+    signals: &mut Signals,
 ) -> anyhow::Result<Made> {
-    // Listening from the start: a signal before the grant is whole undoes what was made.
-    let mut signals = Signals::listen()?;
     let progress = protocol::Progress::default();
     match signals.race(make(global, args, requested, &progress)).await {
         Ok(made) => made,
-        Err(signal) => Err(interrupt::undo_request(&mut signals, signal, &progress)
-            .await
-            .into()),
+        Err(signal) => Err(
+            crate::grant::undo::undo_interrupted(signals, signal, &progress)
+                .await
+                .into(),
+        ),
     }
 }
 
 async fn make(
-    global: &GlobalArgs,
-    args: &RequestArgs,
+    global: &Global,
+    args: &Input,
     requested: Option<std::time::Duration>,
     progress: &protocol::Progress,
 ) -> anyhow::Result<Made> {
     // Standby hook (issue 13): as the person, or as their standby credential when the
-    // identity provider cannot be reached (or --standby); renews the standby on the way.
-    let path = crate::standby::connect::Path::of_flag(args.standby);
-    let (cluster, me) = crate::standby::connect::connect(global, path, true).await?;
+    // identity provider cannot be reached (or --standby).
+    let cluster = cluster::standby::connect_via(global, Via::of_flag(args.standby)).await?;
+    let me = cluster.whoami().await?;
     let policy = read_policy(&cluster).await?;
     let ask = Ask {
         reason: args.reason.as_deref(),
@@ -108,8 +92,7 @@ async fn make(
         role: args.role.as_deref(),
         duration: requested,
     };
-    // Standby hook (issue 13): a standby credential's roles instead of the person's groups.
-    let allowed = crate::standby::connect::check(&cluster, &policy, &ask, &me).await?;
+    let allowed = allowed_for(&cluster, &policy, &ask, &me).await?;
     for w in policy.warnings() {
         say!("warning: {}", Untrusted(&w));
     }
@@ -141,9 +124,9 @@ async fn make(
     // An additional grant gets a context of its own: re-pointing `<context>-breakglass`
     // would take the first grant's context away while it is still live.
     let elevated_context = if args.additional {
-        format!("{}-breakglass-{}", cluster.context, allowed.role.name)
+        format!("{}-breakglass-{}", cluster.context(), allowed.role.name)
     } else {
-        format!("{}-breakglass", cluster.context)
+        format!("{}-breakglass", cluster.context())
     };
     if !args.no_kubeconfig {
         if let Err(e) = write_context(global, &cluster, &entry, &elevated_context) {
@@ -171,112 +154,34 @@ async fn make(
     })
 }
 
-/// Tells the person what they now hold (stderr), and prints the grant for `-o`.
-fn report(args: &RequestArgs, made: Made) -> anyhow::Result<()> {
-    let Made {
-        cluster,
-        me,
-        allowed,
-        granted,
-        elevated_context,
-    } = made;
-    let name = granted.record.name().to_string();
-    let left = duration::human(allowed.duration);
-    say!(
-        "Break-glass grant {name}: {} acts as {} (ServiceAccount {NAMESPACE}/{}) on {} for {left}, until {}.",
-        Untrusted(&me.username),
-        Untrusted(&allowed.role.name),
-        Untrusted(&allowed.role.name),
-        cluster.server,
-        elevated_cache_time(&granted.expires_at)
-    );
-    say!(
-        "Recorded in the cluster (kubectl get breakglassgrants -n {NAMESPACE} {name}); token id (jti) {}.",
-        Untrusted(&granted.claims.jti)
-    );
-    if args.no_kubeconfig {
-        say!(
-            "No kubeconfig context written (--no-kubeconfig): the token is cached for an exec \
-             credential entry. To use it, re-run without --no-kubeconfig, or add a user like \
-             plugin-manifest/kubeconfig-breakglass.yaml with --server {} --role {} --account {} \
-             --origin-context {}.",
-            cluster.server,
-            Untrusted(&allowed.role.name),
-            Untrusted(&me.username),
-            cluster.context
-        );
-    } else {
-        say!(
-            "Use it:    kubectl --context {elevated_context} auth whoami   (any kubectl command \
-             with --context {elevated_context})"
-        );
-    }
-    say!(
-        "Status:    kubectl breakglass status --context {}",
-        cluster.context
-    );
-    say!(
-        "Revoke:    kubectl breakglass revoke {name} --context {}",
-        cluster.context
-    );
-    if let Some(format) = args.output {
-        output::print(
-            format,
-            &Requested {
-                grant: GrantView::of(&granted.record, chrono::Utc::now()),
-                service_account: &granted.claims.sub,
-                context: (!args.no_kubeconfig).then_some(elevated_context.as_str()),
-            },
-        )?;
-    }
-    Ok(())
+/// The policy check for `me`. Standby hook (issue 13): through a standby credential, by the
+/// roles the policy's standby keys give it instead of the person's groups.
+pub async fn allowed_for(
+    cluster: &dyn Cluster,
+    policy: &Policy,
+    ask: &Ask<'_>,
+    me: &cluster::Whoami,
+) -> anyhow::Result<Allowed> {
+    Ok(match me.standby.as_deref() {
+        None => policy.check(ask, &me.username, &me.groups)?,
+        Some(account) => read_standby(cluster)
+            .await?
+            .check(policy, ask, &me.username, account)?,
+    })
 }
 
-/// `request -o json|yaml`: the common grant shape, the token's subject and the context
-/// written for it. Never the token.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Requested<'a> {
-    #[serde(flatten)]
-    grant: GrantView,
-    service_account: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    context: Option<&'a str>,
-}
-
-fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    super::record::timestamp(*t)
-}
-
-/// The cluster's break-glass policy, or a message naming the manifest to apply.
-pub async fn read_policy(cluster: &Cluster) -> anyhow::Result<Policy> {
-    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let cm = match api.get_opt(POLICY_NAME).await {
-        Ok(Some(cm)) => cm,
-        Ok(None) => anyhow::bail!(
-            "the cluster has no break-glass policy (ConfigMap {NAMESPACE}/{POLICY_NAME}); \
-             an admin must install it: kubectl apply -f deploy/ (the policy is {POLICY_MANIFEST})"
-        ),
-        Err(e) => {
-            return Err(cluster::explain(
-                e,
-                &cluster.server,
-                &cluster.context,
-                "reading the break-glass policy",
-            ))
-        }
-    };
-    Policy::from_data(&cm.data.unwrap_or_default())
+pub fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    crate::grant::model::record::timestamp(*t)
 }
 
 fn write_context(
-    global: &GlobalArgs,
-    cluster: &Cluster,
+    global: &Global,
+    cluster: &dyn Cluster,
     entry: &elevated_cache::Entry,
     name: &str,
 ) -> anyhow::Result<()> {
     let loaded = crate::kubeconfig::load(global)?;
-    let origin = loaded.context(Some(&cluster.context))?;
+    let origin = loaded.context(Some(cluster.context()))?;
     let mut args = vec![
         "--elevated".to_string(),
         "--server".to_string(),
@@ -286,14 +191,9 @@ fn write_context(
         "--account".to_string(),
         entry.account.clone(),
         "--origin-context".to_string(),
-        cluster.context.clone(),
+        cluster.context().to_string(),
     ];
-    if global.token_cache != TokenCacheKind::Keyring {
-        if let Some(v) = global.token_cache.to_possible_value() {
-            args.push("--token-cache".to_string());
-            args.push(v.get_name().to_string());
-        }
-    }
+    args.extend(global.token_cache.exec_args());
     let fallback_command = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "kubectl-breakglass".to_string());
@@ -301,11 +201,105 @@ fn write_context(
         loaded.paths(),
         &ElevatedContext {
             name: name.to_string(),
-            origin_context: cluster.context.clone(),
+            origin_context: cluster.context().to_string(),
             cluster_name: origin.cluster_name,
             args,
             fallback_command,
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::Refused;
+    use crate::grant::model::standby::{self, USER_PREFIX};
+    use crate::grant::protocol::{Beside, Progress};
+    use std::rc::Rc;
+
+    /// alice through her standby credential `standby-alice`, which the policy gives her for
+    /// `roles`; the cluster sees a ServiceAccount, in no group of the person's.
+    fn through_standby(user: &str, roles: &str) -> Rc<MemoryCluster> {
+        let mut cluster = MemoryCluster::new();
+        cluster.me.groups = vec!["system:serviceaccounts".to_string()];
+        cluster.me.standby = Some(format!("{USER_PREFIX}standby-alice"));
+        let mut state = cluster.state.borrow_mut();
+        let policy = state.policy.get_or_insert_with(Default::default);
+        policy.insert("standby.standby-alice.user".into(), user.into());
+        policy.insert("standby.standby-alice.roles".into(), roles.into());
+        drop(state);
+        Rc::new(cluster)
+    }
+
+    async fn ask(cluster: &Rc<MemoryCluster>, role: &str) -> anyhow::Result<Allowed> {
+        let policy = read_policy(cluster.as_ref()).await?;
+        let ask = Ask {
+            reason: Some("SSO is down and checkout is failing"),
+            ticket: None,
+            role: Some(role),
+            duration: None,
+        };
+        allowed_for(cluster.as_ref(), &policy, &ask, &cluster.me).await
+    }
+
+    fn refused(err: anyhow::Error) -> Refused {
+        err.downcast::<Refused>().expect("a policy refusal")
+    }
+
+    #[tokio::test]
+    async fn a_standby_credential_breaks_glass_only_into_its_roles_and_its_record_says_so() {
+        let cluster = through_standby("alice@example.com", "incident-debug");
+        let err = ask(&cluster, "cluster-admin").await.unwrap_err();
+        assert!(
+            matches!(refused(err), Refused::StandbyRole { ref role, .. } if role == "cluster-admin")
+        );
+        // Its roles stand in for the groups the ServiceAccount does not have.
+        let allowed = ask(&cluster, "incident-debug").await.unwrap();
+        let shared: Shared = cluster.clone();
+        let granted = protocol::request(
+            &shared,
+            &cluster.me,
+            &allowed,
+            Beside::Nothing,
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(standby::of_record(&granted.record), Some("standby-alice"));
+        assert_eq!(granted.record.spec.requester, "alice@example.com");
+    }
+
+    #[tokio::test]
+    async fn a_standby_credential_the_policy_gives_someone_else_is_refused_before_anything_is_made()
+    {
+        let cluster = through_standby("mallory@example.com", "incident-debug");
+        let err = ask(&cluster, "incident-debug").await.unwrap_err();
+        assert!(matches!(
+            refused(err),
+            Refused::StandbyNotFor { ref username, .. } if username == "alice@example.com"
+        ));
+        let state = cluster.state.borrow();
+        assert!(state.records.is_empty() && state.seals.is_empty());
+        assert!(!state.calls.contains(&"create_record"));
+    }
+
+    #[tokio::test]
+    async fn the_persons_own_login_is_checked_by_their_groups_and_leaves_no_mark() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let allowed = ask(&cluster, "cluster-admin").await.unwrap();
+        let shared: Shared = cluster.clone();
+        let granted = protocol::request(
+            &shared,
+            &cluster.me,
+            &allowed,
+            Beside::Nothing,
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(standby::of_record(&granted.record), None);
+    }
 }

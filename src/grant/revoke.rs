@@ -1,19 +1,18 @@
 //! Revocation: delete the seal, then confirm by presenting the revoked token until the
 //! cluster rejects it, and write what happened onto the record.
 
-use super::cluster::{self, explain, status_code, Cluster, Whoami};
-use super::elevated_cache;
-use super::interrupt::{Interrupted, Signal, Signals};
-use super::record::{self, Grant, State};
-use super::undo::context_flag;
-use super::{events, protocol, seal, NAMESPACE};
+use crate::grant::cluster::admin::ADMIN_RULE;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
+use crate::grant::cluster::{Cluster, ClusterError, Whoami};
+use crate::grant::context_flag;
+use crate::grant::elevated_cache;
+use crate::grant::model::record::{self, Grant, State};
+use crate::grant::model::seal::{claimed_record, seal_of, stray_reason};
+use crate::grant::model::{events, seal};
+use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::token_cache::{CacheKey, TokenStore};
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
 use k8s_openapi::api::core::v1::Secret as K8sSecret;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::Api;
 use std::time::{Duration, Instant};
 
 /// How long to keep presenting a revoked token (a real API server caches successes ~10 s).
@@ -77,57 +76,6 @@ impl Confirmation {
     }
 }
 
-/// Whether the caller is a break-glass admin, as the cluster decides it: whoever may list
-/// Secrets in the break-glass namespace (group breakglass-admins in `deploy/`, and cluster
-/// superusers). Requesters may not, so they cannot sweep seals nor revoke others' grants.
-pub async fn is_admin(cluster: &Cluster) -> anyhow::Result<bool> {
-    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                namespace: Some(NAMESPACE.to_string()),
-                verb: Some("list".to_string()),
-                group: Some(String::new()),
-                resource: Some("secrets".to_string()),
-                ..ResourceAttributes::default()
-            }),
-            ..SelfSubjectAccessReviewSpec::default()
-        },
-        ..SelfSubjectAccessReview::default()
-    };
-    let answer = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| {
-            explain(
-                e,
-                &cluster.server,
-                &cluster.context,
-                "asking the cluster whether you are a break-glass admin",
-            )
-        })?;
-    Ok(answer.status.is_some_and(|s| s.allowed))
-}
-
-/// Who counts as a break-glass admin, for messages.
-pub const ADMIN_RULE: &str =
-    "break-glass admins are those the cluster lets list Secrets in namespace breakglass \
-     (group breakglass-admins)";
-
-/// Every seal in the break-glass namespace, by Secret type (labelled or not).
-pub async fn list_seals(cluster: &Cluster) -> anyhow::Result<Vec<K8sSecret>> {
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let all = secrets
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| explain(e, &cluster.server, &cluster.context, "listing seals"))?;
-    Ok(all
-        .items
-        .into_iter()
-        .filter(|s| s.type_.as_deref() == Some(seal::SEAL_TYPE))
-        .collect())
-}
-
 /// Revokes the target grants, handing each outcome to `report` as soon as it is known (so
 /// a later failure cannot hide an earlier revocation). Someone else's grant, and `--all`,
 /// need a break-glass admin, checked before anything is touched; `--all` also lists every
@@ -137,14 +85,14 @@ pub async fn list_seals(cluster: &Cluster) -> anyhow::Result<Vec<K8sSecret>> {
 /// signal while a seal is deleted or a revocation recorded lets that finish; a second one
 /// abandons it with an `Interrupted` error saying what may be left.
 pub async fn revoke(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     target: Target,
     store: &dyn TokenStore,
     signals: &mut Signals,
     report: &mut dyn FnMut(&Outcome),
 ) -> anyhow::Result<Vec<Outcome>> {
-    let records = protocol::list_records(cluster).await?;
+    let records = list_records(cluster).await?;
     let now = chrono::Utc::now();
     let mut outcomes = Vec::new();
     let mut seals = Vec::new();
@@ -153,10 +101,10 @@ pub async fn revoke(
             let g = records.iter().find(|g| g.name() == name).ok_or_else(|| {
                 anyhow::anyhow!(
                     "there is no grant named {name}; see your live grants with: kubectl breakglass status{}",
-                    context_flag(&cluster.context)
+                    context_flag(cluster.context())
                 )
             })?;
-            if g.spec.requester != me.username && !is_admin(cluster).await? {
+            if g.spec.requester != me.username && !cluster.is_admin().await? {
                 anyhow::bail!(
                     "{name} is {}'s grant (role {}), not yours ({}): only break-glass admins \
                      revoke someone else's grant ({ADMIN_RULE}); ask one to run: kubectl \
@@ -164,7 +112,7 @@ pub async fn revoke(
                     g.spec.requester,
                     g.spec.role,
                     me.username,
-                    context_flag(&cluster.context),
+                    context_flag(cluster.context()),
                     g.spec.requester
                 );
             }
@@ -185,23 +133,23 @@ pub async fn revoke(
                 anyhow::bail!(
                     "{} has no live break-glass grant on {}; see every live grant with: kubectl breakglass status --all{}",
                     me.username,
-                    cluster.context,
-                    context_flag(&cluster.context)
+                    cluster.context(),
+                    context_flag(cluster.context())
                 );
             }
             mine
         }
         Target::All => {
-            if !is_admin(cluster).await? {
+            if !cluster.is_admin().await? {
                 anyhow::bail!(
                     "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
                      nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
                     me.username,
-                    context_flag(&cluster.context)
+                    context_flag(cluster.context())
                 );
             }
             // Everything is listed before anything is deleted.
-            seals = list_seals(cluster).await?;
+            seals = cluster.seals().await?;
             records.iter().filter(|g| g.is_live(now)).collect()
         }
     };
@@ -210,7 +158,7 @@ pub async fn revoke(
     let all = matches!(target, Target::All);
     for g in chosen {
         let o = match signals.received() {
-            Some(signal) if signals.count() > seen => not_reached(g, signal, &cluster.context),
+            Some(signal) if signals.count() > seen => not_reached(g, signal, cluster.context()),
             _ => match revoke_one(cluster, me, g, store, signals).await {
                 Ok(o) => o,
                 // With --all one failure must not stop the rest.
@@ -237,84 +185,9 @@ pub async fn revoke(
     Ok(outcomes)
 }
 
-/// The seal name a record uses: the one recorded on it, else the one the plugin gives it.
-fn seal_of(records: &[Grant], grant: &str) -> String {
-    let g = records.iter().find(|g| g.name() == grant);
-    g.and_then(recorded_seal)
-        .or_else(|| g.map(|g| seal::name_for(grant, &g.spec.role)))
-        .unwrap_or_else(|| format!("{grant}-seal"))
-}
-
-/// The record a seal claims to serve: its owner, else its label, else its name.
-fn claimed_record(s: &K8sSecret) -> String {
-    let name = s.metadata.name.clone().unwrap_or_default();
-    s.metadata
-        .owner_references
-        .as_ref()
-        .and_then(|o| o.first().map(|o| o.name.clone()))
-        .or_else(|| {
-            s.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(super::GRANT_LABEL).cloned())
-        })
-        .unwrap_or_else(|| record_in_name(&name))
-}
-
-/// The seal name recorded on `g`, if it is one a Secret can have.
-fn recorded_seal(g: &Grant) -> Option<String> {
-    g.status
-        .as_ref()
-        .and_then(|s| s.seal_name.clone())
-        .filter(|n| seal::is_valid_name(n))
-}
-
-/// The record a seal's name points at: `grant-NNNNNN` of `grant-NNNNNN-<role>-seal` (or of
-/// the older `grant-NNNNNN-seal`).
-fn record_in_name(seal: &str) -> String {
-    let rest = seal.strip_prefix("grant-").unwrap_or(seal);
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        seal.trim_end_matches("-seal").to_string()
-    } else {
-        format!("grant-{digits}")
-    }
-}
-
-/// Why a seal serves no live grant, or `None` when it serves one.
-pub fn stray_reason(
-    records: &[Grant],
-    s: &K8sSecret,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<String> {
-    let name = s.metadata.name.clone().unwrap_or_default();
-    let claimed = claimed_record(s);
-    let Some(g) = records.iter().find(|g| g.name() == claimed) else {
-        return Some(format!("its record {claimed} does not exist"));
-    };
-    let status = g.status.clone().unwrap_or_default();
-    let same_seal = status.seal_name.as_deref().is_none_or(|n| n == name)
-        && status
-            .seal_uid
-            .as_deref()
-            .is_none_or(|u| s.metadata.uid.as_deref() == Some(u));
-    match g.state() {
-        Some(State::Active) if g.is_live(now) && same_seal => None,
-        Some(State::Active) if g.is_live(now) => Some(format!(
-            "it is not the seal recorded on {claimed} (a re-created or forged one)"
-        )),
-        Some(State::Active) => Some(format!("{claimed} expired at {}", g.spec.expiry_time)),
-        Some(State::Revoked) => Some(format!("{claimed} is Revoked")),
-        Some(State::Failed) => Some(format!("{claimed} is Failed")),
-        None | Some(State::Pending) => Some(format!(
-            "{claimed} is Pending (a request in progress or abandoned)"
-        )),
-    }
-}
-
 /// Deletes one seal `--all` found serving no live grant, saying why it went.
 async fn sweep(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     records: &[Grant],
     s: &K8sSecret,
     now: chrono::DateTime<chrono::Utc>,
@@ -323,19 +196,10 @@ async fn sweep(
     let claimed = claimed_record(s);
     let why = stray_reason(records, s, now)
         .unwrap_or_else(|| format!("{claimed} is live but was not revoked above"));
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let (swept, summary) = match secrets.delete(&name, &DeleteParams::default()).await {
-        Ok(_) => (true, format!("swept seal {name}: {why}")),
-        Err(e) if status_code(&e) == Some(404) => {
-            (true, format!("seal {name} was already gone ({why})"))
-        }
-        Err(e) => (
-            false,
-            format!(
-                "could NOT sweep seal {name} ({why}): {}",
-                explain(e, &cluster.server, &cluster.context, "deleting the seal")
-            ),
-        ),
+    let (swept, summary) = match cluster.delete_seal(&name, "deleting the seal").await {
+        Ok(true) => (true, format!("swept seal {name}: {why}")),
+        Ok(false) => (true, format!("seal {name} was already gone ({why})")),
+        Err(e) => (false, format!("could NOT sweep seal {name} ({why}): {e}")),
     };
     let g = records.iter().find(|g| g.name() == claimed);
     Outcome {
@@ -350,33 +214,9 @@ async fn sweep(
     }
 }
 
-/// Deletes the seals of `me`'s expired grants (best effort, quiet), so an expired grant
-/// leaves nothing a new token could be bound to.
-pub async fn sweep_expired_own(cluster: &Cluster, records: &[Grant], me: &str) {
-    let now = chrono::Utc::now();
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    // At once rather than one after another: a person's old grants should not slow
-    // `status` down by one round trip each.
-    let mut deleting = tokio::task::JoinSet::new();
-    for g in records.iter().filter(|g| {
-        g.spec.requester == me
-            && g.state() == Some(State::Active)
-            && g.expiry().is_some_and(|e| e <= now)
-    }) {
-        let (secrets, name) = (secrets.clone(), seal_of(records, g.name()));
-        if !seal::is_valid_name(&name) {
-            continue;
-        }
-        deleting.spawn(async move {
-            let _ = secrets.delete(&name, &DeleteParams::default()).await;
-        });
-    }
-    while deleting.join_next().await.is_some() {}
-}
-
 /// A grant that was over before this revoke: says so, and still deletes a seal that was
 /// re-created for it (which could otherwise carry a new token).
-async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
+async fn already_over(cluster: &dyn Cluster, g: &Grant) -> Outcome {
     let status = g.status.clone().unwrap_or_default();
     let mut summary = match g.state() {
         Some(State::Revoked) => format!(
@@ -392,7 +232,6 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
         ),
     };
     let seal_name = seal_of(std::slice::from_ref(g), g.name());
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let mut ok = true;
     if !seal::is_valid_name(&seal_name) {
         return Outcome {
@@ -406,16 +245,15 @@ async fn already_over(cluster: &Cluster, g: &Grant) -> Outcome {
             failed: false,
         };
     }
-    match secrets.delete(&seal_name, &DeleteParams::default()).await {
-        Ok(_) => summary.push_str(&format!(
+    match cluster.delete_seal(&seal_name, "deleting the seal").await {
+        Ok(true) => summary.push_str(&format!(
             "; a seal {seal_name} had been re-created for it and is now deleted"
         )),
-        Err(e) if status_code(&e) == Some(404) => {}
+        Ok(false) => {}
         Err(e) => {
             ok = false;
             summary.push_str(&format!(
-                "; whether a seal {seal_name} was re-created for it could not be checked ({})",
-                explain(e, &cluster.server, &cluster.context, "deleting the seal")
+                "; whether a seal {seal_name} was re-created for it could not be checked ({e})"
             ))
         }
     }
@@ -494,20 +332,19 @@ fn abandoned(
 }
 
 async fn revoke_one(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     g: &Grant,
     store: &dyn TokenStore,
     signals: &mut Signals,
 ) -> anyhow::Result<Outcome> {
-    let secrets: Api<K8sSecret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let seal_name = seal_of(std::slice::from_ref(g), g.name());
     // The token this machine holds for the grant, if any: the only way to see it rejected.
-    let key = CacheKey::elevated(&cluster.server, &g.spec.role, &g.spec.requester);
+    let key = CacheKey::elevated(cluster.server(), &g.spec.role, &g.spec.requester);
     let far_past = chrono::DateTime::<chrono::Utc>::MIN_UTC;
     let held = elevated_cache::load(
         store,
-        &cluster.server,
+        cluster.server(),
         &g.spec.role,
         &g.spec.requester,
         far_past,
@@ -518,12 +355,11 @@ async fn revoke_one(
 
     let seen = signals.count();
     let started = Instant::now();
-    let dp = DeleteParams::default();
     let deleting = format!("deleting seal {seal_name}");
     // A name no Secret can have (a record written by hand) names no seal: nothing to delete.
     let seal_existed = seal::is_valid_name(&seal_name) && {
         let deleted = match signals
-            .finish(&deleting, secrets.delete(&seal_name, &dp))
+            .finish(&deleting, cluster.delete_seal(&seal_name, &deleting))
             .await
         {
             Ok(deleted) => deleted,
@@ -532,28 +368,19 @@ async fn revoke_one(
                     "seal {seal_name} may still exist, and a token issued for it work until {}",
                     g.spec.expiry_time
                 );
-                return Err(abandoned(signals, again, g, &state, &cluster.context));
+                return Err(abandoned(signals, again, g, &state, cluster.context()));
             }
         };
-        match deleted {
-            Ok(_) => true,
-            Err(e) if status_code(&e) == Some(404) => false,
-            Err(e) => return Err(explain(e, &cluster.server, &cluster.context, &deleting)),
-        }
+        deleted?
     };
 
     let (confirmed_after, confirmation, how) = match &held {
         Some(entry) => {
-            let client = cluster::client_with_token(
-                &cluster.server,
-                cluster.ca_pem.as_deref(),
-                cluster.insecure,
-                &elevated_cache::token(entry),
-            )?;
+            let token = elevated_cache::token(entry);
             let confirming = async {
                 loop {
-                    match cluster::whoami(&client).await {
-                        Err(e) if status_code(&e) == Some(401) => {
+                    match cluster.whoami_with(&token, "presenting the revoked token").await {
+                        Err(ClusterError::Unauthorized { .. }) => {
                             let secs = started.elapsed().as_secs_f64();
                             break (
                                 Some(secs),
@@ -595,7 +422,7 @@ async fn revoke_one(
         }
         None => {
             let gone = !seal::is_valid_name(&seal_name)
-                || matches!(secrets.get_opt(&seal_name).await, Ok(None));
+                || matches!(cluster.seal_exists(&seal_name).await, Ok(false));
             let what = if gone {
                 "is gone"
             } else {
@@ -629,29 +456,27 @@ async fn revoke_one(
     // Only an issued (Active) grant becomes Revoked; an unfinished request (Pending) is
     // Failed, as the protocol's transitions (and the admission policy) have it.
     let patch = if g.state() == Some(State::Active) {
-        serde_json::json!({ "status": {
+        serde_json::json!({
             "state": State::Revoked,
             "revokedBy": me.username,
             "revokedAt": now,
             "revocationConfirmed": confirmed_after.is_some(),
             "revocationConfirmedAfterSeconds": confirmed_after,
-        }})
+        })
     } else {
-        serde_json::json!({ "status": {
+        serde_json::json!({
             "state": State::Failed,
             "message": record::status_message(&format!(
                 "revoked by {} at {now} before the request finished",
                 me.username
             )),
-        }})
+        })
     };
-    let grants: Api<Grant> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let pp = PatchParams::default();
     let recording = format!("recording the revocation on {}", g.name());
     let recorded = match signals
         .finish(
             &recording,
-            grants.patch_status(g.name(), &pp, &Patch::Merge(&patch)),
+            cluster.patch_status(g.name(), &patch, "updating the record"),
         )
         .await
     {
@@ -661,7 +486,7 @@ async fn revoke_one(
                 "seal {seal_name} is deleted, so its token is dead (or dies once the API server's \
                  token cache expires, about 10 s), but the revocation may not be on the record"
             );
-            return Err(abandoned(signals, again, g, &state, &cluster.context));
+            return Err(abandoned(signals, again, g, &state, cluster.context()));
         }
     };
     let mut summary = format!(
@@ -688,7 +513,8 @@ async fn revoke_one(
                 "{} revoked the grant of {}: {how}",
                 me.username, g.spec.requester
             );
-            let event = protocol::emit(cluster, events::build(g, "Revoked", "Revoke", note));
+            let event = events::build(g, "Revoked", "Revoke", note);
+            let event = cluster.emit(&event);
             match signals.race(event).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -700,8 +526,7 @@ async fn revoke_one(
             }
         }
         Err(e) => summary.push_str(&format!(
-            "; the revocation could NOT be written onto the record ({})",
-            explain(e, &cluster.server, &cluster.context, "updating the record")
+            "; the revocation could NOT be written onto the record ({e})"
         )),
     }
     Ok(Outcome {
@@ -714,4 +539,122 @@ async fn revoke_one(
         recorded: was_recorded,
         failed: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::{Ask, Policy};
+    use crate::grant::protocol::{self, Beside, Progress};
+    use crate::token_cache::MemoryStore;
+    use std::rc::Rc;
+
+    /// A live grant of alice's, its token cached in `store` when `held`.
+    async fn live_grant(cluster: &Rc<MemoryCluster>, store: &MemoryStore, held: bool) {
+        let policy = Policy::from_data(&crate::grant::cluster::memory::policy()).unwrap();
+        let ask = Ask {
+            reason: Some("checkout is down, need to look"),
+            ticket: None,
+            role: None,
+            duration: None,
+        };
+        let allowed = policy
+            .check(&ask, "alice@example.com", &["sre".into()])
+            .unwrap();
+        let shared: Shared = cluster.clone();
+        let progress = Progress::default();
+        let granted = protocol::request(&shared, &cluster.me, &allowed, Beside::Nothing, &progress)
+            .await
+            .unwrap();
+        if held {
+            let entry = granted.cache_entry(cluster.as_ref(), &cluster.me.username);
+            elevated_cache::store(store, &entry).unwrap();
+        }
+    }
+
+    async fn revoke_as(
+        cluster: &MemoryCluster,
+        me: &Whoami,
+        target: Target,
+        store: &MemoryStore,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let mut signals = Signals::listen().unwrap();
+        revoke(cluster, me, target, store, &mut signals, &mut |_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_confirmed_when_the_cluster_rejects_the_held_token() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, true).await;
+        let outcomes = revoke_as(&cluster, &cluster.me, Target::Mine, &store)
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].confirmation, Confirmation::Observed);
+        assert!(outcomes[0].recorded);
+        let st = cluster.state.borrow();
+        assert!(st.seals.is_empty());
+        let status = st.records["grant-000001"].status.clone().unwrap();
+        assert_eq!(status.state, Some(State::Revoked));
+        assert_eq!(status.revoked_by.as_deref(), Some("alice@example.com"));
+        let key = CacheKey::elevated(cluster.server(), "incident-debug", "alice@example.com");
+        assert!(
+            store.get(&key).unwrap().is_none(),
+            "the dead token leaves the cache"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_not_held_here_is_revoked_but_not_confirmed() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, false).await;
+        let outcomes = revoke_as(
+            &cluster,
+            &cluster.me,
+            Target::Named("grant-000001".into()),
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
+        assert!(
+            outcomes[0].summary.contains("NOT CONFIRMED"),
+            "{}",
+            outcomes[0].summary
+        );
+        assert!(cluster.state.borrow().seals.is_empty());
+    }
+
+    #[tokio::test]
+    async fn someone_elses_grant_is_left_alone_unless_an_admin_asks() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, false).await;
+        let bob = Whoami {
+            standby: None,
+            username: "bob@example.com".into(),
+            groups: vec!["sre".into()],
+        };
+        let err = revoke_as(&cluster, &bob, Target::Named("grant-000001".into()), &store)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("only break-glass admins revoke someone else's grant"),
+            "{err}"
+        );
+        assert_eq!(cluster.state.borrow().seals.len(), 1, "nothing was touched");
+
+        cluster.state.borrow_mut().admin = true;
+        let outcomes = revoke_as(&cluster, &bob, Target::Named("grant-000001".into()), &store)
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0].name, "grant-000001");
+        assert!(cluster.state.borrow().seals.is_empty());
+    }
 }

@@ -1,8 +1,11 @@
-//! Live grants, as rows for people and objects for machines.
+//! The `status` use case: live grants, as rows for people and objects for machines.
 
-use super::duration;
-use super::record::Grant;
-use super::view::GrantView;
+use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::seals::sweep_expired_own;
+use crate::grant::cluster::{Cluster, Whoami};
+use crate::grant::model::chain;
+use crate::grant::model::record::Grant;
+use crate::grant::model::view::GrantView;
 use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -39,50 +42,104 @@ pub fn revoked_by_others(records: &[Grant], me: &str, now: DateTime<Utc>) -> Vec
         .filter_map(|g| {
             let s = g.status.as_ref()?;
             let by = s.revoked_by.as_deref()?;
-            (g.state() == Some(super::record::State::Revoked) && by != me).then(|| {
-                format!(
-                    "{} (role {}) was revoked by {} at {}.",
-                    Untrusted(g.name()),
-                    Untrusted(&g.spec.role),
-                    Untrusted(by),
-                    Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
-                )
-            })
+            (g.state() == Some(crate::grant::model::record::State::Revoked) && by != me).then(
+                || {
+                    format!(
+                        "{} (role {}) was revoked by {} at {}.",
+                        Untrusted(g.name()),
+                        Untrusted(&g.spec.role),
+                        Untrusted(by),
+                        Untrusted(s.revoked_at.as_deref().unwrap_or("an unrecorded time"))
+                    )
+                },
+            )
         })
         .collect()
 }
 
-/// A kubectl-style table.
-pub fn table(rows: &[Row], all: bool) -> String {
-    let mut lines = vec![vec![
-        "NAME".to_string(),
-        "REQUESTER".into(),
-        "ROLE".into(),
-        "START".into(),
-        "EXPIRY".into(),
-        "LEFT".into(),
-        "REASON".into(),
-    ]];
-    for r in rows {
-        let left = std::time::Duration::from_secs(r.seconds_left as u64);
-        let g = &r.grant;
-        lines.push(vec![
-            g.name.clone(),
-            g.requester_shown(),
-            g.role.clone(),
-            g.start.clone(),
-            g.expiry.clone(),
-            duration::human(left),
-            match &g.ticket {
-                Some(t) => format!("[{t}] {}", g.reason),
-                None => g.reason.clone(),
-            },
-        ]);
+/// What `status` found.
+pub struct Seen {
+    pub me: Whoami,
+    pub rows: Vec<Row>,
+    /// About the record chain, for people.
+    pub warnings: Vec<String>,
+    /// Grants of the caller's that someone else revoked early, for people.
+    pub notes: Vec<String>,
+}
+
+/// The live grants (the caller's, or all with `all`); sweeps the seals the caller's expired
+/// grants left, so they leave nothing a new token could be bound to.
+pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
+    let me = cluster.whoami().await?;
+    let records = list_records(cluster).await?;
+    sweep_expired_own(cluster, &records, &me.username).await;
+    let now = Utc::now();
+    Ok(Seen {
+        rows: live(&records, &me.username, all, now),
+        warnings: chain::warning(&records, cluster.server(), cluster.context())
+            .into_iter()
+            .collect(),
+        notes: revoked_by_others(&records, &me.username, now),
+        me,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::{self, MemoryCluster};
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::{Ask, Policy};
+    use crate::grant::protocol::{self, Beside, Progress};
+    use std::rc::Rc;
+
+    #[tokio::test]
+    async fn status_shows_live_grants_and_sweeps_the_seal_an_expired_one_left() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let policy = Policy::from_data(&memory::policy()).unwrap();
+        let ask = Ask {
+            reason: Some("checkout is down, need to look"),
+            ticket: None,
+            role: None,
+            duration: None,
+        };
+        let allowed = policy
+            .check(&ask, "alice@example.com", &["sre".into()])
+            .unwrap();
+        let shared: Shared = cluster.clone();
+        protocol::request(
+            &shared,
+            &cluster.me,
+            &allowed,
+            Beside::Nothing,
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+
+        let seen = status(cluster.as_ref(), false).await.unwrap();
+        assert_eq!(seen.rows.len(), 1);
+        assert_eq!(
+            cluster.state.borrow().seals.len(),
+            1,
+            "a live grant keeps its seal"
+        );
+
+        // The grant ran out, but its seal is still there (nobody revoked it).
+        let past = crate::grant::model::record::timestamp(Utc::now() - chrono::Duration::hours(1));
+        cluster
+            .state
+            .borrow_mut()
+            .records
+            .get_mut("grant-000001")
+            .unwrap()
+            .spec
+            .expiry_time = past;
+        let seen = status(cluster.as_ref(), false).await.unwrap();
+        assert!(seen.rows.is_empty());
+        assert!(
+            cluster.state.borrow().seals.is_empty(),
+            "its seal was swept"
+        );
     }
-    if !all {
-        for l in &mut lines {
-            l.remove(1);
-        }
-    }
-    super::output::columns(&lines)
 }

@@ -2,20 +2,18 @@
 //! dies) and mark the record Failed. `Progress` publishes what a request has created so far,
 //! so that an interrupt, which drops the request mid-step, can take it back the same way.
 
-use super::cluster::status_code;
-use super::record::{Grant, State};
-use super::seal;
-use k8s_openapi::api::core::v1::Secret as K8sSecret;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::Api;
+use crate::grant::cluster::{ClusterError, Shared};
+use crate::grant::context_flag;
+use crate::grant::model::record::State;
+use crate::grant::model::seal;
+use crate::interrupt::{Interrupted, Signal, Signals};
 use std::cell::RefCell;
 use std::time::Duration;
 
 /// What a request has created so far, to take back.
 #[derive(Clone)]
 pub struct Undo {
-    grants: Api<Grant>,
-    secrets: Api<K8sSecret>,
+    cluster: Shared,
     record: String,
     /// The seal's name (it carries the record's role).
     seal: String,
@@ -26,16 +24,14 @@ pub struct Undo {
 
 impl Undo {
     pub(super) fn new(
-        grants: &Api<Grant>,
-        secrets: &Api<K8sSecret>,
+        cluster: &Shared,
         record: &str,
         role: &str,
         expiry: &str,
         context: &str,
     ) -> Undo {
         Undo {
-            grants: grants.clone(),
-            secrets: secrets.clone(),
+            cluster: cluster.clone(),
             record: record.to_string(),
             seal: seal::name_for(record, role),
             seal_attempted: false,
@@ -51,14 +47,11 @@ impl Undo {
         let mut seal_dead = true;
         if self.seal_attempted {
             let name = &self.seal;
-            let dp = DeleteParams::default();
-            match retry(|| self.secrets.delete(name, &dp)).await {
-                Ok(_) => done.push(format!(
+            match retry(|| self.cluster.delete_seal(name, "deleting the seal")).await {
+                Ok(true) => done.push(format!(
                     "deleted seal {name}, so no token issued for it works"
                 )),
-                Err(e) if status_code(&e) == Some(404) => {
-                    done.push(format!("seal {name} was never created"))
-                }
+                Ok(false) => done.push(format!("seal {name} was never created")),
                 Err(e) => {
                     seal_dead = false;
                     done.push(format!(
@@ -83,7 +76,7 @@ impl Undo {
     /// After a lost answer to the record's creation: marks the record Failed if it was
     /// written (it carries our `request_id`), and says what was found.
     pub(super) async fn if_ours(&self, request_id: &str, why: &str) -> String {
-        match self.grants.get_opt(&self.record).await {
+        match self.cluster.record(&self.record).await {
             Ok(Some(r)) if r.spec.request_id == request_id => self.mark_failed(why).await,
             Ok(_) => "nothing was created".to_string(),
             Err(_) => format!(
@@ -95,12 +88,12 @@ impl Undo {
     }
 
     async fn mark_failed(&self, why: &str) -> String {
-        let patch = Patch::Merge(serde_json::json!({ "status": {
-                "state": State::Failed,
-                "message": super::record::status_message(why),
-            } }));
-        let pp = PatchParams::default();
-        match retry(|| self.grants.patch_status(&self.record, &pp, &patch)).await {
+        let status = serde_json::json!({
+            "state": State::Failed,
+            "message": crate::grant::model::record::status_message(why),
+        });
+        let doing = "marking the record Failed";
+        match retry(|| self.cluster.patch_status(&self.record, &status, doing)).await {
             Ok(_) => format!(
                 "marked record {} Failed (records are kept as the audit trail)",
                 self.record
@@ -177,19 +170,10 @@ impl Progress {
     }
 }
 
-/// ` --context C`, or nothing when the context is not known.
-pub fn context_flag(context: &str) -> String {
-    if context.is_empty() {
-        String::new()
-    } else {
-        format!(" --context {context}")
-    }
-}
-
-async fn retry<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, ClusterError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
 {
     let mut last = None;
     for attempt in 0..3 {
@@ -202,4 +186,23 @@ where
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// Takes back what an interrupted request created (`progress`), the same undo as a failed
+/// step, and says what it did; a further signal abandons it and says what may be left.
+pub async fn undo_interrupted(
+    signals: &mut Signals,
+    signal: Signal,
+    progress: &Progress,
+) -> Interrupted {
+    let why = format!("interrupted by the requester ({signal})");
+    say!("{signal} received: taking back what this request created; press Ctrl-C again to abandon that");
+    let message = match signals.race(progress.undo(&why)).await {
+        Ok(cleanup) => format!("{why}. Cleaned up: {cleanup}"),
+        Err(again) => format!(
+            "{why}; the clean-up was abandoned at a second {again}. May be left: {}",
+            progress.left()
+        ),
+    };
+    Interrupted { signal, message }
 }

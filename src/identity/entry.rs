@@ -6,14 +6,12 @@ use crate::secret::Secret;
 use crate::token_cache::{CacheError, CacheKey, TokenStore};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Longest margin before `exp` at which we stop serving an ID token.
 const MAX_MARGIN_SECS: i64 = 60;
 
-/// One cached login. Tokens are plain strings here because the whole entry
-/// is stored as a secret; `Debug` leaves them out.
-#[derive(Clone, Serialize, Deserialize)]
+/// One cached login; its tokens stay `Secret`s (serialised as bare strings).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// Format version.
     pub v: u32,
@@ -26,29 +24,18 @@ pub struct Entry {
     #[serde(default)]
     pub groups: Vec<String>,
     /// The ID token.
-    pub id_token: String,
+    pub id_token: Secret<String>,
     /// `iat`, unix seconds.
     pub issued_at: i64,
     /// `exp`, unix seconds.
     pub expires_at: i64,
     /// The refresh token, when the IdP gave one.
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret<String>>,
     /// Seconds the IdP's clock was ahead of ours at login (negative: behind); the times
     /// above are on our clock already.
     #[serde(default)]
     pub clock_skew: i64,
-}
-
-impl fmt::Debug for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry")
-            .field("account", &self.account)
-            .field("groups", &self.groups)
-            .field("expires_at", &self.expires_at)
-            .field("has_refresh_token", &self.refresh_token.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The pointer item: which account is current for an issuer + client.
@@ -171,10 +158,10 @@ mod tests {
             account: "a@example.com".into(),
             email: None,
             groups: vec![],
-            id_token: "SECRET-ID".into(),
+            id_token: Secret::new("SECRET-ID".into()),
             issued_at: iat,
             expires_at: exp,
-            refresh_token: Some("SECRET-RT".into()),
+            refresh_token: Some(Secret::new("SECRET-RT".into())),
             clock_skew: 0,
         }
     }

@@ -6,13 +6,13 @@ mod device_login;
 pub mod entry;
 pub mod token_notes;
 
+pub use crate::idp::{IdpOptions, PartialIdp};
 pub use device_login::Browser;
 
-use crate::cli::{GlobalArgs, IdpArgs, IdpOptions};
+use crate::global::Global;
 use crate::oidc::{self, ClaimNames, OidcError, Provider, Registration, VerifiedIdToken};
 use crate::secret::Secret;
 use crate::token_cache::{self, CacheError, CacheKey, TokenStore};
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use entry::Entry;
 use std::path::PathBuf;
@@ -92,18 +92,20 @@ pub enum IdentityError {
     /// The IdP answered a refresh with no ID token, and we may not ask.
     #[error("the identity provider {issuer} answered the refresh of your login without an ID token (it sends only an access token on refresh), so there is no new ID token for the cluster — log in again: {hint}")]
     RefreshWithoutIdToken { issuer: String, hint: String },
-}
-
-/// The identity provider could not be asked (unreachable, or failing) and the cached ID
-/// token has expired: the one case where `request` may break the glass with the standby
-/// credential instead (never when simply logged out or refused).
-#[derive(Debug)]
-pub struct IdpUnavailable(pub String);
-
-impl std::fmt::Display for IdpUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+    /// The identity provider could not be asked (unreachable, or failing) and the cached ID
+    /// token has expired: the one case where `request` may break the glass with the standby
+    /// credential instead (never when simply logged out or refused).
+    #[error(
+        "cannot refresh your login to {issuer} (the cached ID token expired at {expired}); try \
+         again, or run: {hint}"
+    )]
+    IdpUnavailable {
+        issuer: String,
+        expired: String,
+        hint: String,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Refuses an issuer that is not `https://`: ID and refresh tokens never travel in plain text.
@@ -122,13 +124,13 @@ pub fn require_https(issuer: &str) -> anyhow::Result<()> {
 }
 
 /// The IdP for a command: flags win, else the context's exec entry.
-pub fn idp_settings(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+pub fn idp_settings(global: &Global, flags: &PartialIdp) -> anyhow::Result<IdpSettings> {
     let settings = idp_settings_unchecked(global, flags)?;
     require_https(&settings.issuer)?;
     Ok(settings)
 }
 
-fn idp_settings_unchecked(global: &GlobalArgs, flags: &IdpArgs) -> anyhow::Result<IdpSettings> {
+fn idp_settings_unchecked(global: &Global, flags: &PartialIdp) -> anyhow::Result<IdpSettings> {
     if let (Some(issuer), Some(client_id)) = (&flags.issuer, &flags.client_id) {
         return Ok(IdpSettings {
             issuer: issuer.clone(),
@@ -292,29 +294,26 @@ pub async fn person_identity(
                         ..identity(old)
                     })
                 }
-                // Typed (standby hook, issue 13): `request` falls back to the standby
-                // credential on exactly this — the IdP unreachable or failing.
-                None => Err(e.context(IdpUnavailable(format!(
-                    "cannot refresh your login to {} (the cached ID token expired at {}); try \
-                     again, or run: {}",
-                    settings.issuer,
-                    old.expires().to_rfc3339(),
-                    login_hint(settings, context_name)
-                )))),
+                // Standby hook (issue 13): `request` falls back to the standby credential on
+                // exactly this kind — the IdP unreachable or failing.
+                None => Err(IdentityError::IdpUnavailable {
+                    issuer: settings.issuer.clone(),
+                    expired: old.expires().to_rfc3339(),
+                    hint: login_hint(settings, context_name),
+                    cause: e.into(),
+                }
+                .into()),
             };
             let p = match discover(&http, settings).await {
                 Ok(p) => p,
                 Err(e) => return cannot(e),
             };
             let reg = settings.registration();
-            match oidc::refresh(&http, &p, &reg, &Secret::new(refresh_token)).await {
+            match oidc::refresh(&http, &p, &reg, &refresh_token).await {
                 Ok(tokens) => {
                     // A rotated refresh token replaces the old one now, whatever else the
                     // answer holds: the old one is spent at the IdP.
-                    let refresh_token = tokens
-                        .refresh_token
-                        .map(Secret::into_inner)
-                        .or_else(|| old.refresh_token.clone());
+                    let refresh_token = tokens.refresh_token.or_else(|| old.refresh_token.clone());
                     match tokens.id_token {
                         Some(id_token) => {
                             match verified_entry(&p, settings, id_token, refresh_token.clone()) {
@@ -390,7 +389,7 @@ fn keep_refresh_token(
     store: &dyn TokenStore,
     settings: &IdpSettings,
     old: &Entry,
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret<String>>,
 ) -> anyhow::Result<()> {
     if refresh_token != old.refresh_token {
         let kept = Entry {
@@ -408,19 +407,14 @@ async fn device_login(
     provider: &Provider,
     settings: &IdpSettings,
     browser: Browser,
-) -> anyhow::Result<(Entry, VerifiedIdToken)> {
+) -> Result<(Entry, VerifiedIdToken), OidcError> {
     let reg = settings.registration();
     let tokens = device_login::run(http, provider, &reg, browser).await?;
     let id_token = tokens.id_token.ok_or_else(|| OidcError::Missing {
         what: "id_token",
         client_id: settings.client_id.clone(),
     })?;
-    Ok(verified_entry(
-        provider,
-        settings,
-        id_token,
-        tokens.refresh_token.map(Secret::into_inner),
-    )?)
+    verified_entry(provider, settings, id_token, tokens.refresh_token)
 }
 
 /// What `login` did.
@@ -443,30 +437,39 @@ pub async fn login(
     settings: &IdpSettings,
     store: &dyn TokenStore,
     browser: Browser,
-) -> anyhow::Result<LoginOutcome> {
-    let http = oidc::client(settings.ca_file.as_deref())?;
-    let provider = discover(&http, settings).await?;
-    let (fresh, token) = device_login(&http, &provider, settings, browser).await?;
+) -> Result<LoginOutcome, LoginError> {
+    let failed = |e: &dyn std::error::Error| LoginError::Failed {
+        issuer: settings.issuer.clone(),
+        why: with_causes(e),
+    };
+    let http = oidc::client(settings.ca_file.as_deref()).map_err(|e| failed(&e))?;
+    let provider = oidc::discover(&http, &settings.issuer)
+        .await
+        .map_err(|e| failed(&e))?;
+    let (fresh, token) = device_login(&http, &provider, settings, browser)
+        .await
+        .map_err(|e| failed(&e))?;
     let _lock = token_cache::lock(&CacheKey::current_account(
         &settings.issuer,
         &settings.client_id,
-    ))?;
-    let cannot_cache = || {
-        format!(
-            "logged in, but cannot cache the tokens in {}",
-            token_cache::describe(store)
-        )
+    ))
+    .map_err(|e| failed(&e))?;
+    let not_cached = |source: CacheError| LoginError::NotCached {
+        store: token_cache::describe(store),
+        source,
     };
-    let previous = entry::current_account(store, &settings.issuer, &settings.client_id)
-        .with_context(cannot_cache)?;
-    entry::save(store, &settings.issuer, &settings.client_id, &fresh).with_context(cannot_cache)?;
+    let previous =
+        entry::current_account(store, &settings.issuer, &settings.client_id).map_err(not_cached)?;
+    entry::save(store, &settings.issuer, &settings.client_id, &fresh).map_err(not_cached)?;
     let mut replaced = None;
     if let Some(old) = previous.filter(|old| *old != fresh.account) {
-        store.delete(&CacheKey::identity(
-            &settings.issuer,
-            &settings.client_id,
-            &old,
-        ))?;
+        store
+            .delete(&CacheKey::identity(
+                &settings.issuer,
+                &settings.client_id,
+                &old,
+            ))
+            .map_err(|e| failed(&e))?;
         replaced = Some(old);
     }
     Ok(LoginOutcome {
@@ -475,6 +478,28 @@ pub async fn login(
         has_refresh_token: fresh.refresh_token.is_some(),
         replaced,
     })
+}
+
+/// Why `login` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The identity provider, the device flow or the cache lock failed: nothing was cached.
+    #[error("login to {issuer} failed: {why}")]
+    Failed { issuer: String, why: String },
+    /// The login itself worked, but the tokens could not be kept.
+    #[error("logged in, but cannot cache the tokens in {store}")]
+    NotCached { store: String, source: CacheError },
+}
+
+/// An error and each of its causes, in one line.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
 }
 
 async fn discover(http: &reqwest::Client, settings: &IdpSettings) -> anyhow::Result<Provider> {
@@ -486,7 +511,7 @@ fn verified_entry(
     provider: &Provider,
     settings: &IdpSettings,
     id_token: Secret<String>,
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret<String>>,
 ) -> Result<(Entry, VerifiedIdToken), OidcError> {
     let claims = oidc::verify_id_token(
         provider,
@@ -503,7 +528,7 @@ fn verified_entry(
             .unwrap_or_else(|| claims.subject.clone()),
         email: claims.email.clone(),
         groups: claims.person.groups.clone(),
-        id_token: id_token.into_inner(),
+        id_token,
         issued_at: claims.issued_at.timestamp(),
         expires_at: claims.expires_at.timestamp(),
         refresh_token,
@@ -524,7 +549,7 @@ fn still_valid(e: &Entry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 fn identity(e: &Entry) -> Identity {
     Identity {
-        id_token: Secret::new(e.id_token.clone()),
+        id_token: e.id_token.clone(),
         email: e.account.clone(),
         groups: e.groups.clone(),
         expires_at: e.refresh_at(),

@@ -101,7 +101,9 @@ impl fmt::Display for TokenNote {
                 f,
                 "the identity provider's clock is {} {} this machine's; token lifetimes are \
                  counted on this machine's clock (up to {} minutes either way are corrected)",
-                crate::grant::duration::human(std::time::Duration::from_secs(secs.unsigned_abs())),
+                crate::grant::model::duration::human(std::time::Duration::from_secs(
+                    secs.unsigned_abs()
+                )),
                 if *secs > 0 { "ahead of" } else { "behind" },
                 crate::oidc::CLOCK_LEEWAY.num_minutes()
             ),

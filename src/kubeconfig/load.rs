@@ -1,10 +1,11 @@
 //! Loading and resolving a context: its cluster, its user, and — when the
 //! user's exec entry runs `kubectl-breakglass credential` — its IdP.
 
-use crate::cli::{GlobalArgs, IdpArgs};
+use super::exec_entry;
+use crate::global::Global;
+use crate::idp::PartialIdp;
 use anyhow::{bail, Context as _};
 use base64::Engine as _;
-use clap::Parser as _;
 use kube::config::{ExecConfig, Kubeconfig};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,6 @@ pub struct Loaded {
 }
 
 /// One context, resolved.
-#[allow(dead_code)] // cluster fields: read by the grant commands
 #[derive(Debug, Clone)]
 pub struct ContextInfo {
     /// The context's name.
@@ -25,14 +25,12 @@ pub struct ContextInfo {
     pub cluster_name: String,
     /// The API server URL.
     pub server: String,
-    /// The cluster CA (PEM), from `certificate-authority-data` or the file.
-    pub ca_pem: Option<Vec<u8>>,
-    /// `insecure-skip-tls-verify`.
-    pub insecure_skip_tls_verify: bool,
     /// Its user's name.
     pub user_name: String,
     /// The IdP, when the user's exec entry is `kubectl-breakglass credential --issuer ... --client-id ...`.
-    pub idp: Option<IdpArgs>,
+    pub idp: Option<PartialIdp>,
+    /// The person's own context, when this one serves an elevated token written for it.
+    pub origin_context: Option<String>,
 }
 
 /// Loads the kubeconfig: `--kubeconfig`, else `KUBECONFIG` (merged, first wins), else `~/.kube/config`.
@@ -54,7 +52,7 @@ impl NoKubeconfig {
     }
 }
 
-pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
+pub fn load(global: &Global) -> anyhow::Result<Loaded> {
     let paths: Vec<PathBuf> = if let Some(p) = &global.kubeconfig {
         vec![p.clone()]
     } else if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -117,7 +115,6 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<Loaded> {
     })
 }
 
-#[allow(dead_code)] // paths/config: for the kubeconfig writer and messages
 impl Loaded {
     /// The kubeconfig files read, in order.
     pub fn paths(&self) -> &[PathBuf] {
@@ -173,23 +170,18 @@ impl Loaded {
             .server
             .clone()
             .with_context(|| format!("cluster {cluster_name:?} has no server URL in {files}"))?;
-        let ca_pem = if let Some(data) = &cluster.certificate_authority_data {
-            Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(data.trim())
-                    .with_context(|| {
-                        format!(
-                            "cluster {cluster_name:?}: certificate-authority-data is not base64"
-                        )
-                    })?,
-            )
+        // kube reads the CA itself; a broken one is named here, with its cluster.
+        if let Some(data) = &cluster.certificate_authority_data {
+            base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .with_context(|| {
+                    format!("cluster {cluster_name:?}: certificate-authority-data is not base64")
+                })?;
         } else if let Some(file) = &cluster.certificate_authority {
-            Some(std::fs::read(file).with_context(|| {
+            std::fs::read(file).with_context(|| {
                 format!("cluster {cluster_name:?}: cannot read certificate-authority {file}")
-            })?)
-        } else {
-            None
-        };
+            })?;
+        }
         let user_name = ctx.user.clone().unwrap_or_default();
         let exec = self
             .config
@@ -198,10 +190,15 @@ impl Loaded {
             .find(|u| u.name == user_name)
             .and_then(|u| u.auth_info.as_ref())
             .and_then(|a| a.exec.as_ref());
-        let idp = match exec.and_then(breakglass_args) {
-            Some(args) if has_flag(&args, "--elevated") && depth == 0 => {
+        let entry = exec.and_then(breakglass_args).map(|a| exec_entry::read(&a));
+        let origin_context = entry
+            .as_ref()
+            .filter(|e| e.elevated)
+            .and_then(|e| e.origin_context.clone());
+        let idp = match entry {
+            Some(e) if e.elevated && depth == 0 => {
                 // An elevated context: the person's IdP is that of the context it came from.
-                match flag_value(&args, "--origin-context") {
+                match e.origin_context {
                     Some(origin) => self
                         .resolve(Some(&origin), depth + 1)
                         .ok()
@@ -209,17 +206,16 @@ impl Loaded {
                     None => None,
                 }
             }
-            Some(args) => idp_from_args(&args),
+            Some(e) => e.idp,
             None => None,
         };
         Ok(ContextInfo {
             name,
             cluster_name,
             server,
-            ca_pem,
-            insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
             user_name,
             idp,
+            origin_context,
         })
     }
 }
@@ -237,48 +233,6 @@ fn breakglass_args(exec: &ExecConfig) -> Option<Vec<String>> {
     };
     let at = rest.iter().position(|a| a == "credential")?;
     Some(rest[at + 1..].to_vec())
-}
-
-fn has_flag(args: &[String], flag: &str) -> bool {
-    args.iter().any(|a| a == flag)
-}
-
-/// `--flag value` or `--flag=value`.
-fn flag_value(args: &[String], flag: &str) -> Option<String> {
-    let prefix = format!("{flag}=");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == flag {
-            return it.next().cloned();
-        }
-        if let Some(v) = a.strip_prefix(&prefix) {
-            return Some(v.to_string());
-        }
-    }
-    None
-}
-
-/// The IdP of a `credential` exec entry, read with the command's own flag definitions;
-/// an entry this version cannot parse (a newer version's flags) still yields its issuer,
-/// client id and CA.
-fn idp_from_args(args: &[String]) -> Option<IdpArgs> {
-    let argv = ["kubectl-breakglass", "credential"]
-        .into_iter()
-        .map(String::from)
-        .chain(args.iter().cloned());
-    let idp = match crate::cli::Cli::try_parse_from(argv) {
-        Ok(crate::cli::Cli {
-            command: crate::cli::Command::Credential(c),
-            ..
-        }) => c.idp,
-        _ => IdpArgs {
-            issuer: flag_value(args, "--issuer"),
-            client_id: flag_value(args, "--client-id"),
-            ca_file: flag_value(args, "--ca-file").map(PathBuf::from),
-            ..IdpArgs::default()
-        },
-    };
-    (idp.issuer.is_some() || idp.client_id.is_some()).then_some(idp)
 }
 
 #[cfg(test)]
@@ -327,10 +281,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("config");
             std::fs::write(&path, &text).unwrap();
-            let global = GlobalArgs {
+            let global = Global {
                 kubeconfig: Some(path),
                 context: None,
-                token_cache: crate::cli::TokenCacheKind::None,
+                token_cache: crate::token_cache::Kind::None,
             };
             if let Ok(loaded) = load(&global) {
                 let _ = loaded.context(None);
@@ -343,9 +297,12 @@ mod tests {
         #[test]
         fn any_exec_arguments_are_read_or_ignored(args in proptest::collection::vec(crate::test_support::arb_text(), 0..8)) {
             let _ = idp_from_args(&args);
-            let _ = flag_value(&args, "--origin-context");
             let _ = breakglass_args(&exec("kubectl", &args.iter().map(String::as_str).collect::<Vec<_>>()));
         }
+    }
+
+    fn idp_from_args(args: &[String]) -> Option<PartialIdp> {
+        exec_entry::read(args).idp
     }
 
     fn exec(command: &str, args: &[&str]) -> ExecConfig {

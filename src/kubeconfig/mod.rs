@@ -1,9 +1,9 @@
 //! Reading kubeconfig like kubectl does (`--kubeconfig`, `KUBECONFIG` merged
 //! lists, `~/.kube/config`), with kube's `Kubeconfig` types.
 
+pub mod exec_entry;
 mod load;
 pub mod setup;
 pub mod write;
 
-#[allow(unused_imports)] // the grant commands name these types
 pub use load::{load, ContextInfo, Loaded, NoKubeconfig};

@@ -2,7 +2,7 @@
 //! `exec` runs `kubectl-breakglass credential`, and nothing else in the file changes.
 
 use super::write::{lock_kubeconfigs, named, read_trees, upsert, write_private};
-use crate::cli::IdpOptions;
+use crate::idp::IdpOptions;
 use anyhow::Context as _;
 use serde_yaml::{Mapping, Value};
 use std::path::PathBuf;

@@ -24,5 +24,4 @@ pub use http::client;
 pub use refresh::refresh;
 pub use registration::{ClaimNames, Registration};
 pub use tokens::TokenResponse;
-#[allow(unused_imports)]
 pub use verify::{verify_id_token, PersonClaims, VerifiedIdToken, CLOCK_LEEWAY};

@@ -360,8 +360,8 @@ impl Join {
     pub fn stats(&self) -> LogStats {
         let mut s = self.stats.clone();
         if let Some((a, b)) = s.range {
-            s.first_event = Some(crate::grant::record::timestamp(a));
-            s.last_event = Some(crate::grant::record::timestamp(b));
+            s.first_event = Some(crate::grant::model::record::timestamp(a));
+            s.last_event = Some(crate::grant::model::record::timestamp(b));
         }
         s
     }

@@ -7,7 +7,7 @@ pub mod input;
 pub mod join;
 pub mod report;
 
-use crate::grant::record::{Grant, State};
+use crate::grant::model::record::{Grant, State};
 use chrono::{DateTime, Utc};
 use error::ReviewError;
 use report::{Ended, Review};
@@ -21,7 +21,7 @@ pub fn review(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Review, ReviewError> {
-    let on = crate::grant::undo::context_flag(context);
+    let on = crate::grant::context_flag(context);
     let g =
         records
             .iter()
@@ -118,7 +118,7 @@ fn ended(g: &Grant, now: DateTime<Utc>) -> Ended {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::{GrantSpec, GrantStatus};
+    use crate::grant::model::record::{GrantSpec, GrantStatus};
 
     fn record(status: Option<GrantStatus>) -> Grant {
         let spec = GrantSpec {

@@ -85,6 +85,55 @@ fn verb(a: &Action) -> String {
     }
 }
 
+/// A timeline row for people: one action, or a run of actions that differ only in time.
+struct Run<'a> {
+    first: &'a Action,
+    last: &'a Action,
+    count: usize,
+}
+
+impl Run<'_> {
+    /// The verb, and for a run how many and until when (`create ×32 until …`).
+    fn verb(&self) -> String {
+        match self.count {
+            1 => verb(self.first),
+            n => format!("{} ×{n} until {}", verb(self.first), self.last.time),
+        }
+    }
+}
+
+/// Folds consecutive actions that read the same in every column but time — a client
+/// polling (revoke's confirmation probes, a watch re-listing) — into one row each, so
+/// the timeline shows what was done rather than how often a loop ran. Machine output
+/// keeps every action.
+fn runs(actions: &[Action]) -> Vec<Run<'_>> {
+    let same = |a: &Action, b: &Action| {
+        a.how == b.how
+            && a.verb == b.verb
+            && resource_label(a) == resource_label(b)
+            && object(a) == object(b)
+            && a.code == b.code
+            && a.source_ips == b.source_ips
+            && a.user_agent == b.user_agent
+            && a.flags == b.flags
+    };
+    let mut out: Vec<Run<'_>> = Vec::new();
+    for a in actions {
+        match out.last_mut() {
+            Some(run) if same(run.last, a) => {
+                run.last = a;
+                run.count += 1;
+            }
+            _ => out.push(Run {
+                first: a,
+                last: a,
+                count: 1,
+            }),
+        }
+    }
+    out
+}
+
 /// The report for people (stdout).
 pub fn text(r: &Review) -> String {
     let g = &r.grant.grant;
@@ -141,7 +190,7 @@ pub fn text(r: &Review) -> String {
                 c.resource.clone(),
             ]
         }));
-        let _ = write!(out, "\n{}", crate::grant::output::columns(&rows));
+        let _ = write!(out, "\n{}", crate::output::columns(&rows));
     }
     if r.flags.is_empty() {
         let _ = writeln!(out, "\nFlags: none.");
@@ -165,7 +214,7 @@ pub fn text(r: &Review) -> String {
                 flag_list(a),
             ]
         }));
-        let _ = write!(out, "{}", crate::grant::output::columns(&rows));
+        let _ = write!(out, "{}", crate::output::columns(&rows));
     }
     let _ = writeln!(out, "\nTimeline:");
     let mut rows = vec![[
@@ -179,10 +228,11 @@ pub fn text(r: &Review) -> String {
     ]
     .map(String::from)
     .to_vec()];
-    rows.extend(r.timeline.iter().map(|a| {
+    rows.extend(runs(&r.timeline).iter().map(|run| {
+        let a = run.first;
         vec![
             a.time.clone(),
-            verb(a),
+            run.verb(),
             resource_label(a),
             object(a),
             code(a),
@@ -190,7 +240,7 @@ pub fn text(r: &Review) -> String {
             a.user_agent.clone(),
         ]
     }));
-    let _ = write!(out, "{}", crate::grant::output::columns(&rows));
+    let _ = write!(out, "{}", crate::output::columns(&rows));
     if r.timeline_left_out > 0 {
         let _ = writeln!(
             out,
@@ -271,10 +321,10 @@ pub fn markdown(r: &Review) -> String {
             let _ = writeln!(out, "- **{}**: {n}", f.label());
         }
         let _ = writeln!(out);
-        table_md(&mut out, &r.flagged, true);
+        flagged_md(&mut out, &r.flagged);
     }
     let _ = writeln!(out, "\n### Timeline\n");
-    table_md(&mut out, &r.timeline, false);
+    timeline_md(&mut out, &r.timeline);
     if r.timeline_left_out > 0 {
         let _ = writeln!(
             out,
@@ -285,39 +335,87 @@ pub fn markdown(r: &Review) -> String {
     out
 }
 
-fn table_md(out: &mut String, actions: &[Action], with_flags: bool) {
+fn timeline_md(out: &mut String, actions: &[Action]) {
     let _ = writeln!(
         out,
-        "| time | verb | resource | object | code | source IP | user agent |{}",
-        if with_flags { " flags |" } else { "" }
+        "| time | verb | resource | object | code | source IP | user agent |"
     );
-    let _ = writeln!(
-        out,
-        "| --- | --- | --- | --- | ---: | --- | --- |{}",
-        if with_flags { " --- |" } else { "" }
-    );
-    for a in actions {
-        let _ = write!(
+    let _ = writeln!(out, "| --- | --- | --- | --- | ---: | --- | --- |");
+    for run in runs(actions) {
+        let a = run.first;
+        let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
             md(&a.time),
-            md(&verb(a)),
+            md(&run.verb()),
             md(&resource_label(a)),
             md(&object(a)),
             code(a),
             md(&a.source_ips.join(",")),
             md(&a.user_agent)
         );
-        if with_flags {
-            let _ = write!(out, " {} |", flag_list(a));
-        }
-        out.push('\n');
+    }
+}
+
+fn flagged_md(out: &mut String, actions: &[Action]) {
+    let _ = writeln!(
+        out,
+        "| time | verb | resource | object | code | source IP | user agent | flags |"
+    );
+    let _ = writeln!(out, "| --- | --- | --- | --- | ---: | --- | --- | --- |");
+    for a in actions {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(&a.time),
+            md(&verb(a)),
+            md(&resource_label(a)),
+            md(&object(a)),
+            code(a),
+            md(&a.source_ips.join(",")),
+            md(&a.user_agent),
+            flag_list(a)
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(id: u32, second: u32, verb: &str, resource: &str, agent: &str) -> String {
+        format!(
+            r#"{{"kind":"Event","auditID":"{id}","stage":"ResponseComplete","verb":"{verb}","user":{{"username":"sa","extra":{{"authentication.kubernetes.io/credential-id":["JTI=j1"]}}}},"objectRef":{{"resource":"{resource}"}},"responseStatus":{{"code":201}},"userAgent":"{agent}","requestReceivedTimestamp":"2026-11-29T08:00:{second:02}Z"}}"#
+        )
+    }
+
+    #[test]
+    fn a_polling_loop_folds_into_one_row_and_anything_different_breaks_the_run() {
+        let mut join = super::super::join::Join::new("j1", None, 100);
+        let mut lines = vec![call(1, 0, "list", "pods", "kubectl")];
+        lines.extend((2..=33).map(|i| call(i, i, "create", "selfsubjectreviews", "probe")));
+        lines.push(call(34, 40, "create", "selfsubjectreviews", "kubectl"));
+        lines.push(call(35, 41, "create", "selfsubjectreviews", "probe"));
+        for l in &lines {
+            join.line(l.as_bytes());
+        }
+        let (timeline, _) = join.timeline();
+        assert_eq!(timeline.len(), 35);
+        let shown: Vec<(String, usize)> = runs(&timeline)
+            .iter()
+            .map(|r| (r.verb(), r.count))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("list".to_string(), 1),
+                ("create ×32 until 2026-11-29T08:00:33Z".to_string(), 32),
+                ("create".to_string(), 1),
+                ("create".to_string(), 1),
+            ]
+        );
+        assert_eq!(runs(&timeline)[1].first.time, "2026-11-29T08:00:02Z");
+    }
 
     #[test]
     fn markdown_cannot_be_driven_by_what_the_audited_wrote() {

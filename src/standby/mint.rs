@@ -2,19 +2,17 @@
 //! TokenRequest for their standby ServiceAccount, bound to its Secret, as long as the
 //! policy's `standby.lifetime` (the API server may shorten it; the token's `exp` counts).
 
-use super::cache::{self, Entry};
-use super::config::{self, Holder};
-use crate::cli::GlobalArgs;
-use crate::grant::cluster::{explain, status_code, Cluster, Whoami};
-use crate::grant::jwt;
+use crate::global::Global;
+use crate::grant::cluster::policy::read_standby;
+use crate::grant::cluster::{Cluster, ClusterError, Whoami};
+use crate::grant::model::jwt;
+use crate::grant::model::standby::{Holder, NAMESPACE};
+use crate::grant::standby_cache::{self as cache, Entry};
 use crate::secret::Secret;
 use crate::token_cache::TokenStore;
 use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::PostParams;
-use kube::Api;
 
 /// What renewal found or did.
 pub enum Renewal {
@@ -29,13 +27,13 @@ pub enum Renewal {
 /// Makes sure `me` holds a standby credential for `cluster` with more than half its
 /// lifetime left (`force`: mints anyway). `me` must be the person's own identity.
 pub async fn renew(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     store: &dyn TokenStore,
     account: &str,
     force: bool,
 ) -> anyhow::Result<Renewal> {
-    let held = cache::load(store, &cluster.server, account)?;
+    let held = cache::load(store, cluster.server(), account)?;
     let now = Utc::now();
     if let Some(h) = held
         .as_ref()
@@ -43,7 +41,7 @@ pub async fn renew(
     {
         return Ok(Renewal::Kept(h.clone()));
     }
-    let standby = config::read(cluster).await?;
+    let standby = read_standby(cluster).await?;
     let Some(holder) = standby.of_user(&me.username) else {
         return Ok(Renewal::NotProvisioned {
             enabled: !standby.holders.is_empty(),
@@ -55,14 +53,13 @@ pub async fn renew(
 }
 
 async fn mint(
-    cluster: &Cluster,
+    cluster: &dyn Cluster,
     me: &Whoami,
     holder: &Holder,
     account: &str,
     lifetime: std::time::Duration,
 ) -> anyhow::Result<Entry> {
     let sa = &holder.service_account;
-    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), super::NAMESPACE);
     let tr = TokenRequest {
         spec: TokenRequestSpec {
             audiences: vec![],
@@ -77,22 +74,18 @@ async fn mint(
         ..TokenRequest::default()
     };
     let doing = format!(
-        "minting your standby credential (ServiceAccount {}/{})",
-        super::NAMESPACE,
+        "minting your standby credential (ServiceAccount {NAMESPACE}/{})",
         Untrusted(sa)
     );
-    let issued = match accounts
-        .create_token_request(sa, &PostParams::default(), &tr)
-        .await
-    {
+    let issued = match cluster.request_standby_token(sa, &tr, &doing).await {
         Ok(issued) => issued,
-        Err(e) if status_code(&e) == Some(404) => anyhow::bail!(
+        Err(ClusterError::NotFound { .. }) => anyhow::bail!(
             "{doing}: the cluster has no such ServiceAccount or Secret — revoked by an admin \
              (kubectl breakglass standby revoke) or never provisioned; a break-glass admin \
              issues a new one: kubectl breakglass standby provision --user {}",
             Untrusted(&me.username)
         ),
-        Err(e) => return Err(explain(e, &cluster.server, &cluster.context, &doing)),
+        Err(e) => return Err(e.into()),
     };
     let token = Secret::new(
         issued
@@ -103,8 +96,8 @@ async fn mint(
     );
     let claims = jwt::claims(token.expose()).map_err(|e| anyhow::anyhow!("{doing}: {e}"))?;
     Ok(Entry {
-        token: token.expose().clone(),
-        server: cluster.server.clone(),
+        token,
+        server: cluster.server().to_string(),
         account: account.to_string(),
         user: me.username.clone(),
         service_account: sa.clone(),
@@ -117,7 +110,7 @@ async fn mint(
 /// Renewal on the way of another command (`login`, `request`): says one line when it
 /// minted, one warning when minting failed, nothing when the person has no standby
 /// credential or the cluster has no standby policy to read.
-pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) {
+pub async fn renew_quietly(global: &Global, cluster: &dyn Cluster, me: &Whoami) {
     if me.standby.is_some() {
         return;
     }
@@ -128,12 +121,12 @@ pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) 
         return;
     };
     let now = Utc::now();
-    if let Ok(Some(h)) = cache::load(store.as_ref(), &cluster.server, &account) {
+    if let Ok(Some(h)) = cache::load(store.as_ref(), cluster.server(), &account) {
         if h.user == me.username && !h.wants_renewal(now) {
             return;
         }
     }
-    let Ok(standby) = config::read(cluster).await else {
+    let Ok(standby) = read_standby(cluster).await else {
         return;
     };
     let Some(holder) = standby.of_user(&me.username) else {
@@ -157,7 +150,7 @@ pub async fn renew_quietly(global: &GlobalArgs, cluster: &Cluster, me: &Whoami) 
 
 /// After `login`: renews the standby credential for the context's cluster, if the context
 /// is the person's own (an admin context's credentials are never used for it). Best effort.
-pub async fn after_login(global: &GlobalArgs) {
+pub async fn after_login(global: &Global) {
     let Ok(loaded) = crate::kubeconfig::load(global) else {
         return;
     };

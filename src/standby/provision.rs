@@ -2,10 +2,10 @@
 //! Secret, the RBAC for them alone to mint its token, and the policy keys the admission
 //! policies read; `standby revoke` deletes the Secret, which kills every token bound to it.
 
-use super::config::{account_name, roles_key, user_key};
-use super::{BOND_TYPE, NAMESPACE};
-use crate::grant::cluster::{explain, status_code, Cluster};
-use crate::grant::policy::POLICY_NAME;
+use crate::grant::cluster::policy::read_policy;
+use crate::grant::cluster::{ClusterError, KubeCluster};
+use crate::grant::model::policy::POLICY_NAME;
+use crate::grant::model::standby::{self, account_name, roles_key, user_key, BOND_TYPE, NAMESPACE};
 use crate::untrusted::Untrusted;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -51,7 +51,7 @@ fn rbac_name(sa: &str) -> String {
 /// Idempotent; an existing Secret is kept, so re-provisioning (e.g. to change roles) does
 /// not revoke the person's held credential.
 pub async fn provision(
-    cluster: &Cluster,
+    cluster: &KubeCluster,
     user: &str,
     roles: &[String],
 ) -> anyhow::Result<Provisioned> {
@@ -60,7 +60,7 @@ pub async fn provision(
             "--user must be the person's username as the cluster sees it (e.g. their email)"
         );
     }
-    let policy = crate::grant::request::read_policy(cluster).await?;
+    let policy = read_policy(cluster).await?;
     let roles: Vec<String> = if roles.is_empty() {
         vec![policy.default_role.clone()]
     } else {
@@ -77,19 +77,12 @@ pub async fn provision(
     }
     let sa = account_name(user);
     let ex = |doing: String| {
-        move |e: kube::Error| {
-            let hint = if status_code(&e) == Some(404) {
-                format!(
-                    " (is standby enabled? an admin applies: kubectl apply -f {})",
-                    super::MANIFEST
-                )
-            } else {
-                String::new()
-            };
-            anyhow::anyhow!(
-                "{}{hint}",
-                explain(e, &cluster.server, &cluster.context, &doing)
-            )
+        move |e: kube::Error| match cluster.error(e, &doing) {
+            e @ ClusterError::NotFound { .. } => anyhow::anyhow!(
+                "{e} (is standby enabled? an admin applies: kubectl apply -f {})",
+                standby::MANIFEST
+            ),
+            e => e.into(),
         }
     };
     let apply = PatchParams::apply(MANAGER).force();
@@ -176,20 +169,18 @@ pub async fn provision(
 
 /// Revokes `user`'s standby credential: deletes its bound Secret. `Ok(false)`: there was
 /// none (never provisioned, or already revoked).
-pub async fn revoke(cluster: &Cluster, user: &str) -> anyhow::Result<bool> {
+pub async fn revoke(cluster: &KubeCluster, user: &str) -> anyhow::Result<bool> {
     let sa = account_name(user);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let doing = format!(
+        "revoking the standby credential of {} (deleting Secret {NAMESPACE}/{sa})",
+        Untrusted(user)
+    );
     match secrets.delete(&sa, &DeleteParams::default()).await {
         Ok(_) => Ok(true),
-        Err(e) if status_code(&e) == Some(404) => Ok(false),
-        Err(e) => Err(explain(
-            e,
-            &cluster.server,
-            &cluster.context,
-            &format!(
-                "revoking the standby credential of {} (deleting Secret {NAMESPACE}/{sa})",
-                Untrusted(user)
-            ),
-        )),
+        Err(e) => match cluster.error(e, &doing) {
+            ClusterError::NotFound { .. } => Ok(false),
+            e => Err(e.into()),
+        },
     }
 }

@@ -10,7 +10,6 @@ pub struct CacheKey {
     id: String,
 }
 
-#[allow(dead_code)] // elevated/kind: used by the grant commands
 impl CacheKey {
     /// The person's own OIDC tokens: issuer + client id + account.
     pub fn identity(issuer: &str, client_id: &str, account: &str) -> CacheKey {

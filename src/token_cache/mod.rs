@@ -7,6 +7,7 @@ mod key;
 mod keyring_core_store;
 #[cfg(target_os = "linux")]
 mod keyutils;
+mod kind;
 mod lock;
 mod memory;
 mod none;
@@ -14,11 +15,10 @@ mod none;
 mod remembered;
 
 pub use key::CacheKey;
-#[allow(unused_imports)] // CacheLock: for callers that keep the guard in a struct
+pub use kind::Kind;
 pub use lock::{lock, lock_named, CacheLock};
 pub use memory::MemoryStore;
 
-use crate::cli::TokenCacheKind;
 use crate::secret::Secret;
 
 /// What can go wrong with a token cache; each says what to do about it.
@@ -44,7 +44,7 @@ pub enum CacheError {
         reason: String,
     },
     /// The lock that serialises refreshes could not be taken.
-    #[error("cannot lock the token cache ({path}): {source}")]
+    #[error("cannot lock the token cache ({path})")]
     Lock {
         path: String,
         source: std::io::Error,
@@ -77,23 +77,23 @@ pub fn label(backend: &str) -> &'static str {
 
 /// Opens the token cache the person chose (`keyring` picks the OS keyring). On Linux
 /// nothing is probed here: each item is read from the keyring that it was written to.
-pub fn open(kind: TokenCacheKind) -> Result<Box<dyn TokenStore>, CacheError> {
+pub fn open(kind: Kind) -> Result<Box<dyn TokenStore>, CacheError> {
     open_as(kind, false)
 }
 
 /// Opens the token cache for `login`, which decides afresh where the OS keyring keeps
 /// its items (Secret Service on a desktop with an open keyring, else the kernel keyring).
-pub fn open_for_login(kind: TokenCacheKind) -> Result<Box<dyn TokenStore>, CacheError> {
+pub fn open_for_login(kind: Kind) -> Result<Box<dyn TokenStore>, CacheError> {
     open_as(kind, true)
 }
 
-fn open_as(kind: TokenCacheKind, login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
+fn open_as(kind: Kind, login: bool) -> Result<Box<dyn TokenStore>, CacheError> {
     match kind {
-        TokenCacheKind::Keyring => open_os_keyring(login),
-        TokenCacheKind::Keyutils => open_keyutils(),
-        TokenCacheKind::SecretService => open_secret_service(login),
-        TokenCacheKind::File => Ok(Box::new(file::FileStore::open_default()?)),
-        TokenCacheKind::None => Ok(Box::new(none::NoStore)),
+        Kind::Keyring => open_os_keyring(login),
+        Kind::Keyutils => open_keyutils(),
+        Kind::SecretService => open_secret_service(login),
+        Kind::File => Ok(Box::new(file::FileStore::open_default()?)),
+        Kind::None => Ok(Box::new(none::NoStore)),
     }
 }
 

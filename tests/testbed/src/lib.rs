@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod connect_proxy;
 pub mod dex;
 pub mod idp;
 pub mod keycloak;

@@ -3,9 +3,9 @@
 //! duration, duration within the role's maximum); records made before the policies, or by
 //! an admin without them, are checked here by `audit`.
 
-use super::duration;
-use super::policy::Policy;
-use super::record::Grant;
+use crate::grant::model::duration;
+use crate::grant::model::policy::Policy;
+use crate::grant::model::record::Grant;
 use chrono::{DateTime, Utc};
 
 /// How far a record's start may be from its creation (the admission policy's bound).
@@ -28,13 +28,13 @@ pub fn implausible(g: &Grant, policy: Option<&Policy>, now: DateTime<Utc>) -> Ve
             out.push(format!(
                 "it starts at {}, before it was created ({})",
                 g.spec.start_time,
-                super::record::timestamp(created)
+                crate::grant::model::record::timestamp(created)
             ));
         } else if start > created + SKEW {
             out.push(format!(
                 "it starts at {}, after it was created ({})",
                 g.spec.start_time,
-                super::record::timestamp(created)
+                crate::grant::model::record::timestamp(created)
             ));
         }
     }
@@ -68,7 +68,7 @@ pub fn implausible(g: &Grant, policy: Option<&Policy>, now: DateTime<Utc>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::GrantSpec;
+    use crate::grant::model::record::GrantSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn grant(start: &str, expiry: &str, seconds: i64, created: &str) -> Grant {

@@ -1,8 +1,10 @@
-//! The cached standby credential: one entry per API server + account (the login's account on
-//! this machine, as the identity cache names it: keyrings are shared by every session of
-//! an OS user), in the same token cache as the person's login and elevated tokens. Read only by `request`/`revoke`/`status` when they
-//! take the standby path and by renewal — never by the `credential` hot path.
+//! The cached standby credential (issue 13): one entry per API server + account (the login's
+//! account on this machine, as the identity cache names it: keyrings are shared by every
+//! session of an OS user), in the same token cache as the person's login and elevated
+//! tokens. Read only when `request`/`revoke`/`status`/`drill` connect through it and by
+//! renewal — never by the `credential` hot path.
 
+use crate::global::Global;
 use crate::kubeconfig::ContextInfo;
 use crate::secret::Secret;
 use crate::token_cache::{CacheKey, TokenStore};
@@ -10,10 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What renewal stores.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub token: String,
+    pub token: Secret<String>,
     pub server: String,
     /// The login's account on this machine it is cached for.
     pub account: String,
@@ -27,24 +29,7 @@ pub struct Entry {
     pub jti: String,
 }
 
-impl std::fmt::Debug for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("token", &"REDACTED")
-            .field("server", &self.server)
-            .field("user", &self.user)
-            .field("service_account", &self.service_account)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
 impl Entry {
-    /// The token, wrapped so it is not printed by accident.
-    pub fn token(&self) -> Secret<String> {
-        Secret::new(self.token.clone())
-    }
-
     /// Whether less than half of its lifetime is left at `now` (time to renew).
     pub fn wants_renewal(&self, now: DateTime<Utc>) -> bool {
         let half = (self.expires_at - self.issued_at) / 2;
@@ -79,21 +64,18 @@ pub fn delete(store: &dyn TokenStore, server: &str, account: &str) -> anyhow::Re
 
 /// The person's own context: the named one (or the current one), or, for a
 /// `<context>-breakglass` context, the context it came from.
-pub fn own_context(global: &crate::cli::GlobalArgs) -> anyhow::Result<ContextInfo> {
+pub fn own_context(global: &Global) -> anyhow::Result<ContextInfo> {
     let loaded = crate::kubeconfig::load(global)?;
     let ctx = loaded.context(global.context.as_deref())?;
-    match crate::grant::cluster::origin_context(loaded.config(), &ctx) {
-        Some(origin) => loaded.context(Some(&origin)),
+    match &ctx.origin_context {
+        Some(origin) => loaded.context(Some(origin)),
         None => Ok(ctx),
     }
 }
 
 /// The account the person's login is cached under on this machine for their own context
 /// (no network); `None` when it does not use this plugin's identity or nobody is logged in.
-pub fn login_account(
-    global: &crate::cli::GlobalArgs,
-    store: &dyn TokenStore,
-) -> anyhow::Result<Option<String>> {
+pub fn login_account(global: &Global, store: &dyn TokenStore) -> anyhow::Result<Option<String>> {
     let ctx = own_context(global)?;
     let Some(idp) = ctx.idp.as_ref() else {
         return Ok(None);
@@ -108,11 +90,7 @@ pub fn login_account(
 
 /// Removes the standby credentials held for every cluster of the kubeconfig (`logout`);
 /// returns the servers it removed one for. Best effort.
-pub fn forget_all(
-    global: &crate::cli::GlobalArgs,
-    store: &dyn TokenStore,
-    account: &str,
-) -> Vec<String> {
+pub fn forget_all(global: &Global, store: &dyn TokenStore, account: &str) -> Vec<String> {
     let Ok(loaded) = crate::kubeconfig::load(global) else {
         return Vec::new();
     };
@@ -137,7 +115,7 @@ mod tests {
 
     fn entry(issued: i64, expires: i64) -> Entry {
         Entry {
-            token: "t".into(),
+            token: Secret::new("t".into()),
             server: "https://k".into(),
             account: "alice@example.com".into(),
             user: "alice@example.com".into(),

@@ -2,10 +2,12 @@
 //! `<context>-breakglass` context. Cache read, expiry check, print; no network, no runtime.
 //! Only a miss with a person at the terminal (`spec.interactive`) offers to break the glass.
 
-use super::elevated_cache::{self, Entry, Miss};
-use super::{cluster, duration, output, request};
-use crate::cli::{CredentialArgs, GlobalArgs, RequestArgs};
+use crate::cli::CredentialArgs;
 use crate::exec_credential;
+use crate::global::Global;
+use crate::grant::elevated_cache::{self, Entry, Miss};
+use crate::grant::model::duration;
+use crate::grant::{cluster, request};
 use crate::untrusted::Untrusted;
 use std::io::BufRead;
 use std::time::Duration;
@@ -25,7 +27,7 @@ struct Target<'a> {
 }
 
 /// Serves the cached break-glass token for the context, or fails fast saying what to run.
-pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
+pub fn run(global: &Global, args: &CredentialArgs) -> anyhow::Result<()> {
     let info = exec_credential::read_exec_info()?;
     let target = match (
         args.server.as_deref(),
@@ -62,7 +64,7 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
                 Miss::Foreign => " (the cached entry belongs to another grant)".to_string(),
                 Miss::Expired(at) => format!(
                     " (the last one expired at {})",
-                    super::record::timestamp(at)
+                    crate::grant::model::record::timestamp(at)
                 ),
             };
             let context = target.context;
@@ -88,7 +90,7 @@ pub fn run(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::Result<()> {
 /// Asks the person at the terminal for a reason, a ticket and a duration, and breaks the
 /// glass for the context's role; `None` when they decline. Nothing is created for someone
 /// other than the context's person or for another cluster than the one it was written for.
-fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> {
+fn offer(global: &Global, target: &Target) -> anyhow::Result<Option<Entry>> {
     let Target {
         role,
         context,
@@ -103,15 +105,16 @@ fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> 
         return Ok(None);
     }
     let ticket = ask("Ticket or incident id (Enter for none): ")?;
-    let global = GlobalArgs {
+    let global = Global {
         context: Some(context.to_string()),
         ..global.clone()
     };
-    let (username, server, policy) = output::runtime()?.block_on(async {
-        let cluster = cluster::connect(&global, false).await?;
+    let runtime = crate::runtime::current_thread()?;
+    let (username, server, policy) = runtime.block_on(async {
+        let cluster = cluster::connect_shared(&global, false).await?;
         let me = cluster.whoami().await?;
-        let policy = request::read_policy(&cluster).await?;
-        anyhow::Ok((me.username, cluster.server, policy))
+        let policy = crate::grant::cluster::policy::read_policy(&cluster).await?;
+        anyhow::Ok((me.username, cluster.server().to_string(), policy))
     })?;
     if username != account {
         anyhow::bail!(
@@ -139,7 +142,7 @@ fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> 
     let Some(duration) = ask_duration(default, policy.min_duration, max)? else {
         return Ok(None);
     };
-    let args = RequestArgs {
+    let input = request::Input {
         reason: Some(reason),
         ticket: (!ticket.is_empty()).then_some(ticket),
         role: Some(role.to_string()),
@@ -148,10 +151,29 @@ fn offer(global: &GlobalArgs, target: &Target) -> anyhow::Result<Option<Entry>> 
         no_kubeconfig: true,
         // A live grant of another role is no reason to refuse this one.
         additional: true,
-        output: None,
         standby: false,
     };
-    request::for_offer(&global, &args).map(Some)
+    let requested = request::check(&input)?;
+    let made = runtime.block_on(async {
+        let mut signals = crate::interrupt::Signals::listen()?;
+        request::request(&global, &input, requested, &mut signals).await
+    })?;
+    let name = made.granted.record.name().to_string();
+    say!(
+        "Break-glass grant {}: {} acts as {} on {} for {}, until {}; recorded in the cluster. \
+         Revoke: kubectl breakglass revoke {} --context {}",
+        Untrusted(&name),
+        Untrusted(&made.me.username),
+        Untrusted(&made.allowed.role.name),
+        made.cluster.server(),
+        duration::human(made.allowed.duration),
+        request::elevated_cache_time(&made.granted.expires_at),
+        Untrusted(&name),
+        made.cluster.context()
+    );
+    Ok(Some(
+        made.granted.cache_entry(&made.cluster, &made.me.username),
+    ))
 }
 
 /// Asks how long, proposing `default`; asks again (a few times) for an answer that is not a

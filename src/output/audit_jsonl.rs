@@ -2,8 +2,8 @@
 //! without transformation. The schema is stable and versioned (`schemaVersion`); a field
 //! is only ever added within a version. Documented field by field in the README.
 
-use super::audit::{Entry, Report};
-use super::record::Grant;
+use crate::grant::audit::{Entry, Report};
+use crate::grant::model::record::Grant;
 use serde::Serialize;
 
 /// The schema name every line carries.
@@ -87,7 +87,7 @@ pub fn lines(
                 .creation_timestamp
                 .as_ref()
                 .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
-                .map(super::record::timestamp),
+                .map(crate::grant::model::record::timestamp),
             service_account: &g.spec.service_account,
             duration_seconds: g.spec.duration_seconds,
             plugin_version: &g.spec.plugin_version,
@@ -99,7 +99,7 @@ pub fn lines(
             seal_uid: status.and_then(|s| s.seal_uid.as_deref()),
             revocation_confirmed_after_seconds: status
                 .and_then(|s| s.revocation_confirmed_after_seconds),
-            credential_id_key: super::audit::CREDENTIAL_ID_KEY,
+            credential_id_key: crate::grant::audit::CREDENTIAL_ID_KEY,
             chain_verdict: if breaks.is_empty() {
                 "intact"
             } else {
@@ -114,7 +114,7 @@ pub fn lines(
                 .map(|f| f.why.as_str())
                 .collect(),
         };
-        out.push_str(&super::safe_format::json_line(&line)?);
+        out.push_str(&crate::output::safe_format::json_line(&line)?);
     }
     Ok(out)
 }
@@ -122,8 +122,8 @@ pub fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::chain;
-    use crate::grant::record::{GrantSpec, GrantStatus, PreviousRecord, State};
+    use crate::grant::model::chain;
+    use crate::grant::model::record::{GrantSpec, GrantStatus, PreviousRecord, State};
     use chrono::{DateTime, Utc};
 
     fn record(seq: i64, prev: Option<(&str, String)>) -> Grant {
@@ -146,7 +146,7 @@ mod tests {
                 digest,
             }),
         };
-        let mut g = Grant::new(&crate::grant::record::name_for(seq), spec);
+        let mut g = Grant::new(&crate::grant::model::record::name_for(seq), spec);
         g.metadata.uid = Some(format!("uid-{seq}"));
         g.status = Some(GrantStatus {
             state: Some(State::Revoked),

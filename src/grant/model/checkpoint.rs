@@ -4,8 +4,8 @@
 //! (a SIEM, the ticket, object storage) remembers each record's digest and uid as they were;
 //! checking against it proves the chain only grew since, or names the first record rewritten.
 
-use super::chain;
-use super::record::Grant;
+use crate::grant::model::chain;
+use crate::grant::model::record::Grant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +135,7 @@ pub fn take(
         kind: KIND.into(),
         schema_version: SCHEMA_VERSION,
         cluster: cluster.into(),
-        taken_at: super::record::timestamp(now),
+        taken_at: crate::grant::model::record::timestamp(now),
         chain_intact,
         head: chain::head(records).map(link),
         records: all,
@@ -236,7 +236,7 @@ pub fn check(c: &Checkpoint, records: &[Grant]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::{GrantSpec, PreviousRecord};
+    use crate::grant::model::record::{GrantSpec, PreviousRecord};
 
     fn chain_of(reasons: &[&str]) -> Vec<Grant> {
         let mut out: Vec<Grant> = Vec::new();
@@ -261,7 +261,7 @@ mod tests {
                     digest: chain::digest_of(p),
                 }),
             };
-            let mut g = Grant::new(&crate::grant::record::name_for(seq), spec);
+            let mut g = Grant::new(&crate::grant::model::record::name_for(seq), spec);
             g.metadata.uid = Some(format!("uid-{seq}-{reason}"));
             out.push(g);
         }

@@ -4,7 +4,7 @@
 //! `roles`, `defaultRole`, `ticketRequired`, `minReasonLength`, `minDuration`,
 //! `defaultDuration`, and per role `<role>.maxDuration`, `<role>.groups`, `<role>.description`.
 
-use super::duration;
+use crate::grant::model::duration;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -71,32 +71,124 @@ pub const MAX_TICKET: usize = 128;
 /// Refuses a reason or ticket that cannot be recorded as it is: control, bidirectional or
 /// invisible characters (`untrusted::is_unsafe`; the CRD refuses them too), too long, or a
 /// ticket of only spaces. Runs before anything is created.
-pub fn check_text(reason: Option<&str>, ticket: Option<&str>) -> anyhow::Result<()> {
+pub fn check_text(reason: Option<&str>, ticket: Option<&str>) -> Result<(), Refused> {
     for (flag, text, max) in [
         ("--reason", reason, MAX_REASON),
         ("--ticket", ticket, MAX_TICKET),
     ] {
         let Some(text) = text else { continue };
         if let Some(c) = text.chars().find(|c| crate::untrusted::is_unsafe(*c)) {
-            anyhow::bail!(
-                "{flag} contains the control or invisible character U+{:04X}: records are read by \
-                 people, where it would forge a line, drive the terminal or hide text; use one \
-                 line of plain text",
-                u32::from(c)
-            );
+            return Err(Refused::UnsafeText {
+                flag,
+                code: u32::from(c),
+            });
         }
         let n = text.trim().chars().count();
         if n > max {
-            anyhow::bail!(
-                "{flag} is {n} characters long, more than the {max} a record takes; shorten it \
-                 (details belong in the ticket)"
-            );
+            return Err(Refused::TextTooLong { flag, n, max });
         }
     }
     if ticket.is_some_and(|t| t.trim().is_empty()) {
-        anyhow::bail!("--ticket is empty: give the incident or ticket id, or leave --ticket out");
+        return Err(Refused::EmptyTicket);
     }
     Ok(())
+}
+
+/// The one reason check: present (and, once the policy is known, long enough).
+pub fn check_reason(reason: Option<&str>, min_length: Option<usize>) -> Result<&str, Refused> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(Refused::NoReason { min_length });
+    }
+    match min_length {
+        Some(min) if reason.chars().count() < min => Err(Refused::ReasonTooShort {
+            length: reason.chars().count(),
+            min,
+        }),
+        _ => Ok(reason),
+    }
+}
+
+/// Why the policy (or the text rules before it) refuses a request; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "{flag} contains the control or invisible character U+{code:04X}: records are read by \
+         people, where it would forge a line, drive the terminal or hide text; use one line of \
+         plain text"
+    )]
+    UnsafeText { flag: &'static str, code: u32 },
+    #[error(
+        "{flag} is {n} characters long, more than the {max} a record takes; shorten it \
+         (details belong in the ticket)"
+    )]
+    TextTooLong {
+        flag: &'static str,
+        n: usize,
+        max: usize,
+    },
+    #[error("--ticket is empty: give the incident or ticket id, or leave --ticket out")]
+    EmptyTicket,
+    #[error(
+        "a reason is required: add --reason \"what is broken and why you need access\" ({}it is \
+         recorded in the cluster)",
+        min_length.map(|m| format!("at least {m} characters; ")).unwrap_or_default()
+    )]
+    NoReason { min_length: Option<usize> },
+    #[error(
+        "the reason is too short ({length} characters): the policy asks for at least {min}; say \
+         what is broken and why you need access"
+    )]
+    ReasonTooShort { length: usize, min: usize },
+    #[error("the policy requires a ticket: add --ticket ID (the incident or ticket id)")]
+    TicketRequired,
+    /// A role the policy names but cannot offer (its own message says why).
+    #[error("{0}")]
+    BrokenRole(String),
+    #[error("unknown role {role:?}: the roles on offer are {offered}")]
+    UnknownRole { role: String, offered: String },
+    #[error("--duration {duration} is longer than role {role}'s maximum of {max}")]
+    TooLong {
+        duration: String,
+        role: String,
+        max: String,
+    },
+    #[error(
+        "--duration {duration} is shorter than the minimum of {min}: {why}; revoke the grant \
+         early instead"
+    )]
+    TooShort {
+        duration: String,
+        min: String,
+        why: &'static str,
+    },
+    #[error(
+        "{username} may not request role {role}: it needs membership of group {needed} (the \
+         cluster sees you in {shown}); ask your identity-provider admin"
+    )]
+    NotInGroup {
+        username: String,
+        role: String,
+        needed: String,
+        shown: String,
+    },
+    /// Through a standby credential whose ServiceAccount the policy no longer gives to the
+    /// person (fields shown escaped).
+    #[error(
+        "the policy changed: the standby credential {account} no longer stands for {username} \
+         (policy key standby.{account}.user); nothing was created. Ask a break-glass admin"
+    )]
+    StandbyNotFor { account: String, username: String },
+    /// Through a standby credential, a role it is not for (fields shown escaped).
+    #[error(
+        "your standby credential may not break glass into role {role} (its roles: {roles}; \
+         policy key standby.{account}.roles); nothing was created"
+    )]
+    StandbyRole {
+        role: String,
+        roles: String,
+        account: String,
+    },
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -113,7 +205,7 @@ impl Policy {
             anyhow::anyhow!(
                 "the break-glass policy (ConfigMap {}/{POLICY_NAME}) is malformed: field {field:?} {why}; \
                  an admin must fix it (see {POLICY_MANIFEST})",
-                super::NAMESPACE
+                crate::grant::NAMESPACE
             )
         };
         let roles_text = data
@@ -272,52 +364,32 @@ impl Policy {
     }
 
     /// Checks a request against the policy and the person's groups (as the cluster sees them).
-    pub fn check(&self, ask: &Ask, username: &str, groups: &[String]) -> anyhow::Result<Allowed> {
+    pub fn check(&self, ask: &Ask, username: &str, groups: &[String]) -> Result<Allowed, Refused> {
         check_text(ask.reason, ask.ticket)?;
-        let reason = ask.reason.map(str::trim).unwrap_or_default();
-        if reason.is_empty() {
-            anyhow::bail!(
-                "a reason is required: add --reason \"what is broken and why you need access\" \
-                 (at least {} characters; it is recorded in the cluster)",
-                self.min_reason_length
-            );
-        }
-        if reason.chars().count() < self.min_reason_length {
-            anyhow::bail!(
-                "the reason is too short ({} characters): the policy asks for at least {}; \
-                 say what is broken and why you need access",
-                reason.chars().count(),
-                self.min_reason_length
-            );
-        }
+        let reason = check_reason(ask.reason, Some(self.min_reason_length))?;
         let ticket = ask.ticket.map(str::trim).filter(|t| !t.is_empty());
         if self.ticket_required && ticket.is_none() {
-            anyhow::bail!(
-                "the policy requires a ticket: add --ticket ID (the incident or ticket id)"
-            );
+            return Err(Refused::TicketRequired);
         }
         let role_name = ask.role.unwrap_or(&self.default_role);
         if let Some((_, why)) = self.broken.iter().find(|(r, _)| r == role_name) {
-            anyhow::bail!("{why}");
+            return Err(Refused::BrokenRole(why.clone()));
         }
         let role = self
             .roles
             .iter()
             .find(|r| r.name == role_name)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown role {role_name:?}: the roles on offer are {}",
-                    self.role_names()
-                )
+            .ok_or_else(|| Refused::UnknownRole {
+                role: role_name.to_string(),
+                offered: self.role_names(),
             })?;
         let duration = ask.duration.unwrap_or_else(|| self.request_default(role));
         if duration > role.max_duration {
-            anyhow::bail!(
-                "--duration {} is longer than role {}'s maximum of {}",
-                duration::human(duration),
-                role.name,
-                duration::human(role.max_duration)
-            );
+            return Err(Refused::TooLong {
+                duration: duration::human(duration),
+                role: role.name.clone(),
+                max: duration::human(role.max_duration),
+            });
         }
         if duration < self.min_duration {
             let why = if self.min_duration == duration::MIN_GRANT {
@@ -325,12 +397,11 @@ impl Policy {
             } else {
                 "the cluster's policy says so (minDuration)"
             };
-            anyhow::bail!(
-                "--duration {} is shorter than the minimum of {}: {why}; \
-                 revoke the grant early instead",
-                duration::human(duration),
-                duration::human(self.min_duration)
-            );
+            return Err(Refused::TooShort {
+                duration: duration::human(duration),
+                min: duration::human(self.min_duration),
+                why,
+            });
         }
         if !role.groups.iter().any(|g| groups.contains(g)) {
             let shown = if groups.is_empty() {
@@ -338,12 +409,12 @@ impl Policy {
             } else {
                 format!("groups {}", groups.join(", "))
             };
-            anyhow::bail!(
-                "{username} may not request role {}: it needs membership of group {} \
-                 (the cluster sees you in {shown}); ask your identity-provider admin",
-                role.name,
-                role.groups.join(" or ")
-            );
+            return Err(Refused::NotInGroup {
+                username: username.to_string(),
+                role: role.name.clone(),
+                needed: role.groups.join(" or "),
+                shown,
+            });
         }
         Ok(Allowed {
             role: role.clone(),

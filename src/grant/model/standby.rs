@@ -1,13 +1,31 @@
-//! What the policy ConfigMap says about standby credentials: who holds one (the standby
-//! ServiceAccount's name → the person and the roles they may break glass into with it) and
-//! how long one lives. `standby provision` writes the people; the admission policies read
-//! the same keys as `params`, so the plugin and the cluster agree.
+//! Standby credentials (issue 13) in the model: what the policy ConfigMap says about them
+//! (the standby ServiceAccount's name → the person and the roles they may break glass into
+//! with it; how long one lives), the policy check of a request made through one, and the
+//! label that marks its record. `standby provision` writes the people; the admission
+//! policies read the same keys as `params`, so the plugin and the cluster agree. See
+//! docs/grant-protocol.md, "Standby credentials".
 //!
 //! Keys: `standby.lifetime` (Go duration, default 24h), and per ServiceAccount
 //! `standby.<sa>.user` and `standby.<sa>.roles` (comma-separated).
 
+use crate::grant::model::policy::{Allowed, Ask, Policy, Refused};
+use crate::grant::model::record::Grant;
+use crate::untrusted::Untrusted;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The namespace of the standby ServiceAccounts and their bound Secrets
+/// (`deploy/standby/`); apart from `breakglass`, so its seal policies never apply.
+pub const NAMESPACE: &str = "breakglass-standby";
+/// The manifest that enables standby credentials.
+pub const MANIFEST: &str = "deploy/standby/";
+/// Label on a grant record made through a standby credential: the standby
+/// ServiceAccount's name. The records policy requires it exactly then.
+pub const RECORD_LABEL: &str = "breakglass.dev/standby";
+/// The Secret type of a standby credential's bound Secret.
+pub const BOND_TYPE: &str = "breakglass.dev/standby-bond";
+/// The username prefix of every standby ServiceAccount.
+pub const USER_PREFIX: &str = "system:serviceaccount:breakglass-standby:";
 
 /// Default standby lifetime: a day, so a credential renewed at every login outlives a
 /// weekend's IdP outage only if renewed on Friday — and no stolen one lives longer.
@@ -37,7 +55,7 @@ impl Standby {
         let lifetime = match data.get("standby.lifetime") {
             None => DEFAULT_LIFETIME,
             Some(text) => {
-                let d = crate::grant::duration::parse_flag("standby.lifetime", text.trim())
+                let d = crate::grant::model::duration::parse_flag("standby.lifetime", text.trim())
                     .map_err(|e| {
                         anyhow::anyhow!(
                             "the break-glass policy's standby.lifetime is malformed ({e}); an \
@@ -83,30 +101,64 @@ impl Standby {
     pub fn of_account(&self, sa: &str) -> Option<&Holder> {
         self.holders.iter().find(|h| h.service_account == sa)
     }
+
+    /// The policy check of a request `username` makes through the standby ServiceAccount
+    /// `account` (its username or name): the account must still stand for them, the role
+    /// must be one its `standby.<sa>.roles` gives it (instead of the person's groups, which
+    /// a ServiceAccount does not have), and everything else as for anyone.
+    pub fn check(
+        &self,
+        policy: &Policy,
+        ask: &Ask,
+        username: &str,
+        account: &str,
+    ) -> Result<Allowed, Refused> {
+        let sa = account.strip_prefix(USER_PREFIX).unwrap_or(account);
+        let holder = self
+            .of_account(sa)
+            .filter(|h| h.user == username)
+            .ok_or_else(|| Refused::StandbyNotFor {
+                account: Untrusted(sa).to_string(),
+                username: Untrusted(username).to_string(),
+            })?;
+        let role = ask.role.unwrap_or(&policy.default_role);
+        if !holder.roles.iter().any(|r| r == role) {
+            return Err(Refused::StandbyRole {
+                role: Untrusted(role).to_string(),
+                roles: Untrusted(&holder.roles.join(", ")).to_string(),
+                account: Untrusted(sa).to_string(),
+            });
+        }
+        let groups = policy
+            .role(role)
+            .map(|r| r.groups.clone())
+            .unwrap_or_default();
+        policy.check(ask, username, &groups)
+    }
 }
 
-/// The standby part of the cluster's policy ConfigMap (which everyone signed in may read).
-pub async fn read(cluster: &crate::grant::cluster::Cluster) -> anyhow::Result<Standby> {
-    use crate::grant::policy::POLICY_NAME;
-    use k8s_openapi::api::core::v1::ConfigMap;
-    let api: kube::Api<ConfigMap> =
-        kube::Api::namespaced(cluster.client.clone(), crate::grant::NAMESPACE);
-    let cm = api.get_opt(POLICY_NAME).await.map_err(|e| {
-        crate::grant::cluster::explain(
-            e,
-            &cluster.server,
-            &cluster.context,
-            "reading the break-glass policy",
-        )
-    })?;
-    let Some(cm) = cm else {
-        anyhow::bail!(
-            "the cluster has no break-glass policy (ConfigMap {}/{POLICY_NAME}); {}",
-            crate::grant::NAMESPACE,
-            crate::grant::INSTALL_HINT
-        );
-    };
-    Standby::from_data(&cm.data.unwrap_or_default())
+/// `record`, labelled as made through the standby ServiceAccount `standby` (its username)
+/// when there is one.
+pub fn marked(mut record: Grant, standby: Option<&str>) -> Grant {
+    if let Some(sa) = standby {
+        let name = sa.strip_prefix(USER_PREFIX).unwrap_or(sa);
+        record
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(RECORD_LABEL.to_string(), name.to_string());
+    }
+    record
+}
+
+/// The standby ServiceAccount a record was made through, if any.
+pub fn of_record(record: &Grant) -> Option<&str> {
+    record
+        .metadata
+        .labels
+        .as_ref()?
+        .get(RECORD_LABEL)
+        .map(String::as_str)
 }
 
 /// Policy key naming the person a standby ServiceAccount stands for.
@@ -142,6 +194,52 @@ pub fn account_name(user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grant::model::record::GrantSpec;
+    use crate::grant::model::view::GrantView;
+
+    fn record() -> Grant {
+        Grant::new(
+            "grant-000001",
+            GrantSpec {
+                requester: "alice@example.com".into(),
+                requester_groups: vec![],
+                reason: "SSO is down".into(),
+                ticket: None,
+                role: "incident-debug".into(),
+                service_account: "incident-debug".into(),
+                duration_seconds: 600,
+                start_time: "2026-11-29T10:00:00Z".into(),
+                expiry_time: "2026-11-29T10:10:00Z".into(),
+                client_host: String::new(),
+                plugin_version: String::new(),
+                request_id: String::new(),
+                sequence: 1,
+                previous: None,
+            },
+        )
+    }
+
+    #[test]
+    fn only_records_made_through_a_standby_credential_are_marked() {
+        let plain = marked(record(), None);
+        assert_eq!(of_record(&plain), None);
+        let now = chrono::Utc::now();
+        assert_eq!(
+            GrantView::of(&plain, now).requester_shown(),
+            "alice@example.com"
+        );
+        let sa = format!("{USER_PREFIX}standby-alice-1");
+        let standby = marked(record(), Some(&sa));
+        assert_eq!(of_record(&standby), Some("standby-alice-1"));
+        let view = GrantView::of(&standby, now);
+        assert_eq!(view.standby.as_deref(), Some("standby-alice-1"));
+        assert_eq!(view.requester_shown(), "alice@example.com (standby)");
+        // The chain hashes name and spec only: marking changes neither.
+        assert_eq!(
+            crate::grant::model::chain::digest_of(&plain),
+            crate::grant::model::chain::digest_of(&standby)
+        );
+    }
 
     #[test]
     fn account_names_are_dns_labels_and_tell_people_apart() {
@@ -157,7 +255,7 @@ mod tests {
         ] {
             let n = account_name(user);
             assert!(n.len() <= 63, "{n}");
-            assert!(crate::grant::seal::is_valid_name(&n), "{n}");
+            assert!(crate::grant::model::seal::is_valid_name(&n), "{n}");
             assert!(!n.contains("--"), "{n}");
         }
     }

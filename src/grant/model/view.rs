@@ -1,7 +1,7 @@
 //! The one JSON shape of a grant, shared by `request -o`, `status -o` and `audit -o` (each
 //! adds its own fields beside it), so the same thing has the same key in every command.
 
-use super::record::{Grant, State};
+use crate::grant::model::record::{Grant, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -43,7 +43,7 @@ impl GrantView {
             start: g.spec.start_time.clone(),
             expiry: g.spec.expiry_time.clone(),
             jti: g.status.as_ref().and_then(|s| s.jti.clone()),
-            standby: crate::standby::of_record(g).map(str::to_string),
+            standby: crate::grant::model::standby::of_record(g).map(str::to_string),
         }
     }
 

@@ -1,20 +1,31 @@
 //! Machine-readable output (`-o json|yaml`) and tables: the command's result, on stdout.
 //! Human messages go to stderr; tokens never reach either.
 
-use crate::cli::OutputFormat;
+pub mod audit_jsonl;
+pub mod grant_tables;
+pub mod safe_format;
+
 use crate::untrusted::Untrusted;
 use std::io::Write as _;
 
+/// Machine-readable formats every `-o` flag offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
 /// Prints `value` as JSON or YAML on stdout, with nothing a terminal would act on raw.
-pub fn print(format: OutputFormat, value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub fn print(format: Format, value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = match format {
-        OutputFormat::Json => super::safe_format::json(value)?,
-        OutputFormat::Yaml => super::safe_format::yaml(value)?,
+        Format::Json => safe_format::json(value)?,
+        Format::Yaml => safe_format::yaml(value)?,
     };
     text_out(&text)
 }
 
 /// Prints text (a table) on stdout.
+#[allow(clippy::disallowed_methods)] // the -o printer: the one place command results leave
 pub fn text_out(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
@@ -57,14 +68,6 @@ pub fn columns(lines: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A current-thread runtime for one command's cluster calls.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Events (`events.k8s.io/v1`) for live visibility; the record stays the audit trail
 //! because Events expire after about an hour.
 
-use super::record::{Grant, KIND};
+use crate::grant::model::record::{Grant, KIND};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -32,7 +32,7 @@ pub fn build(record: &Grant, reason: &str, action: &str, note: String) -> Event 
     Event {
         metadata: ObjectMeta {
             generate_name: Some(format!("{}-", record.name())),
-            namespace: Some(super::NAMESPACE.to_string()),
+            namespace: Some(crate::grant::NAMESPACE.to_string()),
             ..ObjectMeta::default()
         },
         event_time: Some(MicroTime(Timestamp::now())),
@@ -50,10 +50,10 @@ pub fn build(record: &Grant, reason: &str, action: &str, note: String) -> Event 
         reporting_controller: Some(CONTROLLER.to_string()),
         reporting_instance: Some(gethostname::gethostname().to_string_lossy().into_owned()),
         regarding: Some(ObjectReference {
-            api_version: Some(format!("{}/{}", super::GROUP, super::VERSION)),
+            api_version: Some(format!("{}/{}", crate::grant::GROUP, crate::grant::VERSION)),
             kind: Some(KIND.to_string()),
             name: record.metadata.name.clone(),
-            namespace: Some(super::NAMESPACE.to_string()),
+            namespace: Some(crate::grant::NAMESPACE.to_string()),
             uid: record.metadata.uid.clone(),
             ..ObjectReference::default()
         }),

@@ -3,7 +3,6 @@
 //! work is dropped and what it created is undone, so an interrupt never leaves a half-made
 //! grant. A further signal abandons the clean-up, saying what may be left.
 
-use super::undo::Progress;
 use std::fmt;
 use std::future::Future;
 
@@ -145,23 +144,4 @@ impl Signals {
             }
         }
     }
-}
-
-/// Takes back what an interrupted request created (`progress`), the same undo as a failed
-/// step, and says what it did; a further signal abandons it and says what may be left.
-pub async fn undo_request(
-    signals: &mut Signals,
-    signal: Signal,
-    progress: &Progress,
-) -> Interrupted {
-    let why = format!("interrupted by the requester ({signal})");
-    say!("{signal} received: taking back what this request created; press Ctrl-C again to abandon that");
-    let message = match signals.race(progress.undo(&why)).await {
-        Ok(cleanup) => format!("{why}. Cleaned up: {cleanup}"),
-        Err(again) => format!(
-            "{why}; the clean-up was abandoned at a second {again}. May be left: {}",
-            progress.left()
-        ),
-    };
-    Interrupted { signal, message }
 }

@@ -109,11 +109,11 @@ impl Grant {
     /// A new record for the break-glass namespace.
     pub fn new(name: &str, spec: GrantSpec) -> Grant {
         Grant {
-            api_version: format!("{}/{}", super::GROUP, super::VERSION),
+            api_version: format!("{}/{}", crate::grant::GROUP, crate::grant::VERSION),
             kind: KIND.to_string(),
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
-                namespace: Some(super::NAMESPACE.to_string()),
+                namespace: Some(crate::grant::NAMESPACE.to_string()),
                 ..ObjectMeta::default()
             },
             spec,
@@ -190,10 +190,10 @@ impl kube::Resource for Grant {
         KIND.into()
     }
     fn group(_: &()) -> Cow<'_, str> {
-        super::GROUP.into()
+        crate::grant::GROUP.into()
     }
     fn version(_: &()) -> Cow<'_, str> {
-        super::VERSION.into()
+        crate::grant::VERSION.into()
     }
     fn plural(_: &()) -> Cow<'_, str> {
         PLURAL.into()

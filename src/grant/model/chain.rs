@@ -1,7 +1,7 @@
 //! The hash chain: each record carries the digest of the one before it, so a deleted or
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
-use super::record::{name_for, Grant, GrantSpec};
+use crate::grant::model::record::{name_for, Grant, GrantSpec};
 use crate::untrusted::Untrusted;
 use serde::Serialize;
 use serde_json::Value;
@@ -207,7 +207,7 @@ pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String>
          with: kubectl breakglass audit{}",
         Untrusted(&first.record),
         first.kind.label(),
-        super::undo::context_flag(context)
+        crate::grant::context_flag(context)
     ))
 }
 
@@ -385,7 +385,7 @@ fn missing(from: i64, to: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::record::PreviousRecord;
+    use crate::grant::model::record::PreviousRecord;
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
@@ -400,7 +400,7 @@ mod tests {
             let now = chrono::Utc::now();
             let _ = breaks(&records);
             let _ = (head(&records), next_sequence(&records));
-            let policy = crate::grant::policy::Policy::from_data(
+            let policy = crate::grant::model::policy::Policy::from_data(
                 &[("roles", "incident-debug"), ("incident-debug.groups", "sre")]
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -413,9 +413,9 @@ mod tests {
                 Some(std::time::Duration::from_secs(u64::MAX / 4)),
                 Some(&policy),
             );
-            let _ = crate::grant::audit::table(&report.records);
+            let _ = crate::output::grant_tables::audit(&report.records);
             let rows = crate::grant::status::live(&records, "alice@example.com", true, now);
-            let _ = crate::grant::status::table(&rows, true);
+            let _ = crate::output::grant_tables::status(&rows, true);
             let _ = crate::grant::status::revoked_by_others(&records, "alice@example.com", now);
             let seals: Vec<k8s_openapi::api::core::v1::Secret> = seal_names
                 .into_iter()
@@ -426,8 +426,8 @@ mod tests {
                 })
                 .collect();
             let _ = crate::grant::audit::check_seals(&records, &seals, now);
-            let _ = crate::grant::safe_format::json(&report);
-            let _ = crate::grant::safe_format::yaml(&report);
+            let _ = crate::output::safe_format::json(&report);
+            let _ = crate::output::safe_format::yaml(&report);
         }
     }
 
