@@ -245,6 +245,13 @@ mod tests {
         allowed_for(cluster.as_ref(), &policy, &ask, &cluster.me).await
     }
 
+    async fn grant(cluster: &Rc<MemoryCluster>, allowed: &Allowed) -> protocol::Granted {
+        let shared: Shared = cluster.clone();
+        let progress = Progress::default();
+        let granted = protocol::request(&shared, &cluster.me, allowed, Beside::Nothing, &progress);
+        granted.await.unwrap()
+    }
+
     fn refused(err: anyhow::Error) -> Refused {
         err.downcast::<Refused>().expect("a policy refusal")
     }
@@ -258,16 +265,7 @@ mod tests {
         );
         // Its roles stand in for the groups the ServiceAccount does not have.
         let allowed = ask(&cluster, "incident-debug").await.unwrap();
-        let shared: Shared = cluster.clone();
-        let granted = protocol::request(
-            &shared,
-            &cluster.me,
-            &allowed,
-            Beside::Nothing,
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
+        let granted = grant(&cluster, &allowed).await;
         assert_eq!(standby::of_record(&granted.record), Some("standby-alice"));
         assert_eq!(granted.record.spec.requester, "alice@example.com");
     }
@@ -290,16 +288,7 @@ mod tests {
     async fn the_persons_own_login_is_checked_by_their_groups_and_leaves_no_mark() {
         let cluster = Rc::new(MemoryCluster::new());
         let allowed = ask(&cluster, "cluster-admin").await.unwrap();
-        let shared: Shared = cluster.clone();
-        let granted = protocol::request(
-            &shared,
-            &cluster.me,
-            &allowed,
-            Beside::Nothing,
-            &Progress::default(),
-        )
-        .await
-        .unwrap();
+        let granted = grant(&cluster, &allowed).await;
         assert_eq!(standby::of_record(&granted.record), None);
     }
 }

@@ -166,3 +166,53 @@ pub async fn after_login(global: &Global) {
     };
     renew_quietly(global, &cluster, &me).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::model::standby::USER_PREFIX;
+    use crate::token_cache::MemoryStore;
+
+    const ALICE: &str = "alice@example.com";
+
+    #[tokio::test]
+    async fn renewal_mints_for_the_provisioned_person_once_then_keeps_it() {
+        let cluster = MemoryCluster::new();
+        let store = MemoryStore::default();
+        let not = renew(&cluster, &cluster.me, &store, ALICE, false).await;
+        assert!(matches!(
+            not.unwrap(),
+            Renewal::NotProvisioned { enabled: false }
+        ));
+        if let Some(policy) = cluster.state.borrow_mut().policy.as_mut() {
+            policy.insert("standby.standby-alice.user".into(), ALICE.into());
+            policy.insert("standby.lifetime".into(), "12h".into());
+        }
+        let Renewal::Minted(minted) = renew(&cluster, &cluster.me, &store, ALICE, false)
+            .await
+            .unwrap()
+        else {
+            panic!("a provisioned person's first renewal mints");
+        };
+        assert_eq!(minted.service_account, "standby-alice");
+        let lifetime = minted.expires_at - minted.issued_at;
+        assert!((lifetime - chrono::Duration::hours(12)).num_seconds().abs() < 5);
+        let claims = jwt::claims(minted.token.expose()).unwrap();
+        assert_eq!(claims.sub, format!("{USER_PREFIX}standby-alice"));
+        // Cached: the next renewal keeps it, without a TokenRequest.
+        let kept = renew(&cluster, &cluster.me, &store, ALICE, false).await;
+        assert!(matches!(kept.unwrap(), Renewal::Kept(e) if e.jti == minted.jti));
+        let calls = cluster.state.borrow().calls.clone();
+        let mints = calls.iter().filter(|c| **c == "request_standby_token");
+        assert_eq!(mints.count(), 1);
+        // Someone else's login finds the feature on, but nothing for them.
+        let mut bob = cluster.me.clone();
+        bob.username = "bob@example.com".into();
+        let theirs = renew(&cluster, &bob, &store, "bob@example.com", false).await;
+        assert!(matches!(
+            theirs.unwrap(),
+            Renewal::NotProvisioned { enabled: true }
+        ));
+    }
+}

@@ -40,6 +40,21 @@ impl KubeCluster {
     fn secrets(&self) -> Api<K8sSecret> {
         Api::namespaced(self.client.clone(), NAMESPACE)
     }
+
+    /// A TokenRequest on ServiceAccount `namespace`/`account`.
+    async fn token_request(
+        &self,
+        namespace: &str,
+        account: &str,
+        request: &TokenRequest,
+        doing: &str,
+    ) -> Result<TokenRequest, ClusterError> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let issued = accounts
+            .create_token_request(account, &PostParams::default(), request)
+            .await;
+        issued.map_err(|e| self.error(e, doing))
+    }
 }
 
 /// SelfSubjectReview with `client`'s credentials.
@@ -193,13 +208,7 @@ impl Cluster for KubeCluster {
         request: &'a TokenRequest,
         doing: &'a str,
     ) -> Call<'a, TokenRequest> {
-        Box::pin(async move {
-            let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), NAMESPACE);
-            let issued = accounts
-                .create_token_request(account, &PostParams::default(), request)
-                .await;
-            issued.map_err(|e| self.error(e, doing))
-        })
+        Box::pin(self.token_request(NAMESPACE, account, request, doing))
     }
 
     fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()> {
@@ -244,14 +253,7 @@ impl Cluster for KubeCluster {
         request: &'a TokenRequest,
         doing: &'a str,
     ) -> Call<'a, TokenRequest> {
-        Box::pin(async move {
-            let accounts: Api<ServiceAccount> =
-                Api::namespaced(self.client.clone(), standby::NAMESPACE);
-            let issued = accounts
-                .create_token_request(account, &PostParams::default(), request)
-                .await;
-            issued.map_err(|e| self.error(e, doing))
-        })
+        Box::pin(self.token_request(standby::NAMESPACE, account, request, doing))
     }
 
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {

@@ -95,6 +95,33 @@ impl MemoryCluster {
     fn ready<'a, T: 'a>(result: Result<T, ClusterError>) -> Call<'a, T> {
         Box::pin(std::future::ready(result))
     }
+
+    /// Answers a TokenRequest with a token for `sub`, bound to the object it names.
+    fn issue(&self, request: &TokenRequest, sub: &str) -> TokenRequest {
+        let mut state = self.state.borrow_mut();
+        let bound = request
+            .spec
+            .bound_object_ref
+            .as_ref()
+            .and_then(|r| r.name.clone())
+            .unwrap_or_default();
+        let secs = request.spec.expiration_seconds.unwrap_or(3600);
+        let exp = chrono::Utc::now().timestamp() + secs;
+        let jti = format!("jti-{}", state.tokens.len() + 1);
+        let issued = token(&jti, exp, sub);
+        state
+            .tokens
+            .insert(issued.clone(), (bound, sub.to_string()));
+        TokenRequest {
+            status: Some(TokenRequestStatus {
+                token: issued,
+                expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::from_second(exp).unwrap_or_default(),
+                ),
+            }),
+            ..request.clone()
+        }
+    }
 }
 
 fn conflict(doing: &str) -> ClusterError {
@@ -268,28 +295,10 @@ impl Cluster for MemoryCluster {
         _doing: &'a str,
     ) -> Call<'a, TokenRequest> {
         let answer = self.call("request_token").map(|_| {
-            let mut state = self.state.borrow_mut();
-            let seal = request
-                .spec
-                .bound_object_ref
-                .as_ref()
-                .and_then(|r| r.name.clone())
-                .unwrap_or_default();
-            let secs = request.spec.expiration_seconds.unwrap_or(3600);
-            let exp = chrono::Utc::now().timestamp() + secs;
-            let sub = format!("system:serviceaccount:breakglass:{account}");
-            let jti = format!("jti-{}", state.tokens.len() + 1);
-            let issued = token(&jti, exp, &sub);
-            state.tokens.insert(issued.clone(), (seal, sub));
-            TokenRequest {
-                status: Some(TokenRequestStatus {
-                    token: issued,
-                    expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        k8s_openapi::jiff::Timestamp::from_second(exp).unwrap_or_default(),
-                    ),
-                }),
-                ..request.clone()
-            }
+            self.issue(
+                request,
+                &format!("system:serviceaccount:breakglass:{account}"),
+            )
         });
         Self::ready(answer)
     }
@@ -312,19 +321,8 @@ impl Cluster for MemoryCluster {
         _doing: &'a str,
     ) -> Call<'a, TokenRequest> {
         let answer = self.call("request_standby_token").map(|_| {
-            let secs = request.spec.expiration_seconds.unwrap_or(86400);
-            let exp = chrono::Utc::now().timestamp() + secs;
-            let sub = format!("{}{account}", crate::grant::model::standby::USER_PREFIX);
-            let jti = format!("standby-jti-{}", self.state.borrow().tokens.len() + 1);
-            TokenRequest {
-                status: Some(TokenRequestStatus {
-                    token: token(&jti, exp, &sub),
-                    expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        k8s_openapi::jiff::Timestamp::from_second(exp).unwrap_or_default(),
-                    ),
-                }),
-                ..request.clone()
-            }
+            let standby = crate::grant::model::standby::USER_PREFIX;
+            self.issue(request, &format!("{standby}{account}"))
         });
         Self::ready(answer)
     }
