@@ -2,7 +2,8 @@
 //! Events and access reviews goes through here, and no policy decision is made here. Clients
 //! are built by kube from the context's kubeconfig entry (proxy-url, tls-server-name, CA
 //! file or data, insecure-skip-tls-verify as kubectl reads them), with only the credentials
-//! replaced by the person's ID token or a break-glass token.
+//! replaced by the person's ID token, their standby credential (`standby`) or a break-glass
+//! token.
 
 pub mod admin;
 pub mod error;

@@ -38,8 +38,7 @@ pub async fn connect_via(global: &Global, via: Via) -> anyhow::Result<Shared> {
     Ok(Rc::new(connect_kube_via(global, via).await?))
 }
 
-/// [`connect_via`], unshared.
-pub async fn connect_kube_via(global: &Global, via: Via) -> anyhow::Result<KubeCluster> {
+async fn connect_kube_via(global: &Global, via: Via) -> anyhow::Result<KubeCluster> {
     if via == Via::Standby {
         let cluster = standby(global).await?;
         say!("Using your standby credential (--standby; recorded and alerted as standby use).");

@@ -1,5 +1,5 @@
-//! The pure model of a grant: what records, seals, the policy, the hash chain, durations and
-//! tokens are, with no cluster calls and no I/O.
+//! The pure model of a grant: what records, seals, the policy (standby credentials' part
+//! included), the hash chain, durations and tokens are, with no cluster calls and no I/O.
 
 pub mod chain;
 pub mod checkpoint;
