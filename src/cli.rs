@@ -91,6 +91,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Point a context at the break-glass identity provider (writes its exec credential)
     Setup(SetupArgs),
+    /// Standby credentials: break glass while the identity provider is down
+    Standby(StandbyArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell)
     ///
     /// The script completes `kubectl-breakglass ...`; load it with e.g.
@@ -145,6 +147,10 @@ pub struct RequestArgs {
     /// Also print the grant as JSON or YAML on stdout (never the token)
     #[arg(short, long, value_enum)]
     pub output: Option<OutputFormat>,
+    /// Break the glass with your standby credential, not your login (taken by itself only
+    /// when the identity provider cannot be reached)
+    #[arg(long)]
+    pub standby: bool,
 }
 
 /// Machine-readable output formats.
@@ -243,6 +249,52 @@ pub struct DrillArgs {
     /// Break-glass role to drill (default: the policy's default role)
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
+    /// Rehearse the identity-provider outage: break the glass with your standby credential
+    #[arg(long)]
+    pub standby: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StandbyArgs {
+    #[command(subcommand)]
+    pub command: StandbyCommand,
+}
+
+/// What `standby` does.
+#[derive(Debug, Subcommand)]
+pub enum StandbyCommand {
+    /// Show whether you hold a standby credential for the context's cluster, and until when
+    Status,
+    /// Mint or renew your standby credential with your login (when less than half is left)
+    Renew(StandbyRenewArgs),
+    /// Admins: give a person a standby credential (ServiceAccount, Secret, RBAC, policy keys)
+    Provision(StandbyProvisionArgs),
+    /// Admins: revoke a person's standby credential at once (deletes its bound Secret)
+    Revoke(StandbyUserArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StandbyRenewArgs {
+    /// Mint a new one even if the one held has more than half its lifetime left
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StandbyProvisionArgs {
+    /// The person's username as the cluster sees it (their email)
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// Roles the standby credential may break glass into (default: the policy's default role)
+    #[arg(long, value_name = "ROLE", value_delimiter = ',')]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StandbyUserArgs {
+    /// The person's username as the cluster sees it (their email)
+    #[arg(long, value_name = "USER")]
+    pub user: String,
 }
 
 #[derive(Debug, Args)]

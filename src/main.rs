@@ -28,6 +28,7 @@ mod process_entry;
 mod review;
 mod runtime;
 mod secret;
+mod standby;
 #[cfg(test)]
 mod test_support;
 mod token_cache;

@@ -65,7 +65,7 @@ fn help_texts() {
     let ca = breakglass_testbed::tls::Ca::generate().unwrap();
     let sb = Sandbox::new("https://idp.example.invalid", "kubectl-breakglass", &ca);
     for cmd in [
-        "request", "status", "revoke", "audit", "review", "drill", "setup",
+        "request", "status", "revoke", "audit", "review", "drill", "setup", "standby",
     ] {
         let out = sb
             .plugin(&[cmd, "--help"])

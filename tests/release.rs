@@ -157,6 +157,20 @@ fn archives_are_reproducible_and_hold_what_krew_and_admins_need() {
     deploy.sort();
     let mut expected = vec!["LICENSE".to_string(), "README.md".into(), "deploy/".into()];
     expected.extend(deploy);
+    // The opt-in standby manifests (kubectl apply -f deploy/standby/).
+    let mut standby: Vec<String> = std::fs::read_dir(Path::new(ROOT).join("deploy/standby"))
+        .unwrap()
+        .map(|e| {
+            format!(
+                "deploy/standby/{}",
+                e.unwrap().file_name().to_str().unwrap()
+            )
+        })
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    standby.sort();
+    expected.push("deploy/standby/".into());
+    expected.extend(standby);
     expected.extend([
         "kubectl-breakglass".into(),
         "kubectl_complete-breakglass".into(),
@@ -196,10 +210,14 @@ fn scratch_repo(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(Path::new(ROOT).join(path), to).unwrap();
     }
-    std::fs::create_dir_all(repo.join("deploy")).unwrap();
-    for entry in std::fs::read_dir(Path::new(ROOT).join("deploy")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), repo.join("deploy").join(entry.file_name())).unwrap();
+    for dir in ["deploy", "deploy/standby"] {
+        std::fs::create_dir_all(repo.join(dir)).unwrap();
+        for entry in std::fs::read_dir(Path::new(ROOT).join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), repo.join(dir).join(entry.file_name())).unwrap();
+            }
+        }
     }
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "."]);

@@ -2,6 +2,7 @@
 
 use crate::cli::DrillArgs;
 use crate::global::Global;
+use crate::grant::cluster::standby::Via;
 use crate::grant::context_flag;
 use crate::grant::drill;
 use crate::grant::drill::Drill;
@@ -10,8 +11,10 @@ use crate::untrusted::Untrusted;
 
 /// Runs `drill`: the stages with their times on stderr, non-zero when any failed.
 pub fn run(global: &Global, args: DrillArgs) -> anyhow::Result<()> {
-    let report = crate::runtime::current_thread()?
-        .block_on(async { drill::run(global, args.role.as_deref(), Signals::listen()).await });
+    let report = crate::runtime::current_thread()?.block_on(async {
+        let via = Via::of_flag(args.standby);
+        drill::run(global, args.role.as_deref(), via, Signals::listen()).await
+    });
     let on = if report.context.is_empty() {
         String::new()
     } else {

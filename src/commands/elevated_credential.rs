@@ -151,6 +151,7 @@ fn offer(global: &Global, target: &Target) -> anyhow::Result<Option<Entry>> {
         no_kubeconfig: true,
         // A live grant of another role is no reason to refuse this one.
         additional: true,
+        standby: false,
     };
     let requested = request::check(&input)?;
     let made = runtime.block_on(async {

@@ -19,11 +19,8 @@ pub fn run(global: &Global, args: LoginArgs) -> anyhow::Result<()> {
     } else {
         Browser::IfPossible
     };
-    let outcome = crate::runtime::current_thread()?.block_on(identity::login(
-        &settings,
-        store.as_ref(),
-        browser,
-    ))?;
+    let runtime = crate::runtime::current_thread()?;
+    let outcome = runtime.block_on(identity::login(&settings, store.as_ref(), browser))?;
     if let Some(old) = &outcome.replaced {
         say!(
             "Removed the cached login of {} for this identity provider.",
@@ -53,5 +50,7 @@ pub fn run(global: &Global, args: LoginArgs) -> anyhow::Result<()> {
     for note in notes {
         say!("{}: {note}", note.label());
     }
+    // Standby hook (issue 13): with a fresh ID token, renew the standby credential.
+    runtime.block_on(crate::standby::mint::after_login(global));
     Ok(())
 }

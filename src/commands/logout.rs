@@ -14,7 +14,14 @@ pub fn run(global: &Global, args: LogoutArgs) -> anyhow::Result<()> {
         &settings.issuer,
         &settings.client_id,
     ))?;
-    match entry::remove(store.as_ref(), &settings.issuer, &settings.client_id)? {
+    let removed = entry::remove(store.as_ref(), &settings.issuer, &settings.client_id)?;
+    // Standby hook (issue 13): logging out removes the standby credentials too.
+    if let Some(account) = &removed {
+        for server in crate::grant::standby_cache::forget_all(global, store.as_ref(), account) {
+            say!("Removed your standby credential for {server}.");
+        }
+    }
+    match removed {
         Some(account) => say!(
             "Logged out {} from {} (client {}): removed the cached ID and refresh token from {}.",
             Untrusted(&account),

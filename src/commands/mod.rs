@@ -11,6 +11,7 @@ mod request;
 mod review;
 mod revoke;
 mod setup;
+mod standby;
 mod status;
 mod version;
 mod whoami;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(args) => review::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Setup(args) => setup::run(global, args),
+        Command::Standby(args) => standby::run(global, args),
         Command::Completion(args) => completion::run(global, args),
         Command::Version(args) => version::run(global, args),
         Command::Whoami(args) => whoami::run(global, args),

@@ -18,12 +18,16 @@ pub fn run(global: &Global, args: RequestArgs) -> anyhow::Result<()> {
         duration: args.duration.clone(),
         no_kubeconfig: args.no_kubeconfig,
         additional: args.additional,
+        standby: args.standby,
     };
     let requested = request::check(&input)?;
     let made = crate::runtime::current_thread()?.block_on(async {
         // Listening from the start: a signal before the grant is whole undoes what was made.
         let mut signals = Signals::listen()?;
-        request::request(global, &input, requested, &mut signals).await
+        let made = request::request(global, &input, requested, &mut signals).await?;
+        // Standby hook (issue 13): with the person's fresh login, renew the standby credential.
+        crate::standby::mint::renew_quietly(global, made.cluster.as_ref(), &made.me).await;
+        anyhow::Ok(made)
     })?;
     report(&args, made)
 }

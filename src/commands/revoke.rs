@@ -4,6 +4,7 @@
 use crate::cli::RevokeArgs;
 use crate::global::Global;
 use crate::grant::cluster;
+use crate::grant::cluster::standby::Via;
 use crate::grant::revoke::{self, Confirmation, Target};
 use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::output;
@@ -21,7 +22,8 @@ pub fn run(global: &Global, args: RevokeArgs) -> anyhow::Result<()> {
         let mut signals = Signals::listen()?;
         let connected = signals
             .race(async {
-                let cluster = cluster::connect_shared(global, false).await?;
+                // Standby hook (issue 13): the standby credential when the IdP is down.
+                let cluster = cluster::standby::connect_via(global, Via::Person).await?;
                 let me = cluster.whoami().await?;
                 anyhow::Ok((cluster, me))
             })

@@ -2,6 +2,7 @@
 
 use crate::cli::StatusArgs;
 use crate::global::Global;
+use crate::grant::cluster::standby::Via;
 use crate::grant::{cluster, status};
 use crate::output;
 use crate::untrusted::Untrusted;
@@ -9,7 +10,8 @@ use crate::untrusted::Untrusted;
 /// Runs `status`.
 pub fn run(global: &Global, args: StatusArgs) -> anyhow::Result<()> {
     crate::runtime::current_thread()?.block_on(async {
-        let cluster = cluster::connect_shared(global, false).await?;
+        // Standby hook (issue 13): the standby credential when the IdP is down.
+        let cluster = cluster::standby::connect_via(global, Via::Person).await?;
         let status::Seen {
             me,
             rows,

@@ -5,6 +5,7 @@
 
 use super::{elevated_cache, NAMESPACE};
 use crate::global::Global;
+use crate::grant::cluster::standby::Via;
 use crate::grant::cluster::{self, Cluster, Whoami};
 use crate::grant::model::policy::Ask;
 use crate::grant::protocol::{self, Granted, Progress};
@@ -77,11 +78,17 @@ impl Drill {
 
 /// Runs the drill for `role` (the policy's default role when `None`); `signals` (listened
 /// for by the caller, `Err` when that failed) stop it where it is.
-pub async fn run(global: &Global, role: Option<&str>, signals: anyhow::Result<Signals>) -> Drill {
+/// Standby hook (issue 13): `via` says whether to drill through the standby credential.
+pub async fn run(
+    global: &Global,
+    role: Option<&str>,
+    via: Via,
+    signals: anyhow::Result<Signals>,
+) -> Drill {
     let mut drill = Drill::default();
     match signals {
         Ok(mut signals) => {
-            stages(&mut drill, &mut signals, global, role).await;
+            stages(&mut drill, &mut signals, global, role, via).await;
             drill.interrupted = signals.received();
         }
         Err(e) => {
@@ -92,10 +99,16 @@ pub async fn run(global: &Global, role: Option<&str>, signals: anyhow::Result<Si
 }
 
 /// The stages, each raced against a signal.
-async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role: Option<&str>) {
+async fn stages(
+    drill: &mut Drill,
+    signals: &mut Signals,
+    global: &Global,
+    role: Option<&str>,
+    via: Via,
+) {
     let t = Instant::now();
     let connected = async {
-        let cluster = cluster::connect_shared(global, false).await?;
+        let cluster = cluster::standby::connect_via(global, via).await?;
         let me = cluster.whoami().await?;
         let detail = format!("the cluster knows you as {}", me.username);
         anyhow::Ok(((cluster, me), detail))
@@ -119,7 +132,7 @@ async fn stages(drill: &mut Drill, signals: &mut Signals, global: &Global, role:
             role,
             duration: Some(policy.min_duration),
         };
-        let allowed = policy.check(&ask, &me.username, &me.groups)?;
+        let allowed = crate::grant::request::allowed_for(&cluster, &policy, &ask, &me).await?;
         let detail = format!(
             "{} may request role {} (drilled for {})",
             me.username,

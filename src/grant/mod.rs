@@ -9,6 +9,7 @@ pub mod model;
 pub mod protocol;
 pub mod request;
 pub mod revoke;
+pub mod standby_cache;
 pub mod status;
 pub mod undo;
 

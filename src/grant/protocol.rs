@@ -1,7 +1,7 @@
 //! A request, in order: record → seal → token → annotate, each step undone if a later one
 //! fails, so there is never a seal without a record nor a live token without a record.
 
-use super::model::{chain, events, seal};
+use super::model::{chain, events, seal, standby};
 use super::{elevated_cache, NAMESPACE};
 use crate::grant::cluster::records::list_records;
 use crate::grant::cluster::seals::sweep_expired_own;
@@ -120,7 +120,9 @@ pub async fn request(
         let name = record::name_for(sequence);
         let maybe = Undo::new(shared, &name, &allowed.role.name, "", cluster.context());
         progress.creating(&maybe, &request_id);
-        match cluster.create_record(&Grant::new(&name, spec)).await {
+        // Standby hook (issue 13): a record made through a standby credential says so.
+        let record = standby::marked(Grant::new(&name, spec), me.standby.as_deref());
+        match cluster.create_record(&record).await {
             Ok(rec) => {
                 created = Some(rec);
                 seen_records = records;

@@ -5,9 +5,10 @@
 use super::model::duration;
 use super::{elevated_cache, protocol};
 use crate::global::Global;
-use crate::grant::cluster::policy::read_policy;
+use crate::grant::cluster::policy::{read_policy, read_standby};
+use crate::grant::cluster::standby::Via;
 use crate::grant::cluster::{self, Cluster};
-use crate::grant::model::policy::{self, Allowed, Ask};
+use crate::grant::model::policy::{self, Allowed, Ask, Policy};
 use crate::interrupt::Signals;
 use crate::kubeconfig::write::{write_elevated_context, ElevatedContext};
 use crate::untrusted::Untrusted;
@@ -27,6 +28,9 @@ pub struct Input {
     pub no_kubeconfig: bool,
     /// Allow a second live grant of another role.
     pub additional: bool,
+    /// Break the glass with the standby credential (`--standby`); without it, the standby
+    /// credential is used only when the identity provider cannot be reached (issue 13).
+    pub standby: bool,
 }
 
 /// What can be checked before any network: reason and ticket text, the duration's form.
@@ -77,7 +81,9 @@ async fn make(
     requested: Option<std::time::Duration>,
     progress: &protocol::Progress,
 ) -> anyhow::Result<Made> {
-    let cluster = cluster::connect_shared(global, false).await?;
+    // Standby hook (issue 13): as the person, or as their standby credential when the
+    // identity provider cannot be reached (or --standby).
+    let cluster = cluster::standby::connect_via(global, Via::of_flag(args.standby)).await?;
     let me = cluster.whoami().await?;
     let policy = read_policy(&cluster).await?;
     let ask = Ask {
@@ -86,7 +92,7 @@ async fn make(
         role: args.role.as_deref(),
         duration: requested,
     };
-    let allowed = policy.check(&ask, &me.username, &me.groups)?;
+    let allowed = allowed_for(&cluster, &policy, &ask, &me).await?;
     for w in policy.warnings() {
         say!("warning: {}", Untrusted(&w));
     }
@@ -148,6 +154,22 @@ async fn make(
     })
 }
 
+/// The policy check for `me`. Standby hook (issue 13): through a standby credential, by the
+/// roles the policy's standby keys give it instead of the person's groups.
+pub async fn allowed_for(
+    cluster: &dyn Cluster,
+    policy: &Policy,
+    ask: &Ask<'_>,
+    me: &cluster::Whoami,
+) -> anyhow::Result<Allowed> {
+    Ok(match me.standby.as_deref() {
+        None => policy.check(ask, &me.username, &me.groups)?,
+        Some(account) => read_standby(cluster)
+            .await?
+            .check(policy, ask, &me.username, account)?,
+    })
+}
+
 pub fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     crate::grant::model::record::timestamp(*t)
 }
@@ -186,4 +208,87 @@ fn write_context(
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+    use crate::grant::cluster::Shared;
+    use crate::grant::model::policy::Refused;
+    use crate::grant::model::standby::{self, USER_PREFIX};
+    use crate::grant::protocol::{Beside, Progress};
+    use std::rc::Rc;
+
+    /// alice through her standby credential `standby-alice`, which the policy gives her for
+    /// `roles`; the cluster sees a ServiceAccount, in no group of the person's.
+    fn through_standby(user: &str, roles: &str) -> Rc<MemoryCluster> {
+        let mut cluster = MemoryCluster::new();
+        cluster.me.groups = vec!["system:serviceaccounts".to_string()];
+        cluster.me.standby = Some(format!("{USER_PREFIX}standby-alice"));
+        let mut state = cluster.state.borrow_mut();
+        let policy = state.policy.get_or_insert_with(Default::default);
+        policy.insert("standby.standby-alice.user".into(), user.into());
+        policy.insert("standby.standby-alice.roles".into(), roles.into());
+        drop(state);
+        Rc::new(cluster)
+    }
+
+    async fn ask(cluster: &Rc<MemoryCluster>, role: &str) -> anyhow::Result<Allowed> {
+        let policy = read_policy(cluster.as_ref()).await?;
+        let ask = Ask {
+            reason: Some("SSO is down and checkout is failing"),
+            ticket: None,
+            role: Some(role),
+            duration: None,
+        };
+        allowed_for(cluster.as_ref(), &policy, &ask, &cluster.me).await
+    }
+
+    async fn grant(cluster: &Rc<MemoryCluster>, allowed: &Allowed) -> protocol::Granted {
+        let shared: Shared = cluster.clone();
+        let progress = Progress::default();
+        let granted = protocol::request(&shared, &cluster.me, allowed, Beside::Nothing, &progress);
+        granted.await.unwrap()
+    }
+
+    fn refused(err: anyhow::Error) -> Refused {
+        err.downcast::<Refused>().expect("a policy refusal")
+    }
+
+    #[tokio::test]
+    async fn a_standby_credential_breaks_glass_only_into_its_roles_and_its_record_says_so() {
+        let cluster = through_standby("alice@example.com", "incident-debug");
+        let err = ask(&cluster, "cluster-admin").await.unwrap_err();
+        assert!(
+            matches!(refused(err), Refused::StandbyRole { ref role, .. } if role == "cluster-admin")
+        );
+        // Its roles stand in for the groups the ServiceAccount does not have.
+        let allowed = ask(&cluster, "incident-debug").await.unwrap();
+        let granted = grant(&cluster, &allowed).await;
+        assert_eq!(standby::of_record(&granted.record), Some("standby-alice"));
+        assert_eq!(granted.record.spec.requester, "alice@example.com");
+    }
+
+    #[tokio::test]
+    async fn a_standby_credential_the_policy_gives_someone_else_is_refused_before_anything_is_made()
+    {
+        let cluster = through_standby("mallory@example.com", "incident-debug");
+        let err = ask(&cluster, "incident-debug").await.unwrap_err();
+        assert!(matches!(
+            refused(err),
+            Refused::StandbyNotFor { ref username, .. } if username == "alice@example.com"
+        ));
+        let state = cluster.state.borrow();
+        assert!(state.records.is_empty() && state.seals.is_empty());
+        assert!(!state.calls.contains(&"create_record"));
+    }
+
+    #[tokio::test]
+    async fn the_persons_own_login_is_checked_by_their_groups_and_leaves_no_mark() {
+        let cluster = Rc::new(MemoryCluster::new());
+        let allowed = ask(&cluster, "cluster-admin").await.unwrap();
+        let granted = grant(&cluster, &allowed).await;
+        assert_eq!(standby::of_record(&granted.record), None);
+    }
 }

@@ -635,6 +635,7 @@ mod tests {
         let store = MemoryStore::default();
         live_grant(&cluster, &store, false).await;
         let bob = Whoami {
+            standby: None,
             username: "bob@example.com".into(),
             groups: vec!["sre".into()],
         };

@@ -92,6 +92,20 @@ pub enum IdentityError {
     /// The IdP answered a refresh with no ID token, and we may not ask.
     #[error("the identity provider {issuer} answered the refresh of your login without an ID token (it sends only an access token on refresh), so there is no new ID token for the cluster — log in again: {hint}")]
     RefreshWithoutIdToken { issuer: String, hint: String },
+    /// The identity provider could not be asked (unreachable, or failing) and the cached ID
+    /// token has expired: the one case where `request` may break the glass with the standby
+    /// credential instead (never when simply logged out or refused).
+    #[error(
+        "cannot refresh your login to {issuer} (the cached ID token expired at {expired}); try \
+         again, or run: {hint}"
+    )]
+    IdpUnavailable {
+        issuer: String,
+        expired: String,
+        hint: String,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Refuses an issuer that is not `https://`: ID and refresh tokens never travel in plain text.
@@ -280,13 +294,15 @@ pub async fn person_identity(
                         ..identity(old)
                     })
                 }
-                None => Err(e.context(format!(
-                    "cannot refresh your login to {} (the cached ID token expired at {}); try \
-                     again, or run: {}",
-                    settings.issuer,
-                    old.expires().to_rfc3339(),
-                    login_hint(settings, context_name)
-                ))),
+                // Standby hook (issue 13): `request` falls back to the standby credential on
+                // exactly this kind — the IdP unreachable or failing.
+                None => Err(IdentityError::IdpUnavailable {
+                    issuer: settings.issuer.clone(),
+                    expired: old.expires().to_rfc3339(),
+                    hint: login_hint(settings, context_name),
+                    cause: e.into(),
+                }
+                .into()),
             };
             let p = match discover(&http, settings).await {
                 Ok(p) => p,

@@ -6,4 +6,4 @@ mod load;
 pub mod setup;
 pub mod write;
 
-pub use load::{load, Loaded, NoKubeconfig};
+pub use load::{load, ContextInfo, Loaded, NoKubeconfig};

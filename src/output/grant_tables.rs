@@ -20,7 +20,7 @@ pub fn status(rows: &[Row], all: bool) -> String {
         let g = &r.grant;
         lines.push(vec![
             g.name.clone(),
-            g.requester.clone(),
+            g.requester_shown(),
             g.role.clone(),
             g.start.clone(),
             g.expiry.clone(),
@@ -69,7 +69,7 @@ pub fn audit(entries: &[Entry]) -> String {
         lines.push(vec![
             g.name.clone(),
             g.state.clone(),
-            g.requester.clone(),
+            g.requester_shown(),
             g.role.clone(),
             g.start.clone(),
             g.expiry.clone(),

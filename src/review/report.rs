@@ -142,7 +142,8 @@ pub fn text(r: &Review) -> String {
         out,
         "Grant {}: {} as {}",
         Untrusted(&g.name),
-        Untrusted(&g.requester),
+        // Standby hook (issue 13): "(standby)" when made through a standby credential.
+        Untrusted(&g.requester_shown()),
         Untrusted(&g.role)
     );
     let _ = writeln!(out, "  reason:  {}", Untrusted(&g.reason));
@@ -271,7 +272,7 @@ pub fn markdown(r: &Review) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Break-glass review: {}\n", md(&g.name));
     let _ = writeln!(out, "| | |\n| --- | --- |");
-    let _ = writeln!(out, "| requester | {} |", md(&g.requester));
+    let _ = writeln!(out, "| requester | {} |", md(&g.requester_shown()));
     let _ = writeln!(out, "| role | {} |", md(&g.role));
     let _ = writeln!(out, "| reason | {} |", md(&g.reason));
     let _ = writeln!(

@@ -26,6 +26,11 @@ impl CacheKey {
         CacheKey::new("elevated", &[server, role, account])
     }
 
+    /// A person's standby credential (issue 13): API server + account.
+    pub fn standby(server: &str, account: &str) -> CacheKey {
+        CacheKey::new("standby", &[server, account])
+    }
+
     fn new(kind: &'static str, parts: &[&str]) -> CacheKey {
         let mut hash = Sha256::new();
         for part in parts {

@@ -147,6 +147,29 @@ impl Bed {
         self.sb.login(&self.pg.idp, user).await;
     }
 
+    /// Runs `login ARGS...` with the playground's kubeconfig (so the IdP comes from a
+    /// context's exec entry, and what login does with the cluster happens), approved as
+    /// `user` at the real IdP.
+    pub async fn login_with(&self, args: &[&str], user: &str) -> Output {
+        let child = self
+            .plugin(&["login", "--no-browser"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = self
+            .pg
+            .idp
+            .wait_for_pending_user_code(std::time::Duration::from_secs(20))
+            .await
+            .unwrap();
+        self.pg.idp.approve(&code, user).await.unwrap();
+        let out = crate::common::wait(child).await;
+        assert_ok(&out, &format!("login {args:?}"));
+        out
+    }
+
     fn env(&self, cmd: &mut Command) {
         self.sb.env(cmd);
         cmd.env("KUBECONFIG", self.pg.kubeconfig_path())

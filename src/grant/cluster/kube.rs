@@ -2,7 +2,7 @@
 
 use super::{Call, Cluster, ClusterError, Whoami};
 use crate::grant::model::record::Grant;
-use crate::grant::model::seal;
+use crate::grant::model::{seal, standby};
 use crate::grant::NAMESPACE;
 use crate::secret::Secret;
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, UserInfo};
@@ -23,6 +23,8 @@ pub struct KubeCluster {
     pub server: String,
     /// How to reach the cluster, for clients presenting another token.
     pub(super) reach: kube::Config,
+    /// Standby hook (issue 13): connected through the standby credential of this person.
+    pub(super) stands_for: Option<String>,
 }
 
 impl KubeCluster {
@@ -38,6 +40,21 @@ impl KubeCluster {
     fn secrets(&self) -> Api<K8sSecret> {
         Api::namespaced(self.client.clone(), NAMESPACE)
     }
+
+    /// A TokenRequest on ServiceAccount `namespace`/`account`.
+    async fn token_request(
+        &self,
+        namespace: &str,
+        account: &str,
+        request: &TokenRequest,
+        doing: &str,
+    ) -> Result<TokenRequest, ClusterError> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let issued = accounts
+            .create_token_request(account, &PostParams::default(), request)
+            .await;
+        issued.map_err(|e| self.error(e, doing))
+    }
 }
 
 /// SelfSubjectReview with `client`'s credentials.
@@ -50,6 +67,7 @@ pub async fn whoami(client: &Client) -> Result<Whoami, kube::Error> {
     Ok(Whoami {
         username: user.username.unwrap_or_default(),
         groups: user.groups.unwrap_or_default(),
+        standby: None,
     })
 }
 
@@ -64,9 +82,18 @@ impl Cluster for KubeCluster {
 
     fn whoami(&self) -> Call<'_, Whoami> {
         Box::pin(async move {
-            whoami(&self.client)
+            let who = whoami(&self.client)
                 .await
-                .map_err(|e| self.error(e, "asking the cluster who you are"))
+                .map_err(|e| self.error(e, "asking the cluster who you are"))?;
+            // Through a standby credential the caller is the person it stands for.
+            Ok(match &self.stands_for {
+                Some(person) => Whoami {
+                    username: person.clone(),
+                    groups: who.groups,
+                    standby: Some(who.username),
+                },
+                None => who,
+            })
         })
     }
 
@@ -181,13 +208,7 @@ impl Cluster for KubeCluster {
         request: &'a TokenRequest,
         doing: &'a str,
     ) -> Call<'a, TokenRequest> {
-        Box::pin(async move {
-            let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), NAMESPACE);
-            let issued = accounts
-                .create_token_request(account, &PostParams::default(), request)
-                .await;
-            issued.map_err(|e| self.error(e, doing))
-        })
+        Box::pin(self.token_request(NAMESPACE, account, request, doing))
     }
 
     fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()> {
@@ -224,6 +245,15 @@ impl Cluster for KubeCluster {
                 })?;
             Ok(answer.status.is_some_and(|s| s.allowed))
         })
+    }
+
+    fn request_standby_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        doing: &'a str,
+    ) -> Call<'a, TokenRequest> {
+        Box::pin(self.token_request(standby::NAMESPACE, account, request, doing))
     }
 
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {

@@ -62,6 +62,7 @@ impl MemoryCluster {
             me: Whoami {
                 username: "alice@example.com".to_string(),
                 groups: vec!["sre".to_string()],
+                standby: None,
             },
             state: RefCell::new(State {
                 policy: Some(policy()),
@@ -93,6 +94,33 @@ impl MemoryCluster {
 
     fn ready<'a, T: 'a>(result: Result<T, ClusterError>) -> Call<'a, T> {
         Box::pin(std::future::ready(result))
+    }
+
+    /// Answers a TokenRequest with a token for `sub`, bound to the object it names.
+    fn issue(&self, request: &TokenRequest, sub: &str) -> TokenRequest {
+        let mut state = self.state.borrow_mut();
+        let bound = request
+            .spec
+            .bound_object_ref
+            .as_ref()
+            .and_then(|r| r.name.clone())
+            .unwrap_or_default();
+        let secs = request.spec.expiration_seconds.unwrap_or(3600);
+        let exp = chrono::Utc::now().timestamp() + secs;
+        let jti = format!("jti-{}", state.tokens.len() + 1);
+        let issued = token(&jti, exp, sub);
+        state
+            .tokens
+            .insert(issued.clone(), (bound, sub.to_string()));
+        TokenRequest {
+            status: Some(TokenRequestStatus {
+                token: issued,
+                expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::from_second(exp).unwrap_or_default(),
+                ),
+            }),
+            ..request.clone()
+        }
     }
 }
 
@@ -136,6 +164,7 @@ impl Cluster for MemoryCluster {
                 Some((seal, account)) if state.seals.contains_key(seal) => Ok(Whoami {
                     username: account.clone(),
                     groups: Vec::new(),
+                    standby: None,
                 }),
                 _ => Err(ClusterError::Unauthorized {
                     doing: doing.to_string(),
@@ -266,28 +295,10 @@ impl Cluster for MemoryCluster {
         _doing: &'a str,
     ) -> Call<'a, TokenRequest> {
         let answer = self.call("request_token").map(|_| {
-            let mut state = self.state.borrow_mut();
-            let seal = request
-                .spec
-                .bound_object_ref
-                .as_ref()
-                .and_then(|r| r.name.clone())
-                .unwrap_or_default();
-            let secs = request.spec.expiration_seconds.unwrap_or(3600);
-            let exp = chrono::Utc::now().timestamp() + secs;
-            let sub = format!("system:serviceaccount:breakglass:{account}");
-            let jti = format!("jti-{}", state.tokens.len() + 1);
-            let issued = token(&jti, exp, &sub);
-            state.tokens.insert(issued.clone(), (seal, sub));
-            TokenRequest {
-                status: Some(TokenRequestStatus {
-                    token: issued,
-                    expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                        k8s_openapi::jiff::Timestamp::from_second(exp).unwrap_or_default(),
-                    ),
-                }),
-                ..request.clone()
-            }
+            self.issue(
+                request,
+                &format!("system:serviceaccount:breakglass:{account}"),
+            )
         });
         Self::ready(answer)
     }
@@ -301,6 +312,19 @@ impl Cluster for MemoryCluster {
 
     fn is_admin(&self) -> Call<'_, bool> {
         Self::ready(self.call("is_admin").map(|_| self.state.borrow().admin))
+    }
+
+    fn request_standby_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        _doing: &'a str,
+    ) -> Call<'a, TokenRequest> {
+        let answer = self.call("request_standby_token").map(|_| {
+            let standby = crate::grant::model::standby::USER_PREFIX;
+            self.issue(request, &format!("{standby}{account}"))
+        });
+        Self::ready(answer)
     }
 
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {

@@ -2,7 +2,8 @@
 //! Events and access reviews goes through here, and no policy decision is made here. Clients
 //! are built by kube from the context's kubeconfig entry (proxy-url, tls-server-name, CA
 //! file or data, insecure-skip-tls-verify as kubectl reads them), with only the credentials
-//! replaced by the person's ID token or a break-glass token.
+//! replaced by the person's ID token, their standby credential (`standby`) or a break-glass
+//! token.
 
 pub mod admin;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod memory;
 pub mod policy;
 pub mod records;
 pub mod seals;
+pub mod standby;
 
 pub use self::kube::{whoami, KubeCluster};
 pub use error::{explain, ClusterError};
@@ -35,6 +37,9 @@ use std::time::Duration;
 pub struct Whoami {
     pub username: String,
     pub groups: Vec<String>,
+    /// Standby hook (issue 13): the standby ServiceAccount's username when the caller is
+    /// the person's standby credential; `username` is then the person it stands for.
+    pub standby: Option<String>,
 }
 
 /// One cluster call in flight.
@@ -88,6 +93,13 @@ pub trait Cluster {
     fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()>;
     /// Whether the caller may list Secrets in the break-glass namespace.
     fn is_admin(&self) -> Call<'_, bool>;
+    /// A TokenRequest on the person's standby ServiceAccount, bound to its Secret (issue 13).
+    fn request_standby_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        doing: &'a str,
+    ) -> Call<'a, TokenRequest>;
     /// The policy ConfigMap's data, `None` when there is no policy.
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>>;
 }
@@ -225,6 +237,7 @@ pub async fn connect(global: &Global, interactive: bool) -> anyhow::Result<KubeC
         context: name,
         server: ctx.server,
         reach,
+        stands_for: None,
     })
 }
 
@@ -241,6 +254,7 @@ impl KubeCluster {
             context,
             server,
             reach,
+            stands_for: None,
         }
     }
 }
@@ -304,6 +318,14 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn is_admin(&self) -> Call<'_, bool> {
         (**self).is_admin()
+    }
+    fn request_standby_token<'a>(
+        &'a self,
+        account: &'a str,
+        request: &'a TokenRequest,
+        doing: &'a str,
+    ) -> Call<'a, TokenRequest> {
+        (**self).request_standby_token(account, request, doing)
     }
     fn policy_data(&self) -> Call<'_, Option<BTreeMap<String, String>>> {
         (**self).policy_data()

@@ -1,5 +1,5 @@
-//! The pure model of a grant: what records, seals, the policy, the hash chain, durations and
-//! tokens are, with no cluster calls and no I/O.
+//! The pure model of a grant: what records, seals, the policy (standby credentials' part
+//! included), the hash chain, durations and tokens are, with no cluster calls and no I/O.
 
 pub mod chain;
 pub mod checkpoint;
@@ -10,4 +10,5 @@ pub mod plausibility;
 pub mod policy;
 pub mod record;
 pub mod seal;
+pub mod standby;
 pub mod view;

@@ -172,6 +172,23 @@ pub enum Refused {
         needed: String,
         shown: String,
     },
+    /// Through a standby credential whose ServiceAccount the policy no longer gives to the
+    /// person (fields shown escaped).
+    #[error(
+        "the policy changed: the standby credential {account} no longer stands for {username} \
+         (policy key standby.{account}.user); nothing was created. Ask a break-glass admin"
+    )]
+    StandbyNotFor { account: String, username: String },
+    /// Through a standby credential, a role it is not for (fields shown escaped).
+    #[error(
+        "your standby credential may not break glass into role {role} (its roles: {roles}; \
+         policy key standby.{account}.roles); nothing was created"
+    )]
+    StandbyRole {
+        role: String,
+        roles: String,
+        account: String,
+    },
 }
 
 fn list(text: &str) -> Vec<String> {

@@ -25,6 +25,9 @@ pub struct GrantView {
     /// The token's credential id (the audit log's `credential-id: JTI=<jti>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Standby hook (issue 13): the standby ServiceAccount the grant was made through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
 }
 
 impl GrantView {
@@ -40,6 +43,16 @@ impl GrantView {
             start: g.spec.start_time.clone(),
             expiry: g.spec.expiry_time.clone(),
             jti: g.status.as_ref().and_then(|s| s.jti.clone()),
+            standby: crate::grant::model::standby::of_record(g).map(str::to_string),
+        }
+    }
+
+    /// The requester as tables show it: marked when the grant was made through a standby
+    /// credential (the identity provider was down, or `--standby`).
+    pub fn requester_shown(&self) -> String {
+        match &self.standby {
+            Some(_) => format!("{} (standby)", self.requester),
+            None => self.requester.clone(),
         }
     }
 }

@@ -182,6 +182,12 @@ impl Idp {
         self.client.client_id()
     }
 
+    /// Stops the provider process (an IdP outage): every request to the issuer fails from
+    /// now on. It is not restarted.
+    pub async fn stop(&mut self) {
+        self.process.stop().await;
+    }
+
     /// The file node's stderr goes to.
     pub fn log_path(&self) -> &std::path::Path {
         self.process.log_path()

@@ -83,6 +83,12 @@ pub fn check_node_install() -> Result<()> {
 }
 
 impl NodeProcess {
+    /// Kills the provider and waits until it is gone: an outage, for tests.
+    pub(super) async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
     pub(super) async fn start(config: &IdpConfig, cert: &ServerCert) -> Result<NodeProcess> {
         check_node_install()?;
         let dir = tempfile::Builder::new()
