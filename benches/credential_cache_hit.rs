@@ -286,8 +286,8 @@ fn exec_entry(
     context: &str,
     plugin: &dyn Fn(&[&str]) -> Command,
 ) -> Command {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
     let find = |list: &str, name: &str| {
         doc[list]
             .as_sequence()

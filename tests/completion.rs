@@ -324,10 +324,10 @@ async fn without_a_login_or_a_cluster_completion_offers_nothing_at_once() {
 /// Appends the `clusters`, `users` and `contexts` entries of `more` to a kubeconfig.
 fn add_to_kubeconfig(path: &Path, more: serde_json::Value) {
     let mut config: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for list in ["clusters", "users", "contexts"] {
         let entries = config[list].as_array_mut().unwrap();
         entries.extend(more[list].as_array().unwrap().iter().cloned());
     }
-    std::fs::write(path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(path, serde_norway::to_string(&config).unwrap()).unwrap();
 }

@@ -92,7 +92,7 @@ async fn dex_login_whoami_request_use_and_revoke_on_the_real_api_server() {
         return;
     };
     dex_context(&bed, &dex, &ca, "dex", &["--scope", "groups"]);
-    let kubeconfig: serde_json::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let kubeconfig: serde_json::Value = serde_norway::from_str(&bed.kubeconfig_text()).unwrap();
     let user = kubeconfig["users"]
         .as_array()
         .unwrap()

@@ -319,7 +319,7 @@ async fn the_elevated_credential_is_served_from_the_cache_alone() {
 
 /// The elevated user's exec entry in the kubeconfig: (command, args).
 fn elevated_exec(bed: &Bed) -> (String, Vec<String>) {
-    let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let kubeconfig: serde_norway::Value = serde_norway::from_str(&bed.kubeconfig_text()).unwrap();
     let user = kubeconfig["users"]
         .as_sequence()
         .unwrap()

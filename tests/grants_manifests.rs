@@ -2,7 +2,7 @@
 //! ServiceAccount, a binding to a ClusterRole and token RBAC for exactly the policy's groups;
 //! every admission-policy binding names an existing policy and the policy ConfigMap.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,7 +21,7 @@ fn objects() -> Vec<Value> {
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in serde_norway::Deserializer::from_str(&text) {
             let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             if !v.is_null() {
                 out.push(v);
@@ -57,7 +57,7 @@ fn policy(objs: &[Value]) -> BTreeMap<String, String> {
         .find(|c| name(c) == "breakglass-policy")
         .expect("the policy ConfigMap");
     assert_eq!(cm["metadata"]["namespace"], "breakglass");
-    serde_yaml::from_value(cm["data"].clone()).unwrap()
+    serde_norway::from_value(cm["data"].clone()).unwrap()
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn record_fields_that_are_printed_are_bounded_and_free_of_control_characters() {
     // Every string of spec and status (but the timestamps) has the one printable pattern.
     let printable = spec["reason"]["pattern"].as_str().unwrap();
     let mut strings = 0;
-    let mut check = |path: &str, v: &serde_yaml::Value| {
+    let mut check = |path: &str, v: &serde_norway::Value| {
         if v["type"] == "string" && v["format"] != "date-time" && v.get("enum").is_none() {
             strings += 1;
             assert_eq!(
@@ -333,7 +333,11 @@ fn record_fields_that_are_printed_are_bounded_and_free_of_control_characters() {
             assert!(v["maxLength"].as_u64().is_some(), "{path} is unbounded");
         }
     };
-    fn walk(path: &str, v: &serde_yaml::Value, check: &mut dyn FnMut(&str, &serde_yaml::Value)) {
+    fn walk(
+        path: &str,
+        v: &serde_norway::Value,
+        check: &mut dyn FnMut(&str, &serde_norway::Value),
+    ) {
         check(path, v);
         if let Some(props) = v["properties"].as_mapping() {
             for (k, p) in props {

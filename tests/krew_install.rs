@@ -225,7 +225,7 @@ async fn the_release_archive_installs_through_krew_and_works_against_the_playgro
         "system:serviceaccount:breakglass:incident-debug"
     );
     // Both exec entries run the plugin by name, so krew's link (and its upgrades) serve them.
-    let config: serde_json::Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let config: serde_json::Value = serde_norway::from_str(&bed.kubeconfig_text()).unwrap();
     for context in ["playground", "playground-breakglass"] {
         let user = config["contexts"]
             .as_array()

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -51,7 +51,7 @@ fn rendered() -> Value {
     assert_ok(&out, "render-krew-manifest --require-all");
     let text = stdout(&out);
     assert!(!text.contains("{{"), "unrendered template left:\n{text}");
-    serde_yaml::from_str(&text).expect("rendered krew.yaml is YAML")
+    serde_norway::from_str(&text).expect("rendered krew.yaml is YAML")
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn platforms_without_an_archive_are_left_out_and_named_or_refused() {
     dist(tmp.path(), &PLATFORMS[..1]);
     let out = render(tmp.path(), &[]);
     assert_ok(&out, "render-krew-manifest");
-    let manifest: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let manifest: Value = serde_norway::from_slice(&out.stdout).unwrap();
     let platforms = manifest["spec"]["platforms"].as_sequence().unwrap();
     assert_eq!(platforms.len(), 1);
     assert_eq!(platforms[0]["selector"]["matchLabels"]["arch"], "amd64");

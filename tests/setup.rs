@@ -6,14 +6,14 @@ mod common;
 
 use common::grants::Bed;
 use common::*;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A kubeconfig a team might have: the Playground's cluster, two contexts sharing one
 /// user, and fields nobody here knows.
 fn team_kubeconfig(bed: &Bed) -> String {
-    let pg: Value = serde_yaml::from_str(&bed.kubeconfig_text()).unwrap();
+    let pg: Value = serde_norway::from_str(&bed.kubeconfig_text()).unwrap();
     let cluster = &pg["clusters"][0]["cluster"];
     format!(
         r#"apiVersion: v1
@@ -102,7 +102,8 @@ async fn setup_rewires_one_context_and_login_then_works() {
     assert!(!err.contains("not on your PATH"), "{err}");
 
     // Only the context's user changed and one user entry was added; the rest is the same.
-    let mut after: Value = serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut after: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let users = after["users"].as_sequence().unwrap();
     assert_eq!(users.len(), 2);
     let exec = &users[1]["user"]["exec"];
@@ -115,14 +116,14 @@ async fn setup_rewires_one_context_and_login_then_works() {
     let mut expected = vec!["credential"];
     expected.extend_from_slice(&setup_args[3..]);
     expected.extend_from_slice(&["--token-cache", "keyutils"]);
-    assert_eq!(exec["args"], serde_yaml::to_value(&expected).unwrap());
+    assert_eq!(exec["args"], serde_norway::to_value(&expected).unwrap());
     assert_eq!(
         after["contexts"][0]["context"]["user"],
         "team-breakglass-oidc"
     );
     after["contexts"][0]["context"]["user"] = "shared".into();
     after["users"].as_sequence_mut().unwrap().remove(1);
-    assert_eq!(after, serde_yaml::from_str::<Value>(&original).unwrap());
+    assert_eq!(after, serde_norway::from_str::<Value>(&original).unwrap());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

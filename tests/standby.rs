@@ -585,12 +585,12 @@ fn the_standby_manifest_is_ordered_bound_and_matches_the_policy_roles() {
     use serde::Deserialize;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("deploy/standby/standby.yaml")).unwrap();
-    let objs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+    let objs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde_norway::Value::deserialize(d).unwrap())
         .filter(|v| !v.is_null())
         .collect();
-    let kind = |o: &serde_yaml::Value| o["kind"].as_str().unwrap().to_string();
-    let name = |o: &serde_yaml::Value| o["metadata"]["name"].as_str().unwrap().to_string();
+    let kind = |o: &serde_norway::Value| o["kind"].as_str().unwrap().to_string();
+    let name = |o: &serde_norway::Value| o["metadata"]["name"].as_str().unwrap().to_string();
     assert_eq!(kind(&objs[0]), "Namespace");
     assert_eq!(name(&objs[0]), "breakglass-standby");
     let policies: Vec<_> = objs
@@ -623,9 +623,10 @@ fn the_standby_manifest_is_ordered_bound_and_matches_the_policy_roles() {
         "admission before the RBAC it guards"
     );
 
-    let policy: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join("deploy/03-policy.yaml")).unwrap())
-            .unwrap();
+    let policy: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(root.join("deploy/03-policy.yaml")).unwrap(),
+    )
+    .unwrap();
     let mut roles: Vec<String> = policy["data"]["roles"]
         .as_str()
         .unwrap()

@@ -123,8 +123,8 @@ pub fn must(cmd: &mut Command, what: &str) -> Output {
 /// `kubeconfig` with the exec entry of `context`'s user run through `wrapper` (its first
 /// argument the original command), written to `to`.
 pub fn wrap_exec(kubeconfig: &Path, context: &str, wrapper: &Path, to: &Path) {
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
     let user = doc["contexts"]
         .as_sequence()
         .unwrap()
@@ -142,7 +142,7 @@ pub fn wrap_exec(kubeconfig: &Path, context: &str, wrapper: &Path, to: &Path) {
     let command = exec["command"].clone();
     let mut args = vec![command];
     args.extend(exec["args"].as_sequence().cloned().unwrap_or_default());
-    exec["command"] = serde_yaml::Value::String(wrapper.display().to_string());
-    exec["args"] = serde_yaml::Value::Sequence(args);
-    std::fs::write(to, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    exec["command"] = serde_norway::Value::String(wrapper.display().to_string());
+    exec["args"] = serde_norway::Value::Sequence(args);
+    std::fs::write(to, serde_norway::to_string(&doc).unwrap()).unwrap();
 }

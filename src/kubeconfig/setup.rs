@@ -4,7 +4,7 @@
 use super::write::{lock_kubeconfigs, named, read_trees, upsert, write_private};
 use crate::idp::IdpOptions;
 use anyhow::Context as _;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::path::PathBuf;
 
 /// The command kubeconfig entries run; krew and the install instructions put it on PATH.
@@ -177,7 +177,7 @@ pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
         .and_then(|v| v.as_str().map(String::from))
         .filter(|u| *u != user);
 
-    let text = serde_yaml::to_string(doc)?;
+    let text = serde_norway::to_string(doc)?;
     write_private(path, text.as_bytes())?;
     Ok(Changed {
         file: path.clone(),
@@ -255,10 +255,11 @@ users:
             "{shown}"
         );
         assert!(!shown.contains("s3cr3t"));
-        let after: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let after: Value =
+            serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             after["users"][1]["user"]["exec"]["args"],
-            serde_yaml::to_value(&changed.args).unwrap()
+            serde_norway::to_value(&changed.args).unwrap()
         );
     }
 
@@ -280,7 +281,7 @@ users:
         assert_eq!(again.previous_user, None);
 
         let mut after: Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let exec = after["users"][1]["user"]["exec"].clone();
         assert_eq!(after["users"][1]["name"], "prod-breakglass-oidc");
         assert_eq!(exec["command"], "kubectl-breakglass");
@@ -295,7 +296,7 @@ users:
             "--ca-file",
             "/ca.pem",
         ];
-        assert_eq!(exec["args"], serde_yaml::to_value(args).unwrap());
+        assert_eq!(exec["args"], serde_norway::to_value(args).unwrap());
         assert_eq!(
             after["contexts"][0]["context"]["user"],
             "prod-breakglass-oidc"
@@ -304,7 +305,7 @@ users:
         // Undo the two intended changes: what is left is the original, field for field.
         after["contexts"][0]["context"]["user"] = "shared".into();
         after["users"].as_sequence_mut().unwrap().remove(1);
-        let before: Value = serde_yaml::from_str(ORIGINAL).unwrap();
+        let before: Value = serde_norway::from_str(ORIGINAL).unwrap();
         assert_eq!(after, before);
         #[cfg(unix)]
         {

@@ -3,7 +3,7 @@
 //! file's mode (a new file is private, 0600).
 
 use anyhow::Context as _;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,7 @@ pub fn write_elevated_context(paths: &[PathBuf], ctx: &ElevatedContext) -> anyho
         Value::Mapping(context),
     )?;
 
-    let text = serde_yaml::to_string(doc)?;
+    let text = serde_norway::to_string(doc)?;
     write_private(path, text.as_bytes())?;
     Ok(path.clone())
 }
@@ -115,7 +115,7 @@ pub(super) fn read_trees(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Valu
         let doc: Value = if text.trim().is_empty() {
             Value::Mapping(Mapping::new())
         } else {
-            serde_yaml::from_str(&text)
+            serde_norway::from_str(&text)
                 .with_context(|| format!("cannot parse kubeconfig {}", p.display()))?
         };
         docs.push((p.clone(), doc));
@@ -322,7 +322,7 @@ users:
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("config");
-            let mut shaped: serde_json::Value = serde_yaml::from_str(ORIGINAL).unwrap();
+            let mut shaped: serde_json::Value = serde_norway::from_str(ORIGINAL).unwrap();
             shaped["contexts"][0]["context"] = context;
             shaped["users"][0]["user"]["exec"] = user;
             for text in [doc.to_string(), shaped.to_string()] {
@@ -348,7 +348,7 @@ users:
         assert_eq!(written, path);
         // Twice: replaced, not duplicated.
         write_elevated_context(std::slice::from_ref(&path), &ctx()).unwrap();
-        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(doc["current-context"], "prod");
         assert_eq!(doc["x-unknown-top"], "keep me");
         assert_eq!(doc["preferences"]["colors"], true);
@@ -397,7 +397,8 @@ users:
                 .file_type()
                 .is_symlink());
         }
-        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+        let doc: Value =
+            serde_norway::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
         assert_eq!(doc["contexts"][1]["name"], "prod-breakglass");
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -436,7 +437,7 @@ users:
         for t in threads {
             t.join().unwrap();
         }
-        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for i in 0..8 {
             let name = format!("prod-breakglass-{i}");
             assert!(named(&doc, "contexts", &name).is_some(), "{name} was lost");

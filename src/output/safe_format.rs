@@ -1,6 +1,6 @@
 //! `-o json|yaml` that a terminal can show: the same data, but every character that
 //! `Untrusted` escapes is written as an escape the format defines (`\u202E`), never raw.
-//! serde_json escapes only C0 controls, and serde_yaml leaves bidirectional overrides and
+//! serde_json escapes only C0 controls, and serde_norway leaves bidirectional overrides and
 //! zero-width characters raw; a record made by hand may hold them.
 
 use crate::untrusted::is_unsafe;
@@ -25,7 +25,7 @@ pub fn json_line(value: &impl serde::Serialize) -> serde_json::Result<String> {
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8") + "\n")
 }
 
-/// YAML in serde_yaml's block style; a string holding an unsafe character is written
+/// YAML in serde_norway's block style; a string holding an unsafe character is written
 /// double-quoted with escapes (the same string to a parser).
 pub fn yaml(value: &impl serde::Serialize) -> anyhow::Result<String> {
     let value = serde_json::to_value(value)?;
@@ -55,7 +55,7 @@ fn block(value: &Value, indent: usize, out: &mut String) -> anyhow::Result<()> {
                         out.push('\n');
                         block(v, indent + 2, out)?;
                     }
-                    // serde_yaml puts a sequence under a key at the key's own indentation.
+                    // serde_norway puts a sequence under a key at the key's own indentation.
                     Value::Array(a) if !a.is_empty() => {
                         out.push('\n');
                         block(v, indent, out)?;
@@ -108,7 +108,7 @@ fn scalar(value: &Value) -> anyhow::Result<String> {
             serde::Serialize::serialize(s, &mut ser)?;
             String::from_utf8(out).expect("serde_json writes UTF-8")
         }
-        other => serde_yaml::to_string(other)?
+        other => serde_norway::to_string(other)?
             .trim_end_matches('\n')
             .to_string(),
     })
@@ -186,9 +186,9 @@ mod tests {
             proptest::prop_assert_eq!(serde_json::from_str::<Value>(&j).unwrap(), v.clone());
             let y = yaml(&v).unwrap();
             proptest::prop_assert!(!y.chars().any(is_unsafe_but_layout), "{}", y);
-            // The same value serde_yaml's own output reads back as (floats included).
-            let back: Value = serde_yaml::from_str(&y).unwrap();
-            let theirs: Value = serde_yaml::from_str(&serde_yaml::to_string(&v).unwrap()).unwrap();
+            // The same value serde_norway's own output reads back as (floats included).
+            let back: Value = serde_norway::from_str(&y).unwrap();
+            let theirs: Value = serde_norway::from_str(&serde_norway::to_string(&v).unwrap()).unwrap();
             proptest::prop_assert_eq!(back, theirs, "{}", y);
         }
     }
@@ -215,17 +215,17 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(&j).unwrap(), v);
         let y = yaml(&v).unwrap();
         assert!(!y.chars().any(is_unsafe_but_layout), "{y}");
-        assert_eq!(serde_yaml::from_str::<Value>(&y).unwrap(), v, "{y}");
-        // Without unsafe characters, exactly what serde_yaml writes.
+        assert_eq!(serde_norway::from_str::<Value>(&y).unwrap(), v, "{y}");
+        // Without unsafe characters, exactly what serde_norway writes.
         let plain =
             serde_json::json!({"a": "x", "l": ["y", {"k": "v", "m": [1]}], "e": [], "n": null});
         assert_eq!(
             yaml(&plain).unwrap(),
-            serde_yaml::to_string(&plain).unwrap()
+            serde_norway::to_string(&plain).unwrap()
         );
         assert_eq!(
             yaml(&Vec::<u8>::new()).unwrap(),
-            serde_yaml::to_string(&Vec::<u8>::new()).unwrap()
+            serde_norway::to_string(&Vec::<u8>::new()).unwrap()
         );
     }
 

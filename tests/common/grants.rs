@@ -403,7 +403,8 @@ impl Bed {
     /// The raw break-glass token, as the `playground-breakglass` exec entry serves it to
     /// kubectl (to present it after a revoke, where kubectl itself would fail fast).
     pub fn elevated_token(&self) -> String {
-        let kubeconfig: serde_yaml::Value = serde_yaml::from_str(&self.kubeconfig_text()).unwrap();
+        let kubeconfig: serde_norway::Value =
+            serde_norway::from_str(&self.kubeconfig_text()).unwrap();
         let user = kubeconfig["users"]
             .as_sequence()
             .unwrap()

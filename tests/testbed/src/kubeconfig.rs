@@ -66,7 +66,7 @@ pub fn render(input: &KubeconfigInput<'_>) -> String {
         ],
         "current-context": CONTEXT,
     });
-    serde_yaml::to_string(&config).expect("a JSON value always renders as YAML")
+    serde_norway::to_string(&config).expect("a JSON value always renders as YAML")
 }
 
 #[cfg(test)]
@@ -84,7 +84,7 @@ mod tests {
             client_id: "kubectl-breakglass",
             ca_file: Path::new("/d/ca.crt"),
         });
-        let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let value: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
         let exec = &value["users"][0]["user"]["exec"];
         assert_eq!(exec["command"], "/bin/kubectl-breakglass");
         let args: Vec<&str> = exec["args"]

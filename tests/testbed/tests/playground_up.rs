@@ -139,8 +139,8 @@ fn up_writes_a_kubeconfig_that_real_kubectl_uses_and_stops_cleanly() {
     assert_eq!(info["client_id"], "kubectl-breakglass");
 
     // The person's context runs the plugin's credential command with the playground's IdP.
-    let config: serde_yaml::Value =
-        serde_yaml::from_slice(&std::fs::read(dir.join("kubeconfig")).unwrap()).unwrap();
+    let config: serde_norway::Value =
+        serde_norway::from_slice(&std::fs::read(dir.join("kubeconfig")).unwrap()).unwrap();
     assert_eq!(config["current-context"], "playground");
     let exec = &config["users"][0]["user"]["exec"];
     assert_eq!(exec["command"], "/usr/local/bin/kubectl-breakglass");

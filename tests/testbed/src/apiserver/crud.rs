@@ -58,7 +58,7 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     let v: Result<Value, String> = if content_type.contains("protobuf") {
         super::protobuf::decode(body)
     } else if content_type.contains("yaml") {
-        serde_yaml::from_slice(body).map_err(|e| e.to_string())
+        serde_norway::from_slice(body).map_err(|e| e.to_string())
     } else {
         serde_json::from_slice(body).map_err(|e| e.to_string())
     };
