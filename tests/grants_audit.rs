@@ -265,7 +265,10 @@ async fn a_forged_link_is_blamed_on_its_maker_and_every_break_and_odd_time_is_fo
     let by_hand = |sequence: i64, digest: String| {
         serde_json::json!({
             "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-            "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
+            "metadata": {
+                "name": format!("grant-{sequence:06}"), "namespace": "breakglass",
+                "labels": {"breakglass.dev/live-until": (now + chrono::Duration::seconds(600)).timestamp().to_string()}
+            },
             "spec": {
                 "requester": "alice@example.com",
                 "requesterGroups": first["spec"]["requesterGroups"],
