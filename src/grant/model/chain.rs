@@ -1,54 +1,21 @@
 //! The hash chain: each record carries the digest of the one before it, so a deleted or
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
+use crate::grant::model::canonical;
 use crate::grant::model::record::{name_for, Grant, GrantSpec};
 use crate::untrusted::Untrusted;
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// `sha256:<hex>` of the canonical JSON (sorted keys, no spaces) of `{"name", "spec"}`.
 pub fn digest(name: &str, spec: &GrantSpec) -> String {
-    let value = serde_json::json!({ "name": name, "spec": spec });
-    let mut out = String::new();
-    canonical(&value, &mut out);
-    format!("sha256:{}", hex::encode(Sha256::digest(out.as_bytes())))
+    canonical::digest(&serde_json::json!({ "name": name, "spec": spec }))
 }
 
 /// Digest of a stored record.
 pub fn digest_of(grant: &Grant) -> String {
     digest(grant.name(), &grant.spec)
-}
-
-fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// The number in a record's name (`grant-000042` → 42), when it has the plugin's form.
@@ -503,16 +470,6 @@ mod tests {
         s.reason.push('!');
         assert_ne!(a, digest("grant-000001", &s));
         assert_ne!(a, digest("grant-000002", &spec(1, None)));
-    }
-
-    #[test]
-    fn canonical_json_sorts_keys() {
-        let mut out = String::new();
-        canonical(
-            &serde_json::json!({"b": [1, {"d": "x", "c": null}], "a": true}),
-            &mut out,
-        );
-        assert_eq!(out, r#"{"a":true,"b":[1,{"c":null,"d":"x"}]}"#);
     }
 
     #[test]
