@@ -204,7 +204,12 @@ pub async fn read_all_records(cluster: &dyn Cluster, page: u32) -> anyhow::Resul
     let mut from: Option<String> = None;
     loop {
         let read = list_page(cluster, page, from.as_deref()).await?;
-        records.extend(read.records);
+        // What the API server keeps of who wrote which field is not part of the audit and
+        // is most of a record's size: not kept, so the history weighs less in memory.
+        records.extend(read.records.into_iter().map(|mut g| {
+            g.metadata.managed_fields = None;
+            g
+        }));
         match read.next {
             Some(next) => from = Some(next),
             None => return Ok(records),
