@@ -184,7 +184,10 @@ fn record(who: &str, sequence: i64, previous: Option<&str>) -> serde_json::Value
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut r = serde_json::json!({
         "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-        "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
+        "metadata": {
+            "name": format!("grant-{sequence:06}"), "namespace": "breakglass",
+            "labels": {"breakglass.dev/live-until": (start + chrono::Duration::seconds(600)).timestamp().to_string()}
+        },
         "spec": {
             "requester": who, "requesterGroups": ["sre", "system:authenticated"],
             "reason": "checkout is down, need to look", "role": "incident-debug",

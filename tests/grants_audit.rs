@@ -265,7 +265,10 @@ async fn a_forged_link_is_blamed_on_its_maker_and_every_break_and_odd_time_is_fo
     let by_hand = |sequence: i64, digest: String| {
         serde_json::json!({
             "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-            "metadata": {"name": format!("grant-{sequence:06}"), "namespace": "breakglass"},
+            "metadata": {
+                "name": format!("grant-{sequence:06}"), "namespace": "breakglass",
+                "labels": {"breakglass.dev/live-until": (now + chrono::Duration::seconds(600)).timestamp().to_string()}
+            },
             "spec": {
                 "requester": "alice@example.com",
                 "requesterGroups": first["spec"]["requesterGroups"],
@@ -348,8 +351,14 @@ async fn a_forged_link_is_blamed_on_its_maker_and_every_break_and_odd_time_is_fo
         .filter(|f| f["name"] == "grant-000005" && f["requester"] == "mallory@example.com")
         .map(|f| f["why"].as_str().unwrap())
         .collect();
-    assert_eq!(odd.len(), 3, "{odd:?}");
+    // Its live-until label (copied from grant-000002) is not its expiry: status and request
+    // would not see it if it went live.
+    assert_eq!(odd.len(), 4, "{odd:?}");
     assert!(odd[0].contains("after it was created"), "{odd:?}");
+    assert!(
+        odd[3].contains("request and status do not see it"),
+        "{odd:?}"
+    );
     assert!(
         odd[1].contains("starts in the future (2099-01-01T00:00:00Z)"),
         "{odd:?}"
@@ -359,7 +368,7 @@ async fn a_forged_link_is_blamed_on_its_maker_and_every_break_and_odd_time_is_fo
         "{odd:?}"
     );
     assert!(
-        report["implausible"].as_array().unwrap().len() == 3,
+        report["implausible"].as_array().unwrap().len() == 4,
         "only grant-000005: {}",
         report["implausible"]
     );

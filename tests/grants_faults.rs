@@ -261,7 +261,8 @@ async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
     let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999", i64::MAX));
     assert!(!out.status.success(), "the CRD bounds sequence");
     assert!(stderr(&out).contains("sequence"), "{}", stderr(&out));
-    // A record at the last place the CRD allows: the next request is refused cleanly.
+    // A record squatting the last place the CRD allows, far past the head, is passed over:
+    // the chain goes on from its real head.
     let out = bed.admin_create(&Bed::forged_record(&first, "grant-999999999", 999_999_999));
     assert_ok(&out, "create a record at the last place");
     assert_ok(
@@ -269,14 +270,24 @@ async fn a_hand_made_record_cannot_block_the_chain_nor_crash_the_plugin() {
         "revoke the cluster-admin grant",
     );
     let out = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_ok(&out, "request past the far squatter");
+    assert!(stderr(&out).contains("grant-000004"), "{}", stderr(&out));
+    assert_ok(
+        &bed.run(&["revoke", "grant-000004"]),
+        "revoke the cluster-admin grant",
+    );
+    // A head that claims the last place: the next request is refused cleanly.
+    let out = bed.admin_create(&Bed::forged_record(&first, "grant-000005", 999_999_999));
+    assert_ok(&out, "create a head claiming the last place");
+    let out = bed.request(&["--additional", "--role", "cluster-admin"]);
     assert_fails_with(
         &out,
         &[
-            "grant-999999999 claims chain place 999999999, the last one possible",
+            "grant-000005 claims chain place 999999999, the last one possible",
             "nothing was created",
             "kubectl breakglass audit --context playground",
         ],
     );
     assert_eq!(out.status.code(), Some(1), "a clean refusal, not a panic");
-    assert_eq!(bed.records().len(), 4);
+    assert_eq!(bed.records().len(), 6);
 }

@@ -112,7 +112,10 @@ fn hand_made(bed: &Bed, name: &str, requester: &str, h: &str, status: Value) {
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let record = json!({
         "apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-        "metadata": {"name": name, "namespace": "breakglass"},
+        "metadata": {
+            "name": name, "namespace": "breakglass",
+            "labels": {"breakglass.dev/live-until": (now + chrono::Duration::hours(1)).timestamp().to_string()}
+        },
         "spec": {
             "requester": requester, "requesterGroups": [h],
             "reason": h, "ticket": h, "role": h, "serviceAccount": h,

@@ -2,7 +2,7 @@
 //! the key that joins it to the API server's audit log, and the verdict on the hash chain.
 
 use crate::grant::cluster::policy::read_policy;
-use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::records::list_page;
 use crate::grant::cluster::{Cluster, ClusterError};
 use crate::grant::model::chain::{self, Break};
 use crate::grant::model::policy::Policy;
@@ -187,6 +187,36 @@ pub fn entry(g: &Grant, now: DateTime<Utc>) -> Entry {
     }
 }
 
+/// How many records one list request of `audit` reads: the API server answers a page at a
+/// time, so no single response holds the whole history. `KUBECTL_BREAKGLASS_AUDIT_PAGE`
+/// (not documented for people) sets it, for tests of paging with few records.
+fn page_size() -> u32 {
+    std::env::var("KUBECTL_BREAKGLASS_AUDIT_PAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(500)
+}
+
+/// Every record, read `page` at a time (`limit`/`continue`).
+pub async fn read_all_records(cluster: &dyn Cluster, page: u32) -> anyhow::Result<Vec<Grant>> {
+    let mut records = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let read = list_page(cluster, page, from.as_deref()).await?;
+        // What the API server keeps of who wrote which field is not part of the audit and
+        // is most of a record's size: not kept, so the history weighs less in memory.
+        records.extend(read.records.into_iter().map(|mut g| {
+            g.metadata.managed_fields = None;
+            g
+        }));
+        match read.next {
+            Some(next) => from = Some(next),
+            None => return Ok(records),
+        }
+    }
+}
+
 /// What `audit` read and found.
 pub struct Audited {
     pub records: Vec<Grant>,
@@ -201,7 +231,7 @@ pub async fn audit(
     cluster: &dyn Cluster,
     since: Option<std::time::Duration>,
 ) -> anyhow::Result<Audited> {
-    let records = list_records(cluster).await?;
+    let records = read_all_records(cluster, page_size()).await?;
     // Everyone may read the policy; without it the role maxima go unchecked.
     let policy = read_policy(cluster).await.ok();
     let now = Utc::now();
@@ -242,6 +272,36 @@ mod tests {
             audited.seals_forbidden.as_deref(),
             Some("seals: forbidden by the cluster's RBAC")
         );
+    }
+
+    #[tokio::test]
+    async fn records_read_a_page_at_a_time_are_the_records_read_at_once() {
+        let cluster = MemoryCluster::new();
+        for seq in 1..=7 {
+            let g = grant(seq, None, Some(State::Revoked), "2026-11-27T12:00:00Z");
+            cluster
+                .state
+                .borrow_mut()
+                .records
+                .insert(g.name().to_string(), g);
+        }
+        let all = crate::grant::cluster::records::list_records(&cluster)
+            .await
+            .unwrap();
+        for page in [1, 2, 3, 7, 8] {
+            cluster.state.borrow_mut().calls.clear();
+            let paged = super::read_all_records(&cluster, page).await.unwrap();
+            let names = |r: &[Grant]| r.iter().map(|g| g.name().to_string()).collect::<Vec<_>>();
+            assert_eq!(names(&paged), names(&all), "page {page}");
+            let reads = cluster
+                .state
+                .borrow()
+                .calls
+                .iter()
+                .filter(|c| **c == "records_page")
+                .count();
+            assert_eq!(reads, 7_usize.div_ceil(page as usize), "page {page}");
+        }
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! the elevated credential, status and confirmed revocation.
 
 pub mod audit;
+pub mod chain_head;
 pub mod cluster;
 pub mod drill;
 pub mod elevated_cache;

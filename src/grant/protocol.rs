@@ -1,9 +1,10 @@
 //! A request, in order: record → seal → token → annotate, each step undone if a later one
 //! fails, so there is never a seal without a record nor a live token without a record.
 
+use super::chain_head::{self, HeadError};
 use super::model::{chain, events, seal, standby};
 use super::{elevated_cache, NAMESPACE};
-use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::records::{explain_read, list_recent_records};
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Shared, Whoami};
 use crate::grant::model::jwt::{self, Claims};
@@ -18,6 +19,9 @@ use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, T
 const IN_FLIGHT: chrono::Duration = chrono::Duration::seconds(60);
 /// How often to re-read the chain when another request took our place in it.
 const CHAIN_ATTEMPTS: usize = 5;
+/// How far back (by expiry) the records a request reads reach: a grant in flight (Pending
+/// for up to `IN_FLIGHT`) has not expired, and a minute covers clocks that disagree.
+pub const RECENT: chrono::Duration = chrono::Duration::seconds(120);
 
 /// Which grants of the same person a new request may stand beside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,31 +75,40 @@ pub async fn request(
     let request_id = request_id(me);
     let mut warnings = Vec::new();
 
-    // 1. Record. The name carries the chain position: a racing request gets 409 and re-reads.
+    // 1. Record. The name carries the chain position: a racing request gets 409 and looks
+    // again from the place it lost. Nothing here reads the whole history: the head is
+    // found by name from a hint (`chain_head`), the person's grants by their live-until
+    // label.
     let mut created = None;
     let mut seen_records = Vec::new();
+    let mut hint = chain_head::hint(cluster.server());
     for _ in 0..CHAIN_ATTEMPTS {
-        let records = list_records(cluster).await?;
+        // The head first, then the grants that may be live: a record written in between
+        // sits at or past the place found, so creating there gets 409 and the next round
+        // sees it (one live grant per person stays race-free).
+        let head = match chain_head::find(cluster, hint).await {
+            Ok(head) => head,
+            Err(HeadError::Full(e)) => anyhow::bail!(
+                "writing the grant record: {e}; nothing was created. An admin must look at \
+                 the records: kubectl breakglass audit{}",
+                crate::grant::context_flag(cluster.context())
+            ),
+            Err(HeadError::Cluster(e)) => return Err(explain_read(cluster, e).await.into()),
+        };
         let now = Utc::now();
+        let records = list_recent_records(cluster, now, RECENT).await?;
         match beside {
             Beside::Nothing => refuse_second_grant(&records, me, now, cluster.context())?,
             Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, cluster.context())?,
             Beside::Anything => {}
         }
-        if let Some(w) = chain::warning(&records, cluster.server(), cluster.context()) {
+        if let Some(w) = chain_head::link_warning(cluster, head.record.as_ref()).await? {
             if !warnings.contains(&w) {
                 warnings.push(w);
             }
         }
-        let head = chain::head(&records);
-        let sequence = chain::next_sequence(&records).map_err(|e| {
-            anyhow::anyhow!(
-                "writing the grant record: {e}; nothing was created. An admin must look at \
-                     the records: kubectl breakglass audit{}",
-                crate::grant::context_flag(cluster.context())
-            )
-        })?;
-        let previous = head.map(|h| PreviousRecord {
+        let sequence = head.next;
+        let previous = head.record.as_ref().map(|h| PreviousRecord {
             name: h.name().to_string(),
             digest: chain::digest_of(h),
         });
@@ -124,14 +137,16 @@ pub async fn request(
         let record = standby::marked(Grant::new(&name, spec), me.standby.as_deref());
         match cluster.create_record(&record).await {
             Ok(rec) => {
+                chain_head::remember(cluster.server(), sequence);
                 created = Some(rec);
                 seen_records = records;
                 break;
             }
             Err(e) => match e {
                 ClusterError::Conflict { .. } => {
-                    // The name is taken: the re-read sees it, and the next place is past it.
+                    // The name is taken: look again from it, the next place is past it.
                     progress.nothing();
+                    hint = sequence;
                     continue;
                 }
                 what if !what.answered() => {

@@ -1,6 +1,7 @@
 //! The `status` use case: live grants, as rows for people and objects for machines.
 
-use crate::grant::cluster::records::list_records;
+use crate::grant::chain_head::{self, HeadError};
+use crate::grant::cluster::records::list_recent_records;
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, Whoami};
 use crate::grant::model::chain;
@@ -9,6 +10,11 @@ use crate::grant::model::view::GrantView;
 use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+/// How far back (by expiry) `status` reads records: the live ones, and the person's grants
+/// that expired within a day, whose seals it sweeps (older ones are `revoke`'s and an
+/// admin's `revoke --all`'s to sweep). Bounded by a day's grants, not by the history.
+pub const SWEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// One live grant: the common grant shape and the time left.
 #[derive(Debug, Clone, Serialize)]
@@ -71,14 +77,25 @@ pub struct Seen {
 /// grants left, so they leave nothing a new token could be bound to.
 pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
     let me = cluster.whoami().await?;
-    let records = list_records(cluster).await?;
-    sweep_expired_own(cluster, &records, &me.username).await;
     let now = Utc::now();
+    let records = list_recent_records(cluster, now, SWEPT).await?;
+    sweep_expired_own(cluster, &records, &me.username).await;
+    // The newest link only (a few reads from where this machine last saw the head); the
+    // whole chain is `audit`'s.
+    let warning = match chain_head::find(cluster, chain_head::hint(cluster.server())).await {
+        Ok(head) => {
+            if let Some(h) = &head.record {
+                chain_head::remember(cluster.server(), chain::position(h));
+            }
+            chain_head::link_warning(cluster, head.record.as_ref()).await?
+        }
+        // A chain at its last place is `request`'s refusal to explain, not status's.
+        Err(HeadError::Full(_)) => None,
+        Err(HeadError::Cluster(e)) => return Err(e.into()),
+    };
     Ok(Seen {
         rows: live(&records, &me.username, all, now),
-        warnings: chain::warning(&records, cluster.server(), cluster.context())
-            .into_iter()
-            .collect(),
+        warnings: warning.into_iter().collect(),
         notes: revoked_by_others(&records, &me.username, now),
         me,
     })

@@ -63,8 +63,11 @@ pub fn lines(
     exported_at: &str,
 ) -> anyhow::Result<String> {
     let mut out = String::new();
+    // By name: a search per line would cost the square of the history.
+    let by_name: std::collections::HashMap<&str, &Grant> =
+        records.iter().map(|g| (g.name(), g)).collect();
     for e in &report.records {
-        let Some(g) = records.iter().find(|g| g.name() == e.grant.name) else {
+        let Some(g) = by_name.get(e.grant.name.as_str()).copied() else {
             continue;
         };
         let status = g.status.as_ref();

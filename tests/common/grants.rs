@@ -355,14 +355,15 @@ impl Bed {
     }
 
     /// A copy of record `from` (as read by `records()`) under `name` with `sequence`, ready
-    /// for `admin_create`.
+    /// for `admin_create` (with `from`'s labels, so its live-until label matches the spec).
     pub fn forged_record(from: &Value, name: &str, sequence: i64) -> Value {
         let mut spec = from["spec"].clone();
         spec["sequence"] = sequence.into();
+        let labels = from["metadata"]["labels"].clone();
         serde_json::json!({
             "apiVersion": "breakglass.dev/v1alpha1",
             "kind": "BreakGlassGrant",
-            "metadata": { "name": name, "namespace": "breakglass" },
+            "metadata": { "name": name, "namespace": "breakglass", "labels": labels },
             "spec": spec,
         })
     }

@@ -1,7 +1,7 @@
 //! The real cluster: each call of [`Cluster`] as one Kubernetes API request through kube.
 
-use super::{Call, Cluster, ClusterError, Whoami};
-use crate::grant::model::record::Grant;
+use super::{Call, Cluster, ClusterError, Page, Whoami};
+use crate::grant::model::record::{Grant, LIVE_UNTIL_LABEL};
 use crate::grant::model::{seal, standby};
 use crate::grant::NAMESPACE;
 use crate::secret::Secret;
@@ -109,6 +109,35 @@ impl Cluster for KubeCluster {
             let listed = self.grants().list(&ListParams::default()).await;
             listed
                 .map(|l| l.items)
+                .map_err(|e| self.error(e, "reading the grant records"))
+        })
+    }
+
+    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+        Box::pin(async move {
+            let selector = format!("{LIVE_UNTIL_LABEL}>{since}");
+            let listed = self
+                .grants()
+                .list(&ListParams::default().labels(&selector))
+                .await;
+            listed
+                .map(|l| l.items)
+                .map_err(|e| self.error(e, "reading the grant records that may be live"))
+        })
+    }
+
+    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
+        Box::pin(async move {
+            let mut params = ListParams::default().limit(limit);
+            if let Some(token) = from {
+                params = params.continue_token(token);
+            }
+            let listed = self.grants().list(&params).await;
+            listed
+                .map(|l| Page {
+                    records: l.items,
+                    next: l.metadata.continue_.filter(|c| !c.is_empty()),
+                })
                 .map_err(|e| self.error(e, "reading the grant records"))
         })
     }

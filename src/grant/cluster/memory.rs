@@ -2,8 +2,8 @@
 //! and the policy, with the API server's answers that the protocol decides on (409 for a
 //! taken name, 401 for a token whose seal is gone) and faults injected by call.
 
-use super::{Call, Cluster, ClusterError, Whoami};
-use crate::grant::model::record::Grant;
+use super::{Call, Cluster, ClusterError, Page, Whoami};
+use crate::grant::model::record::{Grant, LIVE_UNTIL_LABEL};
 use crate::secret::Secret;
 use base64::Engine as _;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
@@ -181,6 +181,45 @@ impl Cluster for MemoryCluster {
         let answer = self
             .call("records")
             .map(|_| self.state.borrow().records.values().cloned().collect());
+        Self::ready(answer)
+    }
+
+    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+        let answer = self.call("records_live_after").map(|_| {
+            let state = self.state.borrow();
+            let live = state.records.values().filter(|g| {
+                let label = g
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LIVE_UNTIL_LABEL));
+                label
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|t| t > since)
+            });
+            live.cloned().collect()
+        });
+        Self::ready(answer)
+    }
+
+    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
+        let answer = self.call("records_page").map(|_| {
+            let state = self.state.borrow();
+            let after = |name: &String| from.is_none_or(|f| name.as_str() > f);
+            let mut records: Vec<Grant> = state
+                .records
+                .iter()
+                .filter(|(name, _)| after(name))
+                .take(limit as usize + 1)
+                .map(|(_, g)| g.clone())
+                .collect();
+            let more = records.len() > limit as usize;
+            records.truncate(limit as usize);
+            let next = more
+                .then(|| records.last().map(|g| g.name().to_string()))
+                .flatten();
+            Page { records, next }
+        });
         Self::ready(answer)
     }
 

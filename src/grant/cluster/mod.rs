@@ -42,6 +42,14 @@ pub struct Whoami {
     pub standby: Option<String>,
 }
 
+/// One page of a paged list of records.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub records: Vec<Grant>,
+    /// Where the next page starts (`continue`), `None` after the last page.
+    pub next: Option<String>,
+}
+
 /// One cluster call in flight.
 pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClusterError>> + 'a>>;
 
@@ -61,6 +69,12 @@ pub trait Cluster {
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami>;
     /// Every grant record.
     fn records(&self) -> Call<'_, Vec<Grant>>;
+    /// The records whose live-until label (`record::LIVE_UNTIL_LABEL`) is past `since`
+    /// (Unix seconds): those that may still be live, found by label selector.
+    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>>;
+    /// One page of at most `limit` records, in name order, from where `from` (the
+    /// previous page's `next`) left off.
+    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page>;
     /// One grant record, if it exists.
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>>;
     /// Creates a record; `Conflict` when its name is taken.
@@ -275,6 +289,12 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn records(&self) -> Call<'_, Vec<Grant>> {
         (**self).records()
+    }
+    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+        (**self).records_live_after(since)
+    }
+    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
+        (**self).records_page(limit, from)
     }
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>> {
         (**self).record(name)

@@ -1,54 +1,21 @@
 //! The hash chain: each record carries the digest of the one before it, so a deleted or
 //! altered record is detectable. The digest covers what never changes: name and spec.
 
+use crate::grant::model::canonical;
 use crate::grant::model::record::{name_for, Grant, GrantSpec};
 use crate::untrusted::Untrusted;
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// `sha256:<hex>` of the canonical JSON (sorted keys, no spaces) of `{"name", "spec"}`.
 pub fn digest(name: &str, spec: &GrantSpec) -> String {
-    let value = serde_json::json!({ "name": name, "spec": spec });
-    let mut out = String::new();
-    canonical(&value, &mut out);
-    format!("sha256:{}", hex::encode(Sha256::digest(out.as_bytes())))
+    canonical::digest(&serde_json::json!({ "name": name, "spec": spec }))
 }
 
 /// Digest of a stored record.
 pub fn digest_of(grant: &Grant) -> String {
     digest(grant.name(), &grant.spec)
-}
-
-fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// The number in a record's name (`grant-000042` → 42), when it has the plugin's form.
@@ -83,8 +50,15 @@ pub const MAX_SEQUENCE: i64 = 999_999_999;
 /// The sequence of the next record: past every sequence and every record name in use.
 /// Fails (instead of overflowing, or writing what the CRD refuses) when a record claims
 /// the last possible place.
+#[cfg(test)]
 pub fn next_sequence(records: &[Grant]) -> Result<i64, String> {
-    let Some(h) = head(records) else {
+    next_after(head(records))
+}
+
+/// The sequence of the record after `head` (1 when the chain is empty): past its sequence
+/// and the number in its name; fails when `head` claims the last place possible.
+pub fn next_after(head: Option<&Grant>) -> Result<i64, String> {
+    let Some(h) = head else {
         return Ok(1);
     };
     position(h)
@@ -166,16 +140,16 @@ fn shows_change(g: &Grant, successor: &Grant) -> bool {
     changed || recreated
 }
 
-/// One short line for `request`, `status` and `drill` when the chain is broken, pointing at
+/// One short line for `request`, `status` and `drill` about `breaks` (the newest link's,
+/// [`link_breaks`]), pointing at
 /// `audit` for the details; `None` when it is intact, or when this machine already warned
 /// about exactly these breaks on this cluster (remembered in the cache directory), so a
 /// break that is known does not nag every command forever. `audit` always reports it.
-pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String> {
-    let breaks = breaks(records);
+pub fn warning(breaks: &[Break], server: &str, context: &str) -> Option<String> {
     let first = breaks.first()?;
     let mut h = Sha256::new();
     h.update(server.as_bytes());
-    for b in &breaks {
+    for b in breaks {
         h.update(b"\n");
         h.update(b.message.as_bytes());
     }
@@ -209,6 +183,31 @@ pub fn warning(records: &[Grant], server: &str, context: &str) -> Option<String>
         first.kind.label(),
         crate::grant::context_flag(context)
     ))
+}
+
+/// The breaks at the newest link only: `head`'s link to `predecessor` (the record its
+/// `previous` names, `None` when that does not exist). What `request` checks each time;
+/// the whole chain is `audit`'s.
+pub fn link_breaks(head: &Grant, predecessor: Option<&Grant>) -> Vec<Break> {
+    match (predecessor, &head.spec.previous) {
+        (None, Some(link)) => vec![Break {
+            record: head.name().to_string(),
+            kind: BreakKind::MissingPredecessor,
+            message: format!(
+                "{} links to {}, which does not exist",
+                head.name(),
+                link.name
+            ),
+            suspect: None,
+        }],
+        _ => {
+            let pair: Vec<Grant> = predecessor.into_iter().chain([head]).cloned().collect();
+            let found = breaks(&pair).into_iter();
+            found
+                .filter(|b| b.record == head.name() || b.kind == BreakKind::Altered)
+                .collect()
+        }
+    }
 }
 
 /// Breaks in the chain, one sentence each (empty when intact).
@@ -471,16 +470,6 @@ mod tests {
         s.reason.push('!');
         assert_ne!(a, digest("grant-000001", &s));
         assert_ne!(a, digest("grant-000002", &spec(1, None)));
-    }
-
-    #[test]
-    fn canonical_json_sorts_keys() {
-        let mut out = String::new();
-        canonical(
-            &serde_json::json!({"b": [1, {"d": "x", "c": null}], "a": true}),
-            &mut out,
-        );
-        assert_eq!(out, r#"{"a":true,"b":[1,{"c":null,"d":"x"}]}"#);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::grant::model::duration;
 use crate::grant::model::policy::Policy;
-use crate::grant::model::record::Grant;
+use crate::grant::model::record::{Grant, State, LIVE_UNTIL_LABEL};
 use chrono::{DateTime, Utc};
 
 /// How far a record's start may be from its creation (the admission policy's bound).
@@ -62,6 +62,16 @@ pub fn implausible(g: &Grant, policy: Option<&Policy>, now: DateTime<Utc>) -> Ve
             ));
         }
     }
+    // `request` and `status` find the grants that may be live by this label only.
+    let open = matches!(g.state(), None | Some(State::Pending) | Some(State::Active));
+    if open && expiry > now && !g.labelled_live_until() {
+        out.push(format!(
+            "it may be live (until {}) but its label {LIVE_UNTIL_LABEL} is not its expiry, so \
+             request and status do not see it (made without the admission policy, or the \
+             label was changed)",
+            g.spec.expiry_time
+        ));
+    }
     out
 }
 
@@ -93,6 +103,31 @@ mod tests {
         );
         g.metadata.creation_timestamp = Some(Time(created.parse().unwrap()));
         g
+    }
+
+    #[test]
+    fn a_grant_that_may_be_live_hidden_from_the_label_selector_is_named() {
+        let now: DateTime<Utc> = "2026-11-27T12:00:00Z".parse().unwrap();
+        let mut g = grant(
+            "2026-11-27T11:50:00Z",
+            "2026-11-27T12:20:00Z",
+            1800,
+            "2026-11-27T11:50:00Z",
+        );
+        assert!(implausible(&g, None, now).is_empty(), "labelled as made");
+        let labels = g.metadata.labels.as_mut().unwrap();
+        labels.insert(LIVE_UNTIL_LABEL.into(), "1".into());
+        let found = implausible(&g, None, now);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("request and status do not see it"),
+            "{found:?}"
+        );
+        g.metadata.labels = None;
+        assert_eq!(implausible(&g, None, now).len(), 1, "no label at all");
+        // Once it has run out (or ended), nothing is hidden any more.
+        let later: DateTime<Utc> = "2026-11-27T13:00:00Z".parse().unwrap();
+        assert!(implausible(&g, None, later).is_empty());
     }
 
     #[test]

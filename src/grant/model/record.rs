@@ -14,6 +14,11 @@ pub const KIND: &str = "BreakGlassGrant";
 pub const PLURAL: &str = "breakglassgrants";
 /// The manifest that installs the CRD.
 pub const CRD_MANIFEST: &str = "deploy/01-crd.yaml";
+/// Label every record carries from its creation: its `spec.expiryTime` in Unix seconds.
+/// The admission policy pins it to the spec at create and keeps it unchanged, so the
+/// records that may still be live are found with a label selector (`>` a time) instead of
+/// a list of the whole history.
+pub const LIVE_UNTIL_LABEL: &str = "breakglass.dev/live-until";
 
 /// One grant record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,14 +111,18 @@ pub enum State {
 }
 
 impl Grant {
-    /// A new record for the break-glass namespace.
+    /// A new record for the break-glass namespace, labelled with its expiry
+    /// ([`LIVE_UNTIL_LABEL`]).
     pub fn new(name: &str, spec: GrantSpec) -> Grant {
+        let labels = live_until(&spec.expiry_time)
+            .map(|t| [(LIVE_UNTIL_LABEL.to_string(), t.to_string())].into());
         Grant {
             api_version: format!("{}/{}", crate::grant::GROUP, crate::grant::VERSION),
             kind: KIND.to_string(),
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
                 namespace: Some(crate::grant::NAMESPACE.to_string()),
+                labels,
                 ..ObjectMeta::default()
             },
             spec,
@@ -139,6 +148,19 @@ impl Grant {
         chrono::DateTime::parse_from_rfc3339(&self.spec.start_time)
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
+    /// Whether the record's [`LIVE_UNTIL_LABEL`] is its expiry, so a selector on the label
+    /// finds it while it may be live (the admission policy makes it so; records made
+    /// without the policy may lack it).
+    pub fn labelled_live_until(&self) -> bool {
+        let label = self
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LIVE_UNTIL_LABEL));
+        label.is_some()
+            && label.cloned() == live_until(&self.spec.expiry_time).map(|t| t.to_string())
     }
 
     /// Active and not yet expired at `now`.
@@ -175,6 +197,13 @@ pub fn status_message(text: &str) -> String {
 /// collide on the name (409) and the loser re-reads the chain.
 pub fn name_for(sequence: i64) -> String {
     format!("grant-{sequence:06}")
+}
+
+/// An expiry time as the [`LIVE_UNTIL_LABEL`] holds it: Unix seconds.
+pub fn live_until(expiry_time: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(expiry_time)
+        .ok()
+        .map(|t| t.timestamp())
 }
 
 /// RFC 3339 in UTC with whole seconds, as records store times.

@@ -1,4 +1,5 @@
-//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, exists, `!key`) and field selectors.
+//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, exists, `!key`, and `>` / `<` against an
+//! integer) and field selectors.
 
 use serde_json::Value;
 
@@ -10,6 +11,10 @@ enum Req {
     NotIn(String, Vec<String>),
     Exists(String),
     NotExists(String),
+    /// The label's value as an integer is greater (`>`) or less (`<`) than the number;
+    /// a label that is missing or no integer never matches.
+    Gt(String, i64),
+    Lt(String, i64),
 }
 
 /// A parsed label selector (all requirements must hold).
@@ -60,6 +65,15 @@ fn set_values(rest: &str, whole: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The one integer a `>` or `<` requirement compares with, as the API server wants it.
+fn integer(v: &str, whole: &str) -> Result<i64, String> {
+    v.trim().parse().map_err(|_| {
+        format!(
+            "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer in {whole:?}"
+        )
+    })
+}
+
 impl LabelSelector {
     pub fn parse(s: &str) -> Result<LabelSelector, String> {
         let mut reqs = vec![];
@@ -72,6 +86,10 @@ impl LabelSelector {
                 Req::Eq(k.trim().into(), v.trim().into())
             } else if let Some((k, v)) = part.split_once('=') {
                 Req::Eq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once('>') {
+                Req::Gt(k.trim().into(), integer(v, s)?)
+            } else if let Some((k, v)) = part.split_once('<') {
+                Req::Lt(k.trim().into(), integer(v, s)?)
             } else if let Some((k, rest)) = part.split_once(" notin ") {
                 Req::NotIn(k.trim().into(), set_values(rest, s)?)
             } else if let Some((k, rest)) = part.split_once(" in ") {
@@ -81,7 +99,7 @@ impl LabelSelector {
             };
             let key = match &req {
                 Req::Eq(k, _) | Req::Ne(k, _) | Req::In(k, _) | Req::NotIn(k, _) => k,
-                Req::Exists(k) | Req::NotExists(k) => k,
+                Req::Exists(k) | Req::NotExists(k) | Req::Gt(k, _) | Req::Lt(k, _) => k,
             };
             if !valid_key(key) {
                 return Err(format!(
@@ -102,6 +120,12 @@ impl LabelSelector {
             Req::NotIn(k, vs) => !get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
             Req::Exists(k) => get(k).is_some(),
             Req::NotExists(k) => get(k).is_none(),
+            Req::Gt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x > *n),
+            Req::Lt(k, n) => get(k)
+                .and_then(|x| x.parse::<i64>().ok())
+                .is_some_and(|x| x < *n),
         })
     }
 }
@@ -191,6 +215,20 @@ mod tests {
         assert!(m("!missing"));
         assert!(!m("missing"));
         assert!(LabelSelector::parse("a b c").is_err());
+    }
+
+    #[test]
+    fn greater_and_less_than_compare_integers() {
+        let labels = json!({"until": "1700", "word": "soon"});
+        let m = |s: &str| LabelSelector::parse(s).unwrap().matches(&labels);
+        assert!(m("until>1699"));
+        assert!(!m("until>1700"));
+        assert!(m("until<1701"));
+        assert!(!m("until<1700"));
+        // A label that is missing or no integer never matches.
+        assert!(!m("missing>0") && !m("missing<9"));
+        assert!(!m("word>0") && !m("word<9"));
+        assert!(LabelSelector::parse("until>soon").is_err());
     }
 
     #[test]
