@@ -187,6 +187,15 @@ async fn review_shows_what_a_grant_did_from_the_real_audit_log() {
     assert_eq!(mint["name"], "cluster-admin");
     assert_eq!(mint["code"], 201);
     assert_eq!(mint["flags"], serde_json::json!([]));
+    // The plugin's own calls say so: the mint, and revoke's checks that the token is dead.
+    let ours = concat!("kubectl-breakglass/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(mint["userAgent"], ours);
+    let check = find(timeline, "create", "selfsubjectreviews", None);
+    assert_eq!(
+        check["userAgent"],
+        format!("{ours} (token check)"),
+        "{check}"
+    );
     let times: Vec<&str> = timeline
         .iter()
         .map(|a| a["time"].as_str().unwrap())

@@ -99,7 +99,9 @@ impl Cluster for KubeCluster {
 
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami> {
         Box::pin(async move {
-            let client = super::client_with_token(&self.reach, token)?;
+            let mut reach = self.reach.clone();
+            super::set_user_agent(&mut reach, super::TOKEN_CHECK_USER_AGENT);
+            let client = super::client_with_token(&reach, token)?;
             whoami(&client).await.map_err(|e| self.error(e, doing))
         })
     }

@@ -16,6 +16,27 @@ pub mod seals;
 pub mod standby;
 
 pub use self::kube::{whoami, KubeCluster};
+
+/// The user agent of every call the plugin makes, so the API server's audit log tells the
+/// plugin's own calls from kubectl's.
+pub const USER_AGENT: &str = concat!("kubectl-breakglass/", env!("CARGO_PKG_VERSION"));
+
+/// The user agent of a token check (`revoke` presenting the revoked token until it is
+/// rejected, `drill` presenting its token): what `review` shows for those calls.
+pub const TOKEN_CHECK_USER_AGENT: &str = concat!(
+    "kubectl-breakglass/",
+    env!("CARGO_PKG_VERSION"),
+    " (token check)"
+);
+
+/// Sets the user agent every request of `config`'s clients carries.
+pub fn set_user_agent(config: &mut ::kube::Config, agent: &'static str) {
+    use reqwest::header::{HeaderValue, USER_AGENT as HEADER};
+    config.headers.retain(|(name, _)| name != HEADER);
+    config
+        .headers
+        .push((HEADER, HeaderValue::from_static(agent)));
+}
 pub use error::{explain, ClusterError};
 
 use crate::global::Global;
@@ -136,6 +157,7 @@ pub async fn reach(loaded: &Loaded, context: &str) -> anyhow::Result<::kube::Con
     // The kubeconfig's proxy-url, else HTTPS_PROXY as kubectl (Go's ProxyFromEnvironment)
     // reads it: never for a loopback server, nor for one NO_PROXY names. (kube alone would
     // send a loopback server through HTTPS_PROXY too.)
+    set_user_agent(&mut config, USER_AGENT);
     let host = config.cluster_url.host().unwrap_or_default().to_string();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     config.proxy_url = proxy_url(loaded, context)
