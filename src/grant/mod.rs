@@ -6,6 +6,7 @@ pub mod chain_head;
 pub mod cluster;
 pub mod drill;
 pub mod elevated_cache;
+pub mod history;
 pub mod model;
 pub mod protocol;
 pub mod request;

@@ -24,7 +24,7 @@ pub async fn list_recent_records(
 pub async fn list_page(
     cluster: &dyn Cluster,
     limit: u32,
-    from: Option<&str>,
+    from: super::PageStart<'_>,
 ) -> Result<super::Page, ClusterError> {
     explained(cluster, cluster.records_page(limit, from).await).await
 }
