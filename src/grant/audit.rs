@@ -305,7 +305,8 @@ pub fn audit<'h, 'a>(
 }
 
 /// The record named `name` for the chain walk: one of `others`, or read by name; a failed
-/// read is kept in `failed` (the walk then stops).
+/// read is kept in `failed` (the walk then stops). A link is written by people too: a name
+/// no object can have (the rules are a Secret's) names no record, and is never sent.
 fn find(
     history: &History,
     others: &[Grant],
@@ -314,6 +315,9 @@ fn find(
 ) -> Option<Place> {
     if let Some(g) = others.iter().find(|g| g.name() == name) {
         return Some(Place::of(g));
+    }
+    if !seal::is_valid_name(name) {
+        return None;
     }
     match history.get(name) {
         Ok(g) => g.as_ref().map(Place::of),
