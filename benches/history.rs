@@ -145,7 +145,8 @@ struct Audit {
 fn audit(bed: &Bed, format: &'static str) -> Audit {
     let mut audit = Command::new("/usr/bin/time");
     audit.args(["-f", "%e %M"]).arg(&bed.plugin);
-    bed.env(&mut audit).args(["--context", "playground", "audit"]);
+    bed.env(&mut audit)
+        .args(["--context", "playground", "audit"]);
     if format != "table" {
         audit.args(["-o", format]);
     }

@@ -510,22 +510,18 @@ mod tests {
             1
         );
         // A failed lookup fails the audit, rather than calling the record missing.
-        cluster.state.borrow_mut().failing.push("record");
-        let err = audit_of(&cluster).err().unwrap();
-        assert!(
-            matches!(
-                err.downcast_ref::<ClusterError>(),
-                Some(ClusterError::Answered { code: 500, .. })
-            ),
-            "{err}"
-        );
+        fails_with_500(&cluster, "record");
     }
 
     #[test]
     fn a_failure_to_list_seals_fails_the_audit() {
-        let cluster = MemoryCluster::new();
-        cluster.state.borrow_mut().failing.push("seals");
-        let err = audit_of(&cluster).err().unwrap();
+        fails_with_500(&MemoryCluster::new(), "seals");
+    }
+
+    /// The audit of `cluster` when its `call` fails with a 500 fails with that error.
+    fn fails_with_500(cluster: &MemoryCluster, call: &'static str) {
+        cluster.state.borrow_mut().failing.push(call);
+        let err = audit_of(cluster).err().unwrap();
         assert!(
             matches!(
                 err.downcast_ref::<ClusterError>(),
