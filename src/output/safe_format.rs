@@ -240,6 +240,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A report written an item at a time reads as the whole report written at once.
+        #[test]
+        fn yaml_written_an_item_at_a_time_is_yaml_of_the_whole(
+            items in proptest::collection::vec(crate::test_support::arb_json(), 0..4),
+            other in crate::test_support::arb_json(),
+        ) {
+            let whole = serde_json::json!({ "a": other, "records": items, "z": 1 });
+            let head = serde_json::json!({ "a": other, "records": [], "z": 1 });
+            let mut streamed = Vec::new();
+            yaml_to(&mut streamed, &head, "records", items.clone().into_iter().map(Ok)).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(streamed).unwrap(), yaml(&whole).unwrap());
+            let mut streamed = Vec::new();
+            json_to(&mut streamed, &whole).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(streamed).unwrap(), json(&whole).unwrap());
+        }
+    }
+
     fn sample() -> Value {
         serde_json::json!({
             "name": "grant-000001",
