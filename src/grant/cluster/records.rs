@@ -34,8 +34,8 @@ pub async fn read_record(cluster: &dyn Cluster, name: &str) -> Result<Option<Gra
     };
     match found {
         Some(g) if g.name() == name => Ok(Some(g)),
-        // A cluster without the CRD answers a GET with 404 as it answers for a missing
-        // record: a one-record page tells the two apart.
+        // A 404 for the record may also be the CRD's (when the API server still serves its
+        // group): a one-record page tells the two apart.
         _ => explained(cluster, cluster.records_page(1, None).await)
             .await
             .map(|_| None),
