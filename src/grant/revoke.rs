@@ -654,28 +654,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_token_not_held_here_is_revoked_but_not_confirmed() {
-        let cluster = Rc::new(MemoryCluster::new());
-        let store = MemoryStore::default();
-        live_grant(&cluster, &store, false).await;
-        let outcomes = revoke_as(
-            &cluster,
-            &cluster.me,
-            Target::Named("grant-000001".into()),
-            &store,
-        )
-        .await
-        .unwrap();
-        assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
-        assert!(
-            outcomes[0].summary.contains("NOT CONFIRMED"),
-            "{}",
-            outcomes[0].summary
-        );
-        assert!(cluster.state.borrow().seals.is_empty());
-    }
-
-    #[tokio::test]
     async fn someone_elses_grant_is_left_alone_unless_an_admin_asks() {
         let cluster = Rc::new(MemoryCluster::new());
         let store = MemoryStore::default();
@@ -742,13 +720,19 @@ mod tests {
         state.records.insert(name.to_string(), g);
     }
 
-    /// 200 grants that ended days ago, none with a seal left.
-    fn old_history(cluster: &MemoryCluster) {
+    /// Alice's live grant (its token cached in the store when `held`) after 200 grants that
+    /// ended days ago, none with a seal left; no call counted yet.
+    async fn after_history(held: bool) -> (Rc<MemoryCluster>, MemoryStore) {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, held).await;
         let days_ago = chrono::Utc::now() - chrono::Duration::days(3);
         for n in 100..300 {
             let name = format!("grant-{n:06}");
-            history_record(cluster, &name, State::Revoked, days_ago, true, false);
+            history_record(&cluster, &name, State::Revoked, days_ago, true, false);
         }
+        cluster.state.borrow_mut().calls.clear();
+        (cluster, store)
     }
 
     fn calls_made(cluster: &MemoryCluster) -> Vec<&'static str> {
@@ -756,12 +740,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revoke_grant_reads_that_record_by_name_not_the_history() {
-        let cluster = Rc::new(MemoryCluster::new());
-        let store = MemoryStore::default();
-        live_grant(&cluster, &store, false).await;
-        old_history(&cluster);
-        cluster.state.borrow_mut().calls.clear();
+    async fn a_token_not_held_here_is_revoked_but_not_confirmed_reading_only_its_record() {
+        let (cluster, store) = after_history(false).await;
         let outcomes = revoke_as(
             &cluster,
             &cluster.me,
@@ -772,6 +752,11 @@ mod tests {
         .unwrap();
         assert_eq!(outcomes.len(), 1);
         assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
+        assert!(
+            outcomes[0].summary.contains("NOT CONFIRMED"),
+            "{}",
+            outcomes[0].summary
+        );
         assert!(cluster.state.borrow().seals.is_empty());
         let calls = calls_made(&cluster);
         assert_eq!(calls[0], "record", "{calls:?}");
@@ -779,11 +764,13 @@ mod tests {
         assert!(!calls.contains(&"records_page"), "{calls:?}");
         // The recent records, for the sweep of the caller's expired seals, only after the
         // revocation is on the record.
-        let swept = calls.iter().position(|c| *c == "records_live_after");
-        let recorded = calls.iter().position(|c| *c == "patch_status");
-        assert!(recorded < swept, "{calls:?}");
+        let at = |call: &str| calls.iter().position(|c| *c == call).unwrap();
+        assert!(at("patch_status") < at("records_live_after"), "{calls:?}");
+    }
 
-        // A grant that is not there is said so as before, still without the history.
+    #[tokio::test]
+    async fn a_grant_that_is_not_there_is_said_so_without_reading_the_history() {
+        let (cluster, store) = after_history(false).await;
         for missing in ["grant-000999", "Grant_1/status"] {
             cluster.state.borrow_mut().calls.clear();
             let err = revoke_as(&cluster, &cluster.me, Target::Named(missing.into()), &store)
@@ -811,10 +798,7 @@ mod tests {
 
     #[tokio::test]
     async fn revoke_of_my_grants_reads_the_recent_records_by_label_and_sweeps_my_expired_seals() {
-        let cluster = Rc::new(MemoryCluster::new());
-        let store = MemoryStore::default();
-        live_grant(&cluster, &store, true).await;
-        old_history(&cluster);
+        let (cluster, store) = after_history(true).await;
         let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
         history_record(
             &cluster,
@@ -865,10 +849,7 @@ mod tests {
 
     #[tokio::test]
     async fn revoke_all_judges_each_seal_by_its_own_record_even_one_older_than_the_window() {
-        let cluster = Rc::new(MemoryCluster::new());
-        let store = MemoryStore::default();
-        live_grant(&cluster, &store, false).await;
-        old_history(&cluster);
+        let (cluster, store) = after_history(false).await;
         let now = chrono::Utc::now();
         let days_ago = now - chrono::Duration::days(3);
         // Old records whose seals are still there: re-created for a revoked grant, left by
