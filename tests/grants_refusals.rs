@@ -174,6 +174,23 @@ async fn a_cluster_without_the_crd_says_which_manifest_to_apply() {
         ],
     );
     assert!(bed.seals().is_empty());
+    // revoke and review read one record by name: the missing CRD is still named as such.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log = log.path().to_str().unwrap();
+    for args in [
+        &["revoke", "grant-000001"][..],
+        &["review", "grant-000001", "--audit-log", log],
+    ] {
+        let out = bed.run(args);
+        assert_fails_with(
+            &out,
+            &[
+                "CRD is not installed",
+                "kubectl apply -f deploy/",
+                "deploy/01-crd.yaml",
+            ],
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,14 +16,15 @@ pub fn run(global: &Global, args: ReviewArgs) -> anyhow::Result<()> {
     }
     // Every log is opened before the cluster is asked: a wrong path fails at once.
     let mut sources = input::open_all(&args.audit_log)?;
-    let (context, records) = crate::runtime::current_thread()?.block_on(async {
+    let (context, record) = crate::runtime::current_thread()?.block_on(async {
         let cluster = cluster::connect_shared(global, false).await?;
-        let records = crate::grant::cluster::records::list_records(&cluster).await?;
-        anyhow::Ok((cluster.context().to_string(), records))
+        // The one record, by name: never the whole history.
+        let record = cluster::records::read_record(&cluster, &args.grant).await?;
+        anyhow::Ok((cluster.context().to_string(), record))
     })?;
     let now = chrono::Utc::now();
     let r = review::review(
-        &records,
+        record.as_ref(),
         &args.grant,
         &context,
         &mut sources,

@@ -43,12 +43,15 @@ pub fn roles() -> Vec<CompletionCandidate> {
 
 /// Grant names (`revoke GRANT`): the live grants the cluster lets this person see.
 pub fn live_grants() -> Vec<CompletionCandidate> {
+    let now = chrono::Utc::now();
+    // Only the records that may be live, by their live-until label: never the history.
     let Some(records) = cluster::on_cluster(&line::globals().plain(), async |c| {
-        Ok(crate::grant::cluster::records::list_records(c).await?)
+        let recent = crate::grant::protocol::RECENT;
+        Ok(crate::grant::cluster::records::list_recent_records(c, now, recent).await?)
     }) else {
         return Vec::new();
     };
-    status::live(&records, "", true, chrono::Utc::now())
+    status::live(&records, "", true, now)
         .into_iter()
         .filter(|row| is_word(&row.grant.name))
         .map(|row| {

@@ -2,7 +2,7 @@
 //! cluster rejects it, and write what happened onto the record.
 
 use crate::grant::cluster::admin::ADMIN_RULE;
-use crate::grant::cluster::records::list_records;
+use crate::grant::cluster::records::{explain_read, list_recent_records, read_record};
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Whoami};
 use crate::grant::context_flag;
@@ -10,6 +10,7 @@ use crate::grant::elevated_cache;
 use crate::grant::model::record::{self, Grant, State};
 use crate::grant::model::seal::{claimed_record, seal_of, stray_reason};
 use crate::grant::model::{events, seal};
+use crate::grant::status::SWEPT;
 use crate::interrupt::{Interrupted, Signal, Signals};
 use crate::token_cache::{CacheKey, TokenStore};
 use k8s_openapi::api::core::v1::Secret as K8sSecret;
@@ -84,6 +85,10 @@ impl Confirmation {
 /// (the seal is deleted); grants not reached yet are left alone and reported as such. A
 /// signal while a seal is deleted or a revocation recorded lets that finish; a second one
 /// abandons it with an `Interrupted` error saying what may be left.
+///
+/// Nothing here reads the whole history: a named grant is read by name, the live ones (and
+/// the caller's expired within [`SWEPT`], whose seals are swept) by their live-until
+/// label, and for `--all` each listed seal's record by name when it is older than that.
 pub async fn revoke(
     cluster: &dyn Cluster,
     me: &Whoami,
@@ -92,10 +97,27 @@ pub async fn revoke(
     signals: &mut Signals,
     report: &mut dyn FnMut(&Outcome),
 ) -> anyhow::Result<Vec<Outcome>> {
-    let records = list_records(cluster).await?;
     let now = chrono::Utc::now();
+    let mut records = match &target {
+        Target::Named(name) => read_record(cluster, name).await?.into_iter().collect(),
+        Target::Mine | Target::All => list_recent_records(cluster, now, SWEPT).await?,
+    };
     let mut outcomes = Vec::new();
     let mut seals = Vec::new();
+    if let Target::All = target {
+        if !cluster.is_admin().await? {
+            anyhow::bail!(
+                "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
+                 nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
+                me.username,
+                context_flag(cluster.context())
+            );
+        }
+        // Everything is listed before anything is deleted.
+        seals = cluster.seals().await?;
+        let beyond = claimed_beyond(cluster, &records, &seals).await?;
+        records.extend(beyond);
+    }
     let chosen: Vec<&Grant> = match &target {
         Target::Named(name) => {
             let g = records.iter().find(|g| g.name() == name).ok_or_else(|| {
@@ -139,19 +161,7 @@ pub async fn revoke(
             }
             mine
         }
-        Target::All => {
-            if !cluster.is_admin().await? {
-                anyhow::bail!(
-                    "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
-                     nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
-                    me.username,
-                    context_flag(cluster.context())
-                );
-            }
-            // Everything is listed before anything is deleted.
-            seals = cluster.seals().await?;
-            records.iter().filter(|g| g.is_live(now)).collect()
-        }
+        Target::All => records.iter().filter(|g| g.is_live(now)).collect(),
     };
     // Only a signal during this revocation stops it (a drill revokes after one).
     let seen = signals.count();
@@ -169,20 +179,56 @@ pub async fn revoke(
         report(&o);
         outcomes.push(o);
     }
-    if all && signals.count() == seen {
-        for s in seals {
-            let name = s.metadata.name.clone().unwrap_or_default();
-            if outcomes.iter().any(|o| seal_of(&records, &o.name) == name) {
-                continue;
+    match target {
+        Target::All if signals.count() == seen => {
+            for s in seals {
+                let name = s.metadata.name.clone().unwrap_or_default();
+                if outcomes.iter().any(|o| seal_of(&records, &o.name) == name) {
+                    continue;
+                }
+                let o = sweep(cluster, &records, &s, now).await;
+                report(&o);
+                outcomes.push(o);
             }
-            let o = sweep(cluster, &records, &s, now).await;
-            report(&o);
-            outcomes.push(o);
         }
-    } else if !all {
-        sweep_expired_own(cluster, &records, &me.username).await;
+        Target::All => {}
+        Target::Mine => sweep_expired_own(cluster, &records, &me.username).await,
+        // Only the named record was read: the caller's recent ones are read for the sweep
+        // after the revocation, which nothing then waits for (best effort, like the sweep).
+        Target::Named(_) => {
+            if let Ok(recent) = list_recent_records(cluster, now, SWEPT).await {
+                sweep_expired_own(cluster, &recent, &me.username).await;
+            }
+        }
     }
     Ok(outcomes)
+}
+
+/// The records `seals` claim that `records` (the recent ones) lacks, read by name: a seal
+/// whose record is older than the window is judged by that record, as it would be with the
+/// whole history in hand. A claimed name no object can have is not asked for (no record
+/// has it).
+async fn claimed_beyond(
+    cluster: &dyn Cluster,
+    records: &[Grant],
+    seals: &[K8sSecret],
+) -> Result<Vec<Grant>, ClusterError> {
+    let mut names: Vec<String> = seals
+        .iter()
+        .map(claimed_record)
+        .filter(|c| seal::is_valid_name(c) && !records.iter().any(|g| g.name() == c))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut found = Vec::new();
+    for name in names {
+        let g = match cluster.record(&name).await {
+            Ok(g) => g,
+            Err(e) => return Err(explain_read(cluster, e).await),
+        };
+        found.extend(g.filter(|g| g.name() == name));
+    }
+    Ok(found)
 }
 
 /// Deletes one seal `--all` found serving no live grant, saying why it went.
@@ -608,28 +654,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_token_not_held_here_is_revoked_but_not_confirmed() {
-        let cluster = Rc::new(MemoryCluster::new());
-        let store = MemoryStore::default();
-        live_grant(&cluster, &store, false).await;
-        let outcomes = revoke_as(
-            &cluster,
-            &cluster.me,
-            Target::Named("grant-000001".into()),
-            &store,
-        )
-        .await
-        .unwrap();
-        assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
-        assert!(
-            outcomes[0].summary.contains("NOT CONFIRMED"),
-            "{}",
-            outcomes[0].summary
-        );
-        assert!(cluster.state.borrow().seals.is_empty());
-    }
-
-    #[tokio::test]
     async fn someone_elses_grant_is_left_alone_unless_an_admin_asks() {
         let cluster = Rc::new(MemoryCluster::new());
         let store = MemoryStore::default();
@@ -656,5 +680,268 @@ mod tests {
             .unwrap();
         assert_eq!(outcomes[0].name, "grant-000001");
         assert!(cluster.state.borrow().seals.is_empty());
+    }
+
+    /// A copy of alice's grant-000001 as `name`: in `state`, expiring at `expiry`, labelled
+    /// `labelled` (its live-until label its expiry, else an old one), its seal in the
+    /// cluster when `sealed`. The history a cluster accumulates.
+    fn history_record(
+        cluster: &MemoryCluster,
+        name: &str,
+        state: State,
+        expiry: chrono::DateTime<chrono::Utc>,
+        labelled: bool,
+        sealed: bool,
+    ) {
+        let mut g = cluster.state.borrow().records["grant-000001"].clone();
+        g.metadata.name = Some(name.to_string());
+        g.metadata.uid = Some(format!("uid-{name}"));
+        g.spec.expiry_time = record::timestamp(expiry);
+        let label = if labelled {
+            record::live_until(&g.spec.expiry_time).unwrap()
+        } else {
+            1
+        };
+        g.metadata.labels =
+            Some([(record::LIVE_UNTIL_LABEL.to_string(), label.to_string())].into());
+        let seal_name = seal::name_for(name, &g.spec.role);
+        g.status = Some(record::GrantStatus {
+            state: Some(state),
+            seal_name: Some(seal_name.clone()),
+            seal_uid: Some(format!("uid-{seal_name}")),
+            ..record::GrantStatus::default()
+        });
+        let mut state = cluster.state.borrow_mut();
+        if sealed {
+            let mut s = seal::build(&g);
+            s.metadata.uid = Some(format!("uid-{seal_name}"));
+            state.seals.insert(seal_name, s);
+        }
+        state.records.insert(name.to_string(), g);
+    }
+
+    /// Alice's live grant (its token cached in the store when `held`) after 200 grants that
+    /// ended days ago, none with a seal left; no call counted yet.
+    async fn after_history(held: bool) -> (Rc<MemoryCluster>, MemoryStore) {
+        let cluster = Rc::new(MemoryCluster::new());
+        let store = MemoryStore::default();
+        live_grant(&cluster, &store, held).await;
+        let days_ago = chrono::Utc::now() - chrono::Duration::days(3);
+        for n in 100..300 {
+            let name = format!("grant-{n:06}");
+            history_record(&cluster, &name, State::Revoked, days_ago, true, false);
+        }
+        cluster.state.borrow_mut().calls.clear();
+        (cluster, store)
+    }
+
+    fn calls_made(cluster: &MemoryCluster) -> Vec<&'static str> {
+        cluster.state.borrow().calls.clone()
+    }
+
+    #[tokio::test]
+    async fn a_token_not_held_here_is_revoked_but_not_confirmed_reading_only_its_record() {
+        let (cluster, store) = after_history(false).await;
+        let outcomes = revoke_as(
+            &cluster,
+            &cluster.me,
+            Target::Named("grant-000001".into()),
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].confirmation, Confirmation::NotHeld);
+        assert!(
+            outcomes[0].summary.contains("NOT CONFIRMED"),
+            "{}",
+            outcomes[0].summary
+        );
+        assert!(cluster.state.borrow().seals.is_empty());
+        let calls = calls_made(&cluster);
+        assert_eq!(calls[0], "record", "{calls:?}");
+        assert!(!calls.contains(&"records"), "{calls:?}");
+        assert!(!calls.contains(&"records_page"), "{calls:?}");
+        // The recent records, for the sweep of the caller's expired seals, only after the
+        // revocation is on the record.
+        let at = |call: &str| calls.iter().position(|c| *c == call).unwrap();
+        assert!(at("patch_status") < at("records_live_after"), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_grant_that_is_not_there_is_said_so_without_reading_the_history() {
+        let (cluster, store) = after_history(false).await;
+        for missing in ["grant-000999", "Grant_1/status"] {
+            cluster.state.borrow_mut().calls.clear();
+            let err = revoke_as(&cluster, &cluster.me, Target::Named(missing.into()), &store)
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "there is no grant named {missing}; see your live grants with: kubectl \
+                     breakglass status --context memory"
+                )
+            );
+            let calls = calls_made(&cluster);
+            assert!(!calls.contains(&"records"), "{calls:?}");
+            // A name no record can have is not sent to the API server.
+            assert_eq!(
+                calls.contains(&"record"),
+                seal::is_valid_name(missing),
+                "{calls:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn revoke_of_my_grants_reads_the_recent_records_by_label_and_sweeps_my_expired_seals() {
+        let (cluster, store) = after_history(true).await;
+        let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        history_record(
+            &cluster,
+            "grant-000002",
+            State::Active,
+            hour_ago,
+            true,
+            true,
+        );
+        cluster.state.borrow_mut().calls.clear();
+        let outcomes = revoke_as(&cluster, &cluster.me, Target::Mine, &store)
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].name, "grant-000001");
+        assert_eq!(outcomes[0].confirmation, Confirmation::Observed);
+        assert!(
+            cluster.state.borrow().seals.is_empty(),
+            "the live grant's seal and the one its expired grant left are gone"
+        );
+        let calls = calls_made(&cluster);
+        assert_eq!(calls[0], "records_live_after", "{calls:?}");
+        assert!(!calls.contains(&"records"), "{calls:?}");
+        assert!(!calls.contains(&"records_page"), "{calls:?}");
+
+        // Nothing live left: said so as before, the sweep still done, no history read.
+        history_record(
+            &cluster,
+            "grant-000003",
+            State::Active,
+            hour_ago,
+            true,
+            true,
+        );
+        cluster.state.borrow_mut().calls.clear();
+        let err = revoke_as(&cluster, &cluster.me, Target::Mine, &store)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("alice@example.com has no live break-glass grant on memory"),
+            "{err}"
+        );
+        assert!(cluster.state.borrow().seals.is_empty());
+        assert!(!calls_made(&cluster).contains(&"records"));
+    }
+
+    #[tokio::test]
+    async fn revoke_all_judges_each_seal_by_its_own_record_even_one_older_than_the_window() {
+        let (cluster, store) = after_history(false).await;
+        let now = chrono::Utc::now();
+        let days_ago = now - chrono::Duration::days(3);
+        // Old records whose seals are still there: re-created for a revoked grant, left by
+        // an expired one; a live record whose label hides it from the selector (made
+        // without the admission policy); and a seal of a record that never existed.
+        history_record(
+            &cluster,
+            "grant-000002",
+            State::Revoked,
+            days_ago,
+            true,
+            true,
+        );
+        history_record(
+            &cluster,
+            "grant-000003",
+            State::Active,
+            days_ago,
+            true,
+            true,
+        );
+        let in_an_hour = now + chrono::Duration::hours(1);
+        history_record(
+            &cluster,
+            "grant-000004",
+            State::Active,
+            in_an_hour,
+            false,
+            true,
+        );
+        history_record(
+            &cluster,
+            "grant-000777",
+            State::Active,
+            in_an_hour,
+            true,
+            true,
+        );
+        cluster.state.borrow_mut().records.remove("grant-000777");
+        // The verdicts the whole history gives.
+        let (all, seals): (Vec<Grant>, Vec<K8sSecret>) = {
+            let st = cluster.state.borrow();
+            (
+                st.records.values().cloned().collect(),
+                st.seals.values().cloned().collect(),
+            )
+        };
+        let expected: Vec<(String, Option<String>)> = seals
+            .iter()
+            .map(|s| (claimed_record(s), stray_reason(&all, s, now)))
+            .collect();
+        assert_eq!(
+            expected.iter().filter(|(_, why)| why.is_none()).count(),
+            2,
+            "grant-000001 and grant-000004 are live: {expected:?}"
+        );
+
+        cluster.state.borrow_mut().admin = true;
+        cluster.state.borrow_mut().calls.clear();
+        let outcomes = revoke_as(&cluster, &cluster.me, Target::All, &store)
+            .await
+            .unwrap();
+        let revoked: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.summary.starts_with("revoked "))
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(revoked, ["grant-000001", "grant-000004"]);
+        for (claimed, why) in expected.iter().filter(|(_, why)| why.is_some()) {
+            let why = why.as_deref().unwrap();
+            assert!(
+                outcomes
+                    .iter()
+                    .any(|o| &o.name == claimed && o.summary.ends_with(&format!(": {why}"))),
+                "{claimed}: {why}: {outcomes:#?}"
+            );
+        }
+        assert_eq!(outcomes.len(), 5, "{outcomes:#?}");
+        assert!(cluster.state.borrow().seals.is_empty());
+        let st = cluster.state.borrow();
+        assert_eq!(
+            st.records["grant-000004"].state(),
+            Some(State::Revoked),
+            "a live grant its seal leads to is revoked as before"
+        );
+        assert!(!st.calls.contains(&"records"), "{:?}", st.calls);
+        assert!(!st.calls.contains(&"records_page"), "{:?}", st.calls);
+        let gets = st.calls.iter().filter(|c| **c == "record").count();
+        assert_eq!(
+            gets, 4,
+            "one GET per seal older than the window: {:?}",
+            st.calls
+        );
     }
 }

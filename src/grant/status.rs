@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// How far back (by expiry) `status` reads records: the live ones, and the person's grants
-/// that expired within a day, whose seals it sweeps (older ones are `revoke`'s and an
-/// admin's `revoke --all`'s to sweep). Bounded by a day's grants, not by the history.
+/// that expired within a day, whose seals it sweeps (older ones are an admin's
+/// `revoke --all`'s to sweep). Bounded by a day's grants, not by the history; `revoke`
+/// reads the same window.
 pub const SWEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// One live grant: the common grant shape and the time left.

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use error::ReviewError;
 use report::{Ended, Review};
 
-/// Reviews `grant` (one of `records`) against `sources`, at `now`.
+/// Reviews `grant` (its record, `None` when there is none) against `sources`, at `now`.
 pub fn review(
-    records: &[Grant],
+    record: Option<&Grant>,
     grant: &str,
     context: &str,
     sources: &mut [input::Source],
@@ -22,15 +22,13 @@ pub fn review(
     now: DateTime<Utc>,
 ) -> Result<Review, ReviewError> {
     let on = crate::grant::context_flag(context);
-    let g =
-        records
-            .iter()
-            .find(|g| g.name() == grant)
-            .ok_or_else(|| ReviewError::UnknownGrant {
-                grant: grant.to_string(),
-                context: context.to_string(),
-                on: on.clone(),
-            })?;
+    let g = record
+        .filter(|g| g.name() == grant)
+        .ok_or_else(|| ReviewError::UnknownGrant {
+            grant: grant.to_string(),
+            context: context.to_string(),
+            on: on.clone(),
+        })?;
     let status = g.status.clone().unwrap_or_default();
     let Some(jti) = status.jti.clone() else {
         let why = match g.state() {
@@ -155,22 +153,14 @@ mod tests {
             message: Some("TokenRequest refused".into()),
             ..GrantStatus::default()
         }));
-        let err = review(
-            std::slice::from_ref(&failed),
-            "grant-000009",
-            "prod",
-            &mut [],
-            10,
-            now(),
-        )
-        .unwrap_err();
+        let err = review(None, "grant-000009", "prod", &mut [], 10, now()).unwrap_err();
         assert!(matches!(err, ReviewError::UnknownGrant { .. }), "{err}");
         assert!(
             err.to_string()
                 .contains("kubectl breakglass audit --context prod"),
             "{err}"
         );
-        let err = review(&[failed], "grant-000001", "prod", &mut [], 10, now()).unwrap_err();
+        let err = review(Some(&failed), "grant-000001", "prod", &mut [], 10, now()).unwrap_err();
         assert!(matches!(err, ReviewError::NoJti { .. }), "{err}");
         assert!(err.to_string().contains("TokenRequest refused"), "{err}");
     }
@@ -187,7 +177,7 @@ mod tests {
             name: "old.log".into(),
             reader: Box::new(std::io::Cursor::new(format!("{line}\n").into_bytes())),
         }];
-        let err = review(&[g], "grant-000001", "", &mut sources, 10, now()).unwrap_err();
+        let err = review(Some(&g), "grant-000001", "", &mut sources, 10, now()).unwrap_err();
         let ReviewError::NothingMatched(m) = &err else {
             panic!("{err}");
         };

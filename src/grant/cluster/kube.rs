@@ -106,6 +106,7 @@ impl Cluster for KubeCluster {
         })
     }
 
+    #[cfg(test)]
     fn records(&self) -> Call<'_, Vec<Grant>> {
         Box::pin(async move {
             let listed = self.grants().list(&ListParams::default()).await;

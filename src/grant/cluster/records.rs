@@ -2,8 +2,11 @@
 
 use super::{Cluster, ClusterError};
 use crate::grant::model::record::{self, Grant};
+use crate::grant::model::seal;
 
-/// The grant records of the cluster, or a message naming the manifest to apply.
+/// The grant records of the cluster, or a message naming the manifest to apply. Test-only
+/// (see [`Cluster::records`]).
+#[cfg(test)]
 pub async fn list_records(cluster: &dyn Cluster) -> Result<Vec<Grant>, ClusterError> {
     explained(cluster, cluster.records().await).await
 }
@@ -18,6 +21,25 @@ pub async fn list_recent_records(
 ) -> Result<Vec<Grant>, ClusterError> {
     let since = (now - window).timestamp();
     explained(cluster, cluster.records_live_after(since).await).await
+}
+
+/// The record named `name`, `None` when there is none, or a message naming the manifest to
+/// apply: what `revoke GRANT` and `review GRANT` read instead of the whole history. A name
+/// no object can have (a DNS-1123 subdomain, as for seals) is never sent to the API server.
+pub async fn read_record(cluster: &dyn Cluster, name: &str) -> Result<Option<Grant>, ClusterError> {
+    let found = if seal::is_valid_name(name) {
+        explained(cluster, cluster.record(name).await).await?
+    } else {
+        None
+    };
+    match found {
+        Some(g) if g.name() == name => Ok(Some(g)),
+        // A 404 for the record may also be the CRD's (when the API server still serves its
+        // group): a one-record page tells the two apart.
+        _ => explained(cluster, cluster.records_page(1, None).await)
+            .await
+            .map(|_| None),
+    }
 }
 
 /// One page of records (see [`Cluster::records_page`]), or a message naming the manifest.
@@ -74,5 +96,59 @@ async fn not_a_requester(cluster: &dyn Cluster) -> ClusterError {
     ClusterError::NotARequester {
         server: cluster.server().to_string(),
         groups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::cluster::memory::MemoryCluster;
+
+    fn cluster_with(name: &str) -> MemoryCluster {
+        let cluster = MemoryCluster::new();
+        let spec = serde_json::json!({
+            "requester": "alice@example.com", "requesterGroups": ["sre"], "reason": "checkout is down",
+            "role": "incident-debug", "serviceAccount": "incident-debug", "durationSeconds": 600,
+            "startTime": "2026-11-29T08:00:00Z", "expiryTime": "2026-11-29T08:10:00Z",
+            "clientHost": "laptop", "pluginVersion": "0.1.0", "requestId": "r1", "sequence": 1
+        });
+        let g = Grant::new(name, serde_json::from_value(spec).unwrap());
+        cluster.state.borrow_mut().records.insert(name.into(), g);
+        cluster
+    }
+
+    #[tokio::test]
+    async fn a_record_is_read_by_name_and_a_missing_one_tells_a_missing_crd_apart() {
+        let cluster = cluster_with("grant-000001");
+        let g = read_record(&cluster, "grant-000001").await.unwrap();
+        assert_eq!(
+            g.map(|g| g.name().to_string()).as_deref(),
+            Some("grant-000001")
+        );
+        assert_eq!(cluster.state.borrow().calls, ["record"]);
+
+        // Missing: one record's page shows the CRD is there (a missing CRD fails it).
+        cluster.state.borrow_mut().calls.clear();
+        assert!(read_record(&cluster, "grant-000002")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(cluster.state.borrow().calls, ["record", "records_page"]);
+
+        // A name no object can have is not asked for.
+        cluster.state.borrow_mut().calls.clear();
+        assert!(read_record(&cluster, "grant-1/status")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(cluster.state.borrow().calls, ["records_page"]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_read_by_name_says_who_may_read_the_records() {
+        let cluster = cluster_with("grant-000001");
+        cluster.state.borrow_mut().forbidden.push("record");
+        let err = read_record(&cluster, "grant-000001").await.unwrap_err();
+        assert!(matches!(err, ClusterError::NotARequester { .. }), "{err}");
     }
 }
