@@ -106,16 +106,6 @@ impl Cluster for KubeCluster {
         })
     }
 
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        Box::pin(async move {
-            let listed = self.grants().list(&ListParams::default()).await;
-            listed
-                .map(|l| l.items)
-                .map_err(|e| self.error(e, "reading the grant records"))
-        })
-    }
-
     fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
         Box::pin(async move {
             let selector = format!("{LIVE_UNTIL_LABEL}>{since}");

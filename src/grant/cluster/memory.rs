@@ -179,13 +179,6 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        let answer = self
-            .call("records")
-            .map(|_| self.state.borrow().records.values().cloned().collect());
-        Self::ready(answer)
-    }
-
     fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
         let answer = self.call("records_live_after").map(|_| {
             let state = self.state.borrow();

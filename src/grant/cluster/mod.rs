@@ -103,10 +103,6 @@ pub trait Cluster {
     fn whoami(&self) -> Call<'_, Whoami>;
     /// Who the cluster takes `token` for; `Unauthorized` once it rejects it.
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami>;
-    /// Every grant record in one answer. Test-only: no command reads the whole history at
-    /// once (by name, by label or a page at a time instead); the tests compare against it.
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>>;
     /// The records whose live-until label (`record::LIVE_UNTIL_LABEL`) is past `since`
     /// (Unix seconds): those that may still be live, found by label selector.
     fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>>;
@@ -324,10 +320,6 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami> {
         (**self).whoami_with(token, doing)
-    }
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        (**self).records()
     }
     fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
         (**self).records_live_after(since)

@@ -4,13 +4,6 @@ use super::{Cluster, ClusterError};
 use crate::grant::model::record::{self, Grant};
 use crate::grant::model::seal;
 
-/// The grant records of the cluster, or a message naming the manifest to apply. Test-only
-/// (see [`Cluster::records`]).
-#[cfg(test)]
-pub async fn list_records(cluster: &dyn Cluster) -> Result<Vec<Grant>, ClusterError> {
-    explained(cluster, cluster.records().await).await
-}
-
 /// The records that may be live at `now` or were until `window` before it (by their
 /// live-until label), or a message naming the manifest to apply: what `request` and
 /// `status` read instead of the whole history.
@@ -36,9 +29,12 @@ pub async fn read_record(cluster: &dyn Cluster, name: &str) -> Result<Option<Gra
         Some(g) if g.name() == name => Ok(Some(g)),
         // A 404 for the record may also be the CRD's (when the API server still serves its
         // group): a one-record page tells the two apart.
-        _ => explained(cluster, cluster.records_page(1, None).await)
-            .await
-            .map(|_| None),
+        _ => explained(
+            cluster,
+            cluster.records_page(1, super::PageStart::Now).await,
+        )
+        .await
+        .map(|_| None),
     }
 }
 
