@@ -68,6 +68,7 @@ fn main() {
     bed.runtime.block_on(admin.end_live_grants());
     let small = timed_requests(&bed, &admin, &mut request, runs);
     let small_records = bed.runtime.block_on(admin.count());
+    let small_probe = bed.runtime.block_on(admin.probe());
     let small_audits: Vec<Audit> = FORMATS.iter().map(|f| audit(&bed, f)).collect();
 
     // Grow the history to a tenth of `history` (audit measured there: more than a page, so
@@ -97,6 +98,7 @@ fn main() {
     bed.runtime.block_on(admin.end_live_grants());
     let large = timed_requests(&bed, &admin, &mut request, runs);
     let large_records = bed.runtime.block_on(admin.count());
+    let large_probe = bed.runtime.block_on(admin.probe());
     let _ = head;
 
     // audit over everything, as the person, in a fresh process: time and peak memory, in
@@ -126,6 +128,13 @@ fn main() {
         "  first request after the history grew (hint {} places behind): {:.1} ms",
         history - small_records as i64,
         ms(cold)
+    );
+    println!(
+        "  API server alone: live-label list {:.1} ms at {small_records}, {:.1} ms at {large_records}; GET by name {:.1} ms, {:.1} ms",
+        ms(small_probe.0),
+        ms(large_probe.0),
+        ms(small_probe.1),
+        ms(large_probe.1)
     );
     for ((small, middle), large) in small_audits.iter().zip(&middle_audits).zip(&large_audits) {
         println!(
@@ -320,6 +329,28 @@ impl Admin {
                 None => return last,
             }
         }
+    }
+
+    /// The API server's own time for the two reads `request` makes whose cost could grow
+    /// with the history: the label-selector list of grants that may be live, and a GET by
+    /// name (medians of 15, as the admin).
+    async fn probe(&self) -> (Duration, Duration) {
+        let mut listed = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..15 {
+            let since = chrono::Utc::now().timestamp() - 120;
+            let selector = format!("breakglass.dev/live-until>{since}");
+            let t = Instant::now();
+            self.records
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap();
+            listed.push(t.elapsed());
+            let t = Instant::now();
+            self.records.get_opt("grant-000001").await.unwrap();
+            got.push(t.elapsed());
+        }
+        (median(&listed), median(&got))
     }
 
     /// Ends every grant that may be live: seal deleted, record Revoked by the admin.
