@@ -194,9 +194,8 @@ fn write_context(
         cluster.context().to_string(),
     ];
     args.extend(global.token_cache.exec_args());
-    let fallback_command = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "kubectl-breakglass".to_string());
+    // By name when PATH leads here (krew's store path dies on upgrade), as `setup` writes it.
+    let fallback_command = crate::kubeconfig::exec_command::exec_command();
     write_elevated_context(
         loaded.paths(),
         &ElevatedContext {

@@ -1,6 +1,7 @@
 //! Reading kubeconfig like kubectl does (`--kubeconfig`, `KUBECONFIG` merged
 //! lists, `~/.kube/config`), with kube's `Kubeconfig` types.
 
+pub mod exec_command;
 pub mod exec_entry;
 mod load;
 pub mod setup;

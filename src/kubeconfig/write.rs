@@ -18,7 +18,8 @@ pub struct ElevatedContext {
     pub cluster_name: String,
     /// The arguments after `credential` that serve the elevated token.
     pub args: Vec<String>,
-    /// This program, for when the origin context's user does not run it already.
+    /// What runs this program (`exec_command`), for when the origin context's user does not
+    /// run it already.
     pub fallback_command: String,
 }
 
