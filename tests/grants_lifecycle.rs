@@ -281,6 +281,25 @@ async fn two_concurrent_requests_yield_one_grant_unless_asked() {
     bed.assert_no_seal_without_an_active_record();
 }
 
+/// A plain request refused beside a live `--additional` grant names the context that grant
+/// is served through, not `<context>-breakglass` (which does not serve it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_names_the_context_the_live_grant_uses() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let additional = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_ok(&additional, "request --additional");
+    let out = bed.request(&[]);
+    assert_fails_with(
+        &out,
+        &[
+            "you already have a live break-glass grant grant-000001 (role cluster-admin,",
+            "use it with kubectl --context playground-breakglass-cluster-admin ...,",
+        ],
+    );
+    assert_eq!(bed.records().len(), 1, "the refusal created nothing");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_elevated_credential_is_served_from_the_cache_alone() {
     let bed = Bed::start().await;

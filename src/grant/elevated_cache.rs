@@ -124,6 +124,32 @@ pub fn held(
     out
 }
 
+/// The context that serves grant `grant` (of `account` on `server`) from `store`: one
+/// written for `origin` first, else any; `None` when no context of this kubeconfig serves
+/// it (a grant made on another machine, or with `--no-kubeconfig`).
+pub fn serving_context(
+    config: &kube::config::Kubeconfig,
+    store: &dyn TokenStore,
+    now: DateTime<Utc>,
+    grant: &str,
+    server: &str,
+    account: &str,
+    origin: &str,
+) -> Option<String> {
+    let serving: Vec<Held> = held(config, store, now)
+        .into_iter()
+        .filter(|h| {
+            h.entry.grant == grant && h.entry.server == server && h.entry.account == account
+        })
+        .collect();
+    let own = format!("{origin}-breakglass");
+    serving
+        .iter()
+        .find(|h| h.context == own || h.context.starts_with(&format!("{own}-")))
+        .or(serving.first())
+        .map(|h| h.context.clone())
+}
+
 /// The token of an entry, wrapped so it cannot be printed by accident.
 pub fn token(entry: &Entry) -> Secret<String> {
     entry.token.clone()
@@ -195,6 +221,56 @@ mod tests {
 
         m.set(&key, &Secret::new(b"not json".to_vec())).unwrap();
         assert_eq!(load(&m, "cluster-admin").unwrap_err(), Miss::Unreadable);
+    }
+
+    /// prod-breakglass and prod-breakglass-cluster-admin, as a plain and an `--additional`
+    /// request write them.
+    fn two_contexts() -> kube::config::Kubeconfig {
+        let user = |name: &str, role: &str| {
+            serde_json::json!({"name": name, "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": "kubectl-breakglass",
+                "args": ["credential", "--elevated", "--server", "https://c", "--role", role,
+                         "--account", "alice@example.com", "--origin-context", "prod"],
+            }}})
+        };
+        let context = |name: &str| serde_json::json!({"name": name, "context": {"cluster": "c", "user": name}});
+        let doc = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": "https://c"}}],
+            "contexts": [context("prod-breakglass"), context("prod-breakglass-cluster-admin")],
+            "users": [user("prod-breakglass", "incident-debug"),
+                      user("prod-breakglass-cluster-admin", "cluster-admin")],
+        });
+        kube::config::Kubeconfig::from_yaml(&doc.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_context_serving_a_grant_is_the_one_whose_entry_holds_it() {
+        let now = Utc::now();
+        let m = MemoryStore::default();
+        let config = two_contexts();
+        let mut plain = entry(now + chrono::Duration::minutes(5));
+        plain.role = "incident-debug".into();
+        let mut additional = plain.clone();
+        additional.role = "cluster-admin".into();
+        additional.grant = "grant-000002".into();
+        store(&m, &additional).unwrap();
+        let serving = |grant: &str, server: &str| {
+            serving_context(&config, &m, now, grant, server, "alice@example.com", "prod")
+        };
+        assert_eq!(
+            serving("grant-000002", "https://c").as_deref(),
+            Some("prod-breakglass-cluster-admin")
+        );
+        // Not held here (the plain one was never cached), or held for another cluster.
+        assert_eq!(serving("grant-000001", "https://c"), None);
+        assert_eq!(serving("grant-000002", "https://other"), None);
+        store(&m, &plain).unwrap();
+        assert_eq!(
+            serving("grant-000001", "https://c").as_deref(),
+            Some("prod-breakglass")
+        );
     }
 
     #[test]

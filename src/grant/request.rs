@@ -101,7 +101,15 @@ async fn make(
     } else {
         protocol::Beside::Nothing
     };
-    let granted = protocol::request(&cluster, &me, &allowed, beside, progress).await?;
+    let granted = match protocol::request(&cluster, &me, &allowed, beside, progress).await {
+        Ok(granted) => granted,
+        Err(mut e) => {
+            if let Some(live) = e.downcast_mut::<protocol::AlreadyLive>() {
+                name_serving_context(global, cluster.server(), &me.username, live);
+            }
+            return Err(e);
+        }
+    };
     for w in &granted.warnings {
         say!("warning: {}", Untrusted(w));
     }
@@ -168,6 +176,33 @@ pub async fn allowed_for(
             .await?
             .check(policy, ask, &me.username, account)?,
     })
+}
+
+/// Names the context this kubeconfig serves the live grant through (an `--additional` one
+/// has a context of its own); best effort: the cluster's default name stays otherwise.
+fn name_serving_context(
+    global: &Global,
+    server: &str,
+    account: &str,
+    live: &mut protocol::AlreadyLive,
+) {
+    let (Ok(loaded), Ok(store)) = (
+        crate::kubeconfig::load(global),
+        crate::token_cache::open(global.token_cache),
+    ) else {
+        return;
+    };
+    if let Some(context) = elevated_cache::serving_context(
+        loaded.config(),
+        store.as_ref(),
+        chrono::Utc::now(),
+        &live.grant,
+        server,
+        account,
+        &live.origin_context,
+    ) {
+        live.elevated_context = context;
+    }
 }
 
 pub fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
