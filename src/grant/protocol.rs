@@ -59,6 +59,8 @@ impl Granted {
             role: self.record.spec.role.clone(),
             account: account.to_string(),
             origin_context: cluster.context().to_string(),
+            // Known to the caller, which read the kubeconfig (`request`).
+            cluster_ca: None,
         }
     }
 }

@@ -114,7 +114,8 @@ async fn make(
         say!("warning: {}", Untrusted(w));
     }
 
-    let entry = granted.cache_entry(&cluster, &me.username);
+    let mut entry = granted.cache_entry(&cluster, &me.username);
+    entry.cluster_ca = cluster_ca(global, cluster.context());
     let cached = crate::token_cache::open(global.token_cache)
         .map_err(anyhow::Error::from)
         .and_then(|store| elevated_cache::store(store.as_ref(), &entry));
@@ -176,6 +177,17 @@ pub async fn allowed_for(
             .await?
             .check(policy, ask, &me.username, account)?,
     })
+}
+
+/// The fingerprint of the CA the kubeconfig names for `context`'s cluster, which the
+/// `<context>-breakglass` context shares: kubectl presents the same to `credential`, so a
+/// cluster recreated at the same URL is not served this grant's token. The kubeconfig was
+/// read to connect a moment ago; should it fail now, the entry is left unbound (served as
+/// entries written before the binding are).
+fn cluster_ca(global: &Global, context: &str) -> Option<String> {
+    let loaded = crate::kubeconfig::load(global).ok()?;
+    let ctx = loaded.context(Some(context)).ok()?;
+    Some(super::cluster_ca::fingerprint(&ctx.certificate_authority))
 }
 
 /// Names the context this kubeconfig serves the live grant through (an `--additional` one

@@ -7,4 +7,4 @@ mod load;
 pub mod setup;
 pub mod write;
 
-pub use load::{load, ContextInfo, Loaded, NoKubeconfig};
+pub use load::{certificate_authority, load, ContextInfo, Loaded, NoKubeconfig};
