@@ -67,16 +67,23 @@ mod tests {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// `names` made as directories under `root`, and the program `kubectl-breakglass` in
+    /// the first.
+    fn layout<const N: usize>(root: &Path, names: [&str; N]) -> ([PathBuf; N], PathBuf) {
+        let dirs = names.map(|n| root.join(n));
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let me = dirs[0].join(COMMAND);
+        executable(&me);
+        (dirs, me)
+    }
+
     /// krew's layout: the program in a versioned store directory, a link to it on PATH.
     #[test]
     fn the_bare_name_when_path_leads_to_this_very_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("store/breakglass/v1.2.3");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&store).unwrap();
-        std::fs::create_dir_all(&bin).unwrap();
-        let me = store.join(COMMAND);
-        executable(&me);
+        let ([store, bin], me) = layout(dir.path(), ["store/breakglass/v1.2.3", "bin"]);
         symlink(&me, bin.join(COMMAND)).unwrap();
         let path = std::env::join_paths([Path::new("/nonexistent"), &bin]).unwrap();
         assert_eq!(command_for(&me, Some(&path)), COMMAND);
@@ -88,12 +95,7 @@ mod tests {
     #[test]
     fn the_absolute_path_when_path_finds_another_file_or_none() {
         let dir = tempfile::tempdir().unwrap();
-        let build = dir.path().join("target/debug");
-        let other = dir.path().join("other");
-        std::fs::create_dir_all(&build).unwrap();
-        std::fs::create_dir_all(&other).unwrap();
-        let me = build.join(COMMAND);
-        executable(&me);
+        let ([build, other, link], me) = layout(dir.path(), ["target/debug", "other", "link"]);
         let mine = me.display().to_string();
         // Another copy comes first on PATH: kubectl would run that one, not this.
         executable(&other.join(COMMAND));
@@ -108,8 +110,6 @@ mod tests {
         // A file of that name that is not executable is not what kubectl would run.
         std::fs::set_permissions(other.join(COMMAND), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let link = dir.path().join("link");
-        std::fs::create_dir_all(&link).unwrap();
         symlink(&me, link.join(COMMAND)).unwrap();
         let path = std::env::join_paths([&other, &link]).unwrap();
         assert_eq!(command_for(&me, Some(&path)), COMMAND);
