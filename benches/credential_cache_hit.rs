@@ -280,7 +280,8 @@ fn start_gnome_keyring(home: &std::path::Path) {
     );
 }
 
-/// The `credential` command of `context`'s exec entry, with the exec info kubectl sends.
+/// The `credential` command of `context`'s exec entry, with the exec info kubectl sends
+/// (the cluster and its CA too when the entry asks kubectl to provide them).
 fn exec_entry(
     kubeconfig: &std::path::Path,
     context: &str,
@@ -309,7 +310,27 @@ fn exec_entry(
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = plugin(&args);
-    cmd.env("KUBERNETES_EXEC_INFO", EXEC_INFO);
+    // With `provideClusterInfo: true` (the elevated entry) kubectl adds the cluster, its CA
+    // included, and the plugin checks the cached token was issued under that CA.
+    let exec_info = if find("users", &user)["user"]["exec"]["provideClusterInfo"] == true {
+        let cluster_name = find("contexts", context)["context"]["cluster"].clone();
+        let cluster = &find("clusters", cluster_name.as_str().unwrap())["cluster"];
+        serde_json::json!({
+            "kind": "ExecCredential",
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "spec": {
+                "cluster": {
+                    "server": cluster["server"].as_str().unwrap(),
+                    "certificate-authority-data": cluster["certificate-authority-data"].as_str().unwrap(),
+                },
+                "interactive": false,
+            },
+        })
+        .to_string()
+    } else {
+        EXEC_INFO.to_string()
+    };
+    cmd.env("KUBERNETES_EXEC_INFO", exec_info);
     let check = cmd.output().unwrap();
     assert!(
         check.status.success() && String::from_utf8_lossy(&check.stdout).contains("\"token\""),

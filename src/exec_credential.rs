@@ -33,6 +33,17 @@ pub struct ExecInfo {
     pub api_version: ApiVersion,
     /// Whether a person can answer prompts on stdin (`spec.interactive`).
     pub interactive: bool,
+    /// The cluster kubectl is calling (`spec.cluster`), sent only when the exec entry has
+    /// `provideClusterInfo: true`.
+    pub cluster: Option<ExecCluster>,
+}
+
+/// What we read of `spec.cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ExecCluster {
+    /// The cluster's CA (PEM), base64 as Go encodes bytes; absent when it has none.
+    #[serde(rename = "certificate-authority-data", default)]
+    pub certificate_authority_data: Option<String>,
 }
 
 /// Why `KUBERNETES_EXEC_INFO` could not be used.
@@ -62,6 +73,8 @@ struct ExecCredentialIn {
 struct SpecIn {
     #[serde(default)]
     interactive: bool,
+    #[serde(default)]
+    cluster: Option<ExecCluster>,
 }
 
 /// Reads and checks `KUBERNETES_EXEC_INFO`.
@@ -95,6 +108,7 @@ pub fn parse_exec_info(json: &str) -> Result<ExecInfo, ExecInfoError> {
     Ok(ExecInfo {
         api_version,
         interactive: input.spec.interactive,
+        cluster: input.spec.cluster,
     })
 }
 
@@ -208,6 +222,29 @@ mod tests {
             assert_eq!(out["status"]["token"], "tok");
             assert_eq!(out["status"]["expirationTimestamp"], "2030-01-02T03:04:05Z");
         }
+    }
+
+    /// `provideClusterInfo: true`: kubectl adds the cluster, CA included (Go's base64).
+    #[test]
+    fn reads_the_cluster_ca_when_kubectl_provides_it() {
+        let info = parse_exec_info(
+            r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1",
+                "spec":{"interactive":false,"cluster":{"server":"https://c:6443",
+                "certificate-authority-data":"LS0tLS1CRUdJTg==","config":{"any":"thing"}}}}"#,
+        )
+        .unwrap();
+        let cluster = info.cluster.expect("spec.cluster");
+        assert_eq!(
+            cluster.certificate_authority_data.as_deref(),
+            Some("LS0tLS1CRUdJTg==")
+        );
+        let info = parse_exec_info(
+            r#"{"apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://c"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(info.cluster.unwrap().certificate_authority_data, None);
+        let info = parse_exec_info(r#"{"apiVersion":"client.authentication.k8s.io/v1"}"#).unwrap();
+        assert_eq!(info.cluster, None);
     }
 
     #[test]

@@ -281,6 +281,75 @@ async fn two_concurrent_requests_yield_one_grant_unless_asked() {
     bed.assert_no_seal_without_an_active_record();
 }
 
+/// A plain request refused beside a live `--additional` grant names the context that grant
+/// is served through, not `<context>-breakglass` (which does not serve it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_names_the_context_the_live_grant_uses() {
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    let additional = bed.request(&["--additional", "--role", "cluster-admin"]);
+    assert_ok(&additional, "request --additional");
+    let out = bed.request(&[]);
+    assert_fails_with(
+        &out,
+        &[
+            "you already have a live break-glass grant grant-000001 (role cluster-admin,",
+            "use it with kubectl --context playground-breakglass-cluster-admin ...,",
+        ],
+    );
+    assert_eq!(bed.records().len(), 1, "the refusal created nothing");
+}
+
+/// A cluster deleted and recreated at the same URL (kind, minikube) comes with a new CA in
+/// the kubeconfig: real kubectl passes it (`provideClusterInfo`), and the cached token of
+/// the old cluster is not served; the message says what to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_another_ca_at_the_same_url_is_not_served_the_cached_token() {
+    use base64::Engine as _;
+    let bed = Bed::start().await;
+    bed.login("alice").await;
+    assert_ok(&bed.request(&[]), "request");
+    assert_ok(&bed.kubectl_elevated(&["auth", "whoami"]), "whoami");
+
+    // The kubeconfig names another CA for the cluster. (The test bed's CA stays in the
+    // bundle, so TLS still works: only the credential can refuse.)
+    let path = bed.pg.kubeconfig_path();
+    let original = bed.kubeconfig_text();
+    let mut doc: serde_norway::Value = serde_norway::from_str(&original).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let other = std::fs::read_to_string(&bed.sb.ca_file).unwrap();
+    for cluster in doc["clusters"].as_sequence_mut().unwrap() {
+        let data = &mut cluster["cluster"]["certificate-authority-data"];
+        let mut pem = b64.decode(data.as_str().unwrap()).unwrap();
+        pem.extend_from_slice(other.as_bytes());
+        *data = b64.encode(&pem).into();
+    }
+    std::fs::write(&path, serde_norway::to_string(&doc).unwrap()).unwrap();
+    let out = bed.kubectl_elevated(&["auth", "whoami"]);
+    assert_fails_with(
+        &out,
+        &[
+            FAIL_FAST,
+            "the cached token was issued by an earlier cluster at https://",
+            "revoke it first: kubectl breakglass revoke --context playground",
+        ],
+    );
+
+    // The same CA again (whitespace aside): served.
+    let mut doc: serde_norway::Value = serde_norway::from_str(&original).unwrap();
+    for cluster in doc["clusters"].as_sequence_mut().unwrap() {
+        let data = &mut cluster["cluster"]["certificate-authority-data"];
+        let pem = b64.decode(data.as_str().unwrap()).unwrap();
+        let crlf = String::from_utf8(pem).unwrap().replace('\n', "\r\n");
+        *data = b64.encode(crlf).into();
+    }
+    std::fs::write(&path, serde_norway::to_string(&doc).unwrap()).unwrap();
+    assert_ok(
+        &bed.kubectl_elevated(&["auth", "whoami"]),
+        "whoami, same CA",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_elevated_credential_is_served_from_the_cache_alone() {
     let bed = Bed::start().await;

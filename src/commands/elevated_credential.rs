@@ -5,6 +5,7 @@
 use crate::cli::CredentialArgs;
 use crate::exec_credential;
 use crate::global::Global;
+use crate::grant::cluster_ca;
 use crate::grant::elevated_cache::{self, Entry, Miss};
 use crate::grant::model::duration;
 use crate::grant::{cluster, request};
@@ -48,11 +49,18 @@ pub fn run(global: &Global, args: &CredentialArgs) -> anyhow::Result<()> {
     };
     let store = crate::token_cache::open(global.token_cache)?;
     let now = chrono::Utc::now() + MARGIN;
-    let loaded = elevated_cache::load(
+    // The cluster's CA as kubectl names it now (`provideClusterInfo: true`, which `request`
+    // writes): a cluster recreated at the same URL has another, and is not served the token.
+    let presented = info
+        .cluster
+        .as_ref()
+        .map(|c| cluster_ca::of_exec_info(c.certificate_authority_data.as_deref()));
+    let loaded = elevated_cache::load_for_cluster(
         store.as_ref(),
         target.server,
         target.role,
         target.account,
+        presented.as_deref(),
         now,
     )?;
     let entry = match loaded {
@@ -65,6 +73,12 @@ pub fn run(global: &Global, args: &CredentialArgs) -> anyhow::Result<()> {
                 Miss::Expired(at) => format!(
                     " (the last one expired at {})",
                     crate::grant::model::record::timestamp(at)
+                ),
+                Miss::OtherCluster => format!(
+                    " (the cached token was issued by an earlier cluster at {}: the kubeconfig \
+                     names another CA for it now; if the cluster only changed its CA and the \
+                     grant is still live, revoke it first: kubectl breakglass revoke --context {})",
+                    target.server, target.context
                 ),
             };
             let context = target.context;

@@ -4,7 +4,8 @@
 use crate::cli::SetupArgs;
 use crate::global::Global;
 use crate::identity::IdpOptions;
-use crate::kubeconfig::setup::{self, Setup, COMMAND};
+use crate::kubeconfig::exec_command::{self, COMMAND};
+use crate::kubeconfig::setup::{self, Setup};
 use anyhow::Context as _;
 
 /// Runs `setup`.
@@ -44,6 +45,7 @@ pub fn run(global: &Global, args: SetupArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let extra_args = global.token_cache.exec_args();
+    let command = exec_command::exec_command();
     let loaded = crate::kubeconfig::load(global).map_err(|e| match e
         .downcast_ref::<crate::kubeconfig::NoKubeconfig>()
     {
@@ -58,6 +60,7 @@ pub fn run(global: &Global, args: SetupArgs) -> anyhow::Result<()> {
         loaded.paths(),
         &Setup {
             context: context.clone(),
+            command: command.clone(),
             issuer: args.issuer,
             client_id: args.client_id,
             ca_file,
@@ -70,14 +73,15 @@ pub fn run(global: &Global, args: SetupArgs) -> anyhow::Result<()> {
         None => String::new(),
     };
     say!(
-        "Context {context} in {} now uses user {}{was}, which runs:\n  {COMMAND} {}",
+        "Context {context} in {} now uses user {}{was}, which runs:\n  {command} {}",
         changed.file.display(),
         changed.user,
         changed.shown_args().join(" ")
     );
-    if !on_path(COMMAND) {
+    if exec_command::first_on_path(std::env::var_os("PATH").as_deref()).is_none() {
         say!(
-            "warning: {COMMAND} is not on your PATH, so kubectl cannot run it; install it \
+            "warning: {COMMAND} is not on your PATH, so `kubectl breakglass` cannot find it \
+             (the exec entry runs {command}, which breaks if that file moves); install it \
              (kubectl krew install breakglass) or put its directory on PATH"
         );
     }
@@ -114,9 +118,4 @@ fn check_options(options: &IdpOptions) -> anyhow::Result<()> {
         anyhow::bail!("--client-secret is empty: give the client's secret, or leave the flag out");
     }
     Ok(())
-}
-
-fn on_path(command: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod chain_head;
 pub mod cluster;
+pub mod cluster_ca;
 pub mod drill;
 pub mod elevated_cache;
 pub mod history;

@@ -12,6 +12,7 @@ use crate::grant::model::policy::Allowed;
 use crate::grant::model::record::{self, Grant, GrantSpec, GrantStatus, PreviousRecord, State};
 pub use crate::grant::undo::{Progress, Undo};
 use crate::secret::Secret;
+use crate::untrusted::Untrusted;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 
@@ -58,6 +59,8 @@ impl Granted {
             role: self.record.spec.role.clone(),
             account: account.to_string(),
             origin_context: cluster.context().to_string(),
+            // Known to the caller, which read the kubeconfig (`request`).
+            cluster_ca: None,
         }
     }
 }
@@ -278,6 +281,39 @@ async fn seal_token_annotate(
     Ok((record, token, claims))
 }
 
+/// A plain request refused because the person holds a live grant already.
+#[derive(Debug)]
+pub struct AlreadyLive {
+    /// The live grant's record name.
+    pub grant: String,
+    pub role: String,
+    pub until: String,
+    /// The person's own context the request came through.
+    pub origin_context: String,
+    /// The kubeconfig context that serves the live grant. `<origin>-breakglass` here, where
+    /// only the cluster is known; the caller names the one its kubeconfig really has
+    /// (`--additional` grants get `<origin>-breakglass-<role>`).
+    pub elevated_context: String,
+}
+
+impl std::fmt::Display for AlreadyLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let grant = Untrusted(&self.grant);
+        write!(
+            f,
+            "you already have a live break-glass grant {grant} (role {}, until {}): use it with \
+             kubectl --context {} ..., revoke it with kubectl breakglass revoke {grant}{}, or \
+             add --additional --role OTHER to hold a second role at once",
+            Untrusted(&self.role),
+            Untrusted(&self.until),
+            Untrusted(&self.elevated_context),
+            crate::grant::context_flag(&self.origin_context)
+        )
+    }
+}
+
+impl std::error::Error for AlreadyLive {}
+
 fn refuse_second_grant(
     records: &[Grant],
     me: &Whoami,
@@ -287,16 +323,14 @@ fn refuse_second_grant(
     let mine = records.iter().filter(|g| g.spec.requester == me.username);
     for g in mine {
         if g.is_live(now) {
-            anyhow::bail!(
-                "you already have a live break-glass grant {} (role {}, until {}): use it with \
-                 kubectl --context {context}-breakglass ..., revoke it with kubectl breakglass \
-                 revoke {}{}, or add --additional --role OTHER to hold a second role at once",
-                g.name(),
-                g.spec.role,
-                g.spec.expiry_time,
-                g.name(),
-                crate::grant::context_flag(context)
-            );
+            return Err(AlreadyLive {
+                grant: g.name().to_string(),
+                role: g.spec.role.clone(),
+                until: g.spec.expiry_time.clone(),
+                origin_context: context.to_string(),
+                elevated_context: format!("{context}-breakglass"),
+            }
+            .into());
         }
         if g.is_in_flight(now, IN_FLIGHT) {
             anyhow::bail!(
@@ -428,8 +462,16 @@ mod tests {
         let err = grant(&cluster, "cluster-admin", Beside::Nothing)
             .await
             .err()
-            .unwrap()
-            .to_string();
+            .unwrap();
+        // Typed, so `request` can name the context its kubeconfig serves the grant through.
+        let live = err.downcast_ref::<AlreadyLive>().expect("AlreadyLive");
+        assert_eq!(
+            (live.grant.as_str(), live.role.as_str()),
+            ("grant-000001", "incident-debug")
+        );
+        let context = cluster.context();
+        assert_eq!(live.elevated_context, format!("{context}-breakglass"));
+        let err = err.to_string();
         assert!(
             err.contains("you already have a live break-glass grant grant-000001"),
             "{err}"

@@ -101,12 +101,21 @@ async fn make(
     } else {
         protocol::Beside::Nothing
     };
-    let granted = protocol::request(&cluster, &me, &allowed, beside, progress).await?;
+    let granted = match protocol::request(&cluster, &me, &allowed, beside, progress).await {
+        Ok(granted) => granted,
+        Err(mut e) => {
+            if let Some(live) = e.downcast_mut::<protocol::AlreadyLive>() {
+                name_serving_context(global, cluster.server(), &me.username, live);
+            }
+            return Err(e);
+        }
+    };
     for w in &granted.warnings {
         say!("warning: {}", Untrusted(w));
     }
 
-    let entry = granted.cache_entry(&cluster, &me.username);
+    let mut entry = granted.cache_entry(&cluster, &me.username);
+    entry.cluster_ca = cluster_ca(global, cluster.context());
     let cached = crate::token_cache::open(global.token_cache)
         .map_err(anyhow::Error::from)
         .and_then(|store| elevated_cache::store(store.as_ref(), &entry));
@@ -170,6 +179,44 @@ pub async fn allowed_for(
     })
 }
 
+/// The fingerprint of the CA the kubeconfig names for `context`'s cluster, which the
+/// `<context>-breakglass` context shares: kubectl presents the same to `credential`, so a
+/// cluster recreated at the same URL is not served this grant's token. The kubeconfig was
+/// read to connect a moment ago; should it fail now, the entry is left unbound (served as
+/// entries written before the binding are).
+fn cluster_ca(global: &Global, context: &str) -> Option<String> {
+    let loaded = crate::kubeconfig::load(global).ok()?;
+    let ctx = loaded.context(Some(context)).ok()?;
+    Some(super::cluster_ca::fingerprint(&ctx.certificate_authority))
+}
+
+/// Names the context this kubeconfig serves the live grant through (an `--additional` one
+/// has a context of its own); best effort: the cluster's default name stays otherwise.
+fn name_serving_context(
+    global: &Global,
+    server: &str,
+    account: &str,
+    live: &mut protocol::AlreadyLive,
+) {
+    let (Ok(loaded), Ok(store)) = (
+        crate::kubeconfig::load(global),
+        crate::token_cache::open(global.token_cache),
+    ) else {
+        return;
+    };
+    if let Some(context) = elevated_cache::serving_context(
+        loaded.config(),
+        store.as_ref(),
+        chrono::Utc::now(),
+        &live.grant,
+        server,
+        account,
+        &live.origin_context,
+    ) {
+        live.elevated_context = context;
+    }
+}
+
 pub fn elevated_cache_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     crate::grant::model::record::timestamp(*t)
 }
@@ -194,9 +241,8 @@ fn write_context(
         cluster.context().to_string(),
     ];
     args.extend(global.token_cache.exec_args());
-    let fallback_command = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "kubectl-breakglass".to_string());
+    // By name when PATH leads here (krew's store path dies on upgrade), as `setup` writes it.
+    let fallback_command = crate::kubeconfig::exec_command::exec_command();
     write_elevated_context(
         loaded.paths(),
         &ElevatedContext {

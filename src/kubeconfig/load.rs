@@ -25,6 +25,8 @@ pub struct ContextInfo {
     pub cluster_name: String,
     /// The API server URL.
     pub server: String,
+    /// Its cluster's CA (PEM) as kubectl passes it to exec plugins; empty when it names none.
+    pub certificate_authority: Vec<u8>,
     /// Its user's name.
     pub user_name: String,
     /// The IdP, when the user's exec entry is `kubectl-breakglass credential --issuer ... --client-id ...`.
@@ -171,17 +173,7 @@ impl Loaded {
             .clone()
             .with_context(|| format!("cluster {cluster_name:?} has no server URL in {files}"))?;
         // kube reads the CA itself; a broken one is named here, with its cluster.
-        if let Some(data) = &cluster.certificate_authority_data {
-            base64::engine::general_purpose::STANDARD
-                .decode(data.trim())
-                .with_context(|| {
-                    format!("cluster {cluster_name:?}: certificate-authority-data is not base64")
-                })?;
-        } else if let Some(file) = &cluster.certificate_authority {
-            std::fs::read(file).with_context(|| {
-                format!("cluster {cluster_name:?}: cannot read certificate-authority {file}")
-            })?;
-        }
+        let certificate_authority = certificate_authority(&cluster_name, cluster)?;
         let user_name = ctx.user.clone().unwrap_or_default();
         let exec = self
             .config
@@ -213,10 +205,33 @@ impl Loaded {
             name,
             cluster_name,
             server,
+            certificate_authority,
             user_name,
             idp,
             origin_context,
         })
+    }
+}
+
+/// A cluster entry's CA as client-go reads it for exec plugins (`spec.cluster`): the
+/// decoded `certificate-authority-data`, else the `certificate-authority` file's bytes, else
+/// nothing.
+pub fn certificate_authority(
+    cluster_name: &str,
+    cluster: &kube::config::Cluster,
+) -> anyhow::Result<Vec<u8>> {
+    if let Some(data) = &cluster.certificate_authority_data {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .with_context(|| {
+                format!("cluster {cluster_name:?}: certificate-authority-data is not base64")
+            })
+    } else if let Some(file) = &cluster.certificate_authority {
+        std::fs::read(file).with_context(|| {
+            format!("cluster {cluster_name:?}: cannot read certificate-authority {file}")
+        })
+    } else {
+        Ok(Vec::new())
     }
 }
 

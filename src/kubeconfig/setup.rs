@@ -7,13 +7,12 @@ use anyhow::Context as _;
 use serde_norway::{Mapping, Value};
 use std::path::PathBuf;
 
-/// The command kubeconfig entries run; krew and the install instructions put it on PATH.
-pub const COMMAND: &str = "kubectl-breakglass";
-
 /// What to write.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub context: String,
+    /// What the exec entry runs (`exec_command::exec_command`).
+    pub command: String,
     pub issuer: String,
     pub client_id: String,
     /// Absolute path of the issuer's CA, if private.
@@ -142,7 +141,7 @@ pub fn setup(paths: &[PathBuf], setup: &Setup) -> anyhow::Result<Changed> {
         "apiVersion".into(),
         "client.authentication.k8s.io/v1".into(),
     );
-    exec.insert("command".into(), COMMAND.into());
+    exec.insert("command".into(), setup.command.clone().into());
     exec.insert(
         "args".into(),
         Value::Sequence(args.iter().cloned().map(Value::from).collect()),
@@ -211,6 +210,7 @@ users:
     fn setup_for(ca: Option<&str>) -> Setup {
         Setup {
             context: "prod".into(),
+            command: "kubectl-breakglass".into(),
             issuer: "https://idp.example.com".into(),
             client_id: "kubectl-breakglass".into(),
             ca_file: ca.map(PathBuf::from),

@@ -18,7 +18,8 @@ pub struct ElevatedContext {
     pub cluster_name: String,
     /// The arguments after `credential` that serve the elevated token.
     pub args: Vec<String>,
-    /// This program, for when the origin context's user does not run it already.
+    /// What runs this program (`exec_command`), for when the origin context's user does not
+    /// run it already.
     pub fallback_command: String,
 }
 
@@ -84,6 +85,9 @@ pub fn write_elevated_context(paths: &[PathBuf], ctx: &ElevatedContext) -> anyho
     if !exec.contains_key("interactiveMode") {
         exec.insert("interactiveMode".into(), "IfAvailable".into());
     }
+    // kubectl then passes the cluster's CA, which `credential` checks the cached token was
+    // issued under (a cluster recreated at the same URL is not served it).
+    exec.insert("provideClusterInfo".into(), Value::Bool(true));
     let mut user = Mapping::new();
     user.insert("exec".into(), Value::Mapping(exec));
     upsert(doc, "users", &ctx.name, "user", Value::Mapping(user))?;
@@ -364,6 +368,9 @@ users:
         assert_eq!(u["args"][0], "credential");
         assert_eq!(u["args"][1], "--elevated");
         assert_eq!(u["env"][0]["value"], "keyutils");
+        // The origin's `false` is not copied: kubectl must pass the CA the token is bound to.
+        assert_eq!(u["provideClusterInfo"], true);
+        assert_eq!(doc["users"][0]["user"]["exec"]["provideClusterInfo"], false);
         assert_eq!(doc["users"][0]["user"]["exec"]["args"][0], "credential");
         #[cfg(unix)]
         {
