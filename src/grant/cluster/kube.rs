@@ -106,13 +106,15 @@ impl Cluster for KubeCluster {
         })
     }
 
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
         Box::pin(async move {
             let selector = format!("{LIVE_UNTIL_LABEL}>{since}");
-            let listed = self
-                .grants()
-                .list(&ListParams::default().labels(&selector))
-                .await;
+            let params = ListParams::default().labels(&selector);
+            let params = match at {
+                Some(version) => params.at(version).matching(VersionMatch::NotOlderThan),
+                None => params,
+            };
+            let listed = self.grants().list(&params).await;
             listed
                 .map(|l| l.items)
                 .map_err(|e| self.error(e, "reading the grant records that may be live"))

@@ -179,7 +179,7 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+    fn records_live_after<'a>(&'a self, since: i64, _at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
         let answer = self.call("records_live_after").map(|_| {
             let state = self.state.borrow();
             let live = state.records.values().filter(|g| {

@@ -104,8 +104,9 @@ pub trait Cluster {
     /// Who the cluster takes `token` for; `Unauthorized` once it rejects it.
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami>;
     /// The records whose live-until label (`record::LIVE_UNTIL_LABEL`) is past `since`
-    /// (Unix seconds): those that may still be live, found by label selector.
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>>;
+    /// (Unix seconds): those that may still be live, found by label selector; as they are
+    /// now, or (`at`, a resource version) as fresh as that version at least.
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>>;
     /// One page of at most `limit` records, in name order, starting at `from`.
     fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page>;
     /// One grant record, if it exists.
@@ -321,8 +322,8 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami> {
         (**self).whoami_with(token, doing)
     }
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
-        (**self).records_live_after(since)
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
+        (**self).records_live_after(since, at)
     }
     fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page> {
         (**self).records_page(limit, from)

@@ -12,8 +12,19 @@ pub async fn list_recent_records(
     now: chrono::DateTime<chrono::Utc>,
     window: chrono::Duration,
 ) -> Result<Vec<Grant>, ClusterError> {
+    list_recent_records_at(cluster, now, window, None).await
+}
+
+/// [`list_recent_records`], as fresh as resource version `at` at least (when given): the
+/// API server answers from its cache at once rather than first catching up with etcd.
+pub async fn list_recent_records_at(
+    cluster: &dyn Cluster,
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+    at: Option<&str>,
+) -> Result<Vec<Grant>, ClusterError> {
     let since = (now - window).timestamp();
-    explained(cluster, cluster.records_live_after(since).await).await
+    explained(cluster, cluster.records_live_after(since, at).await).await
 }
 
 /// The record named `name`, `None` when there is none, or a message naming the manifest to
