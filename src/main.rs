@@ -29,6 +29,7 @@ mod review;
 mod runtime;
 mod secret;
 mod standby;
+mod streamed;
 #[cfg(test)]
 mod test_support;
 mod token_cache;

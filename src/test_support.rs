@@ -150,3 +150,45 @@ pub fn arb_grant() -> impl Strategy<Value = Grant> {
         },
     )
 }
+
+/// A spec at `sequence` as the plugin writes it, linking `previous` (alice, incident-debug,
+/// ten minutes from 2026-11-27 11:00).
+pub fn spec(sequence: i64, previous: Option<&Grant>) -> GrantSpec {
+    GrantSpec {
+        requester: "alice@example.com".into(),
+        requester_groups: vec!["sre".into()],
+        reason: "etcd is down".into(),
+        ticket: None,
+        role: "incident-debug".into(),
+        service_account: "incident-debug".into(),
+        duration_seconds: 600,
+        start_time: "2026-11-27T11:00:00Z".into(),
+        expiry_time: "2026-11-27T11:10:00Z".into(),
+        client_host: "laptop".into(),
+        plugin_version: "0.1.0".into(),
+        request_id: format!("r{sequence}"),
+        sequence,
+        previous: previous.map(|p| PreviousRecord {
+            name: p.name().into(),
+            digest: crate::grant::model::chain::digest_of(p),
+        }),
+    }
+}
+
+/// A record named `name` claiming `sequence`, with no link.
+pub fn grant_named(name: &str, sequence: i64) -> Grant {
+    Grant::new(name, spec(sequence, None))
+}
+
+/// `n` records chained as the plugin writes them, from sequence 1.
+pub fn chain(n: i64) -> Vec<Grant> {
+    let mut out: Vec<Grant> = Vec::new();
+    for seq in 1..=n {
+        let g = Grant::new(
+            &crate::grant::model::record::name_for(seq),
+            spec(seq, out.last()),
+        );
+        out.push(g);
+    }
+    out
+}

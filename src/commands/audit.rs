@@ -5,9 +5,13 @@ use crate::cli::{AuditArgs, AuditFormat};
 use crate::global::Global;
 use crate::grant::audit::{self, CREDENTIAL_ID_KEY};
 use crate::grant::cluster;
-use crate::grant::model::{checkpoint, duration};
-use crate::output::{self, audit_jsonl, Format};
+use crate::grant::history::History;
+use crate::grant::model::checkpoint::{self, Link};
+use crate::grant::model::duration;
+use crate::output::{self, audit_jsonl, grant_tables, safe_format};
+use crate::streamed::Streamed;
 use crate::untrusted::Untrusted;
+use std::io::Write as _;
 
 /// Runs `audit`.
 pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
@@ -17,32 +21,55 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         .map(|s| duration::parse_flag("--since", s))
         .transpose()?;
     let runtime = crate::runtime::current_thread()?;
-    let (context, server, audited) = runtime.block_on(async {
-        let cluster = cluster::connect_shared(global, false).await?;
-        let audited = audit::audit(&cluster, since).await?;
-        anyhow::Ok((
-            cluster.context().to_string(),
-            cluster.server().to_string(),
-            audited,
-        ))
-    })?;
-    let audit::Audited {
-        records,
-        mut report,
-        seals_forbidden: forbidden,
-    } = audited;
-    if let Some(path) = &args.checkpoint {
-        let c = checkpoint::read(path, &server)?;
-        report.checkpoint = Some(checkpoint::check(&c, &records));
-    }
+    let cluster = runtime.block_on(cluster::connect_shared(global, false))?;
+    let (context, server) = (cluster.context().to_string(), cluster.server().to_string());
+    let checkpoint = args
+        .checkpoint
+        .as_ref()
+        .map(|path| checkpoint::read(path, &server))
+        .transpose()?;
+    let history = History::new(&runtime, &*cluster, audit::page_size());
+    // A table's widths need every row: measured in the first walk, written in the second.
+    let table = args.output.is_none();
+    let mut widths = output::Columns::default();
+    widths.measure(&grant_tables::audit_header());
+    let audited = audit::audit(
+        &history,
+        since,
+        checkpoint.as_ref(),
+        chrono::Utc::now(),
+        &mut |e| {
+            if table {
+                widths.measure(&grant_tables::audit_row(e))
+            }
+        },
+    )?;
+    let mut out = output::stdout();
     match args.output {
-        Some(AuditFormat::Json) => output::print(Format::Json, &report)?,
-        Some(AuditFormat::Yaml) => output::print(Format::Yaml, &report)?,
+        Some(AuditFormat::Json) => {
+            let records = Streamed::new(audited.entries());
+            if let Err(e) = safe_format::json_to(&mut out, &audited.report(&records)) {
+                return Err(records.failure().map_or_else(|| e.into(), Into::into));
+            }
+        }
+        Some(AuditFormat::Yaml) => {
+            let head = audited.report(Vec::<audit::Entry>::new());
+            let records = audited
+                .entries()
+                .map(|e| anyhow::Ok(serde_json::to_value(e?)?));
+            safe_format::yaml_to(&mut out, &head, "records", records)?;
+        }
         Some(AuditFormat::Jsonl) => {
             let at = crate::grant::model::record::timestamp(chrono::Utc::now());
-            output::text_out(&audit_jsonl::lines(&report, &records, &server, &at)?)?
+            let found = &audited.found;
+            let verdicts = audit_jsonl::Verdicts::of(&found.chain, &found.implausible);
+            for g in audited.shown() {
+                let g = g?;
+                let line = audit_jsonl::line(&g, &audited.entry(&g), &verdicts, &server, &at)?;
+                out.write_all(line.as_bytes())?;
+            }
         }
-        None if report.records.is_empty() => {
+        None if audited.found.shown == 0 => {
             let when = args
                 .since
                 .as_deref()
@@ -51,13 +78,20 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
             say!("No grant records{when} on {context}.");
         }
         None => {
-            output::text_out(&output::grant_tables::audit(&report.records))?;
+            out.write_all(widths.line(&grant_tables::audit_header()).as_bytes())?;
+            for e in audited.entries() {
+                out.write_all(widths.line(&grant_tables::audit_row(&e?)).as_bytes())?;
+            }
+            out.flush()?;
             say!(
                 "To see what a grant did: kubectl breakglass review NAME --audit-log PATH (the API \
                  server's audit log; it joins on {CREDENTIAL_ID_KEY} = the CREDENTIAL-ID column)."
             );
         }
     }
+    out.flush()?;
+    let report = &audited.found;
+    let forbidden = &report.seals_forbidden;
     let on = crate::grant::context_flag(&context);
     let seals = &report.seals;
     if let Some(why) = &forbidden {
@@ -175,8 +209,12 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.checkpoint_out {
         // Never over a rewrite just found: the new checkpoint would launder it.
         if report.checkpoint.as_ref().is_none_or(|v| v.holds) {
-            let c = checkpoint::take(&records, &server, chain.intact, chrono::Utc::now());
-            checkpoint::write(path, &c)?;
+            let links = Streamed::new(audited.all().map(|g| g.map(|g| Link::of(&g))));
+            let now = chrono::Utc::now();
+            let c = checkpoint::taken(&links, report.head.as_ref(), &server, chain.intact, now);
+            if let Err(e) = checkpoint::write(path, &c) {
+                return Err(links.failure().map_or_else(|| e.into(), Into::into));
+            }
             match &c.head {
                 Some(h) => say!(
                     "Checkpoint written to {}: head {} (sequence {}, {}); keep it outside the \

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod cluster_ca;
 pub mod drill;
 pub mod elevated_cache;
+pub mod history;
 pub mod model;
 pub mod protocol;
 pub mod request;

@@ -4,7 +4,7 @@
 use super::chain_head::{self, HeadError};
 use super::model::{chain, events, seal, standby};
 use super::{elevated_cache, NAMESPACE};
-use crate::grant::cluster::records::{explain_read, list_recent_records};
+use crate::grant::cluster::records::{explain_read, list_recent_records_at};
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Shared, Whoami};
 use crate::grant::model::jwt::{self, Claims};
@@ -99,7 +99,15 @@ pub async fn request(
             Err(HeadError::Cluster(e)) => return Err(explain_read(cluster, e).await.into()),
         };
         let now = Utc::now();
-        let records = list_recent_records(cluster, now, RECENT).await?;
+        // As fresh as the head at least: every record but the head was created before it
+        // (the admission policy gives places in creation order), so none is missed, and the
+        // API server answers from its cache without first catching up with etcd (after a
+        // write that wait is most of a request's time).
+        let fresh_as = head
+            .record
+            .as_ref()
+            .and_then(|h| h.metadata.resource_version.as_deref());
+        let records = list_recent_records_at(cluster, now, RECENT, fresh_as).await?;
         match beside {
             Beside::Nothing => refuse_second_grant(&records, me, now, cluster.context())?,
             Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, cluster.context())?,

@@ -2,9 +2,10 @@
 //! without transformation. The schema is stable and versioned (`schemaVersion`); a field
 //! is only ever added within a version. Documented field by field in the README.
 
-use crate::grant::audit::{Entry, Report};
+use crate::grant::audit::{ChainVerdict, Entry, TimeFinding};
 use crate::grant::model::record::Grant;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// The schema name every line carries.
 pub const SCHEMA: &str = "breakglass.dev/grant-record";
@@ -55,71 +56,81 @@ pub struct Line<'a> {
     pub implausible: Vec<&'a str>,
 }
 
-/// The lines of `report` (its records, already narrowed by `--since`), from `records`.
-pub fn lines(
-    report: &Report,
-    records: &[Grant],
+/// What every line says of the whole chain, by record: the kinds of the breaks naming it,
+/// and why its times cannot be honest.
+pub struct Verdicts<'a> {
+    breaks: HashMap<&'a str, Vec<&'static str>>,
+    implausible: HashMap<&'a str, Vec<&'a str>>,
+    chain_intact: bool,
+}
+
+impl<'a> Verdicts<'a> {
+    pub fn of(chain: &'a ChainVerdict, implausible: &'a [TimeFinding]) -> Verdicts<'a> {
+        let mut breaks: HashMap<&str, Vec<&'static str>> = HashMap::new();
+        for b in &chain.breaks {
+            breaks.entry(&b.record).or_default().push(b.kind.label());
+        }
+        let mut times: HashMap<&str, Vec<&str>> = HashMap::new();
+        for f in implausible {
+            times.entry(&f.name).or_default().push(&f.why);
+        }
+        Verdicts {
+            breaks,
+            implausible: times,
+            chain_intact: chain.intact,
+        }
+    }
+}
+
+/// The line of record `g` (which `audit` shows as `e`), read from `cluster`.
+pub fn line(
+    g: &Grant,
+    e: &Entry,
+    verdicts: &Verdicts,
     cluster: &str,
     exported_at: &str,
-) -> anyhow::Result<String> {
-    let mut out = String::new();
-    // By name: a search per line would cost the square of the history.
-    let by_name: std::collections::HashMap<&str, &Grant> =
-        records.iter().map(|g| (g.name(), g)).collect();
-    for e in &report.records {
-        let Some(g) = by_name.get(e.grant.name.as_str()).copied() else {
-            continue;
-        };
-        let status = g.status.as_ref();
-        let breaks: Vec<&'static str> = report
-            .chain
-            .breaks
-            .iter()
-            .filter(|b| b.record == e.grant.name)
-            .map(|b| b.kind.label())
-            .collect();
-        let line = Line {
-            schema: SCHEMA,
-            schema_version: SCHEMA_VERSION,
-            cluster,
-            exported_at,
-            entry: e,
-            uid: g.metadata.uid.clone().unwrap_or_default(),
-            creation_timestamp: g
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
-                .map(crate::grant::model::record::timestamp),
-            service_account: &g.spec.service_account,
-            duration_seconds: g.spec.duration_seconds,
-            plugin_version: &g.spec.plugin_version,
-            request_id: &g.spec.request_id,
-            previous_name: g.spec.previous.as_ref().map(|p| p.name.as_str()),
-            previous_digest: g.spec.previous.as_ref().map(|p| p.digest.as_str()),
-            recorded_state: g.state().map(|s| format!("{s:?}")),
-            seal_name: status.and_then(|s| s.seal_name.as_deref()),
-            seal_uid: status.and_then(|s| s.seal_uid.as_deref()),
-            revocation_confirmed_after_seconds: status
-                .and_then(|s| s.revocation_confirmed_after_seconds),
-            credential_id_key: crate::grant::audit::CREDENTIAL_ID_KEY,
-            chain_verdict: if breaks.is_empty() {
-                "intact"
-            } else {
-                "broken"
-            },
-            chain_breaks: breaks,
-            chain_intact: report.chain.intact,
-            implausible: report
-                .implausible
-                .iter()
-                .filter(|f| f.name == e.grant.name)
-                .map(|f| f.why.as_str())
-                .collect(),
-        };
-        out.push_str(&crate::output::safe_format::json_line(&line)?);
-    }
-    Ok(out)
+) -> serde_json::Result<String> {
+    let status = g.status.as_ref();
+    let breaks = verdicts.breaks.get(g.name()).cloned().unwrap_or_default();
+    let line = Line {
+        schema: SCHEMA,
+        schema_version: SCHEMA_VERSION,
+        cluster,
+        exported_at,
+        entry: e,
+        uid: g.metadata.uid.clone().unwrap_or_default(),
+        creation_timestamp: g
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0))
+            .map(crate::grant::model::record::timestamp),
+        service_account: &g.spec.service_account,
+        duration_seconds: g.spec.duration_seconds,
+        plugin_version: &g.spec.plugin_version,
+        request_id: &g.spec.request_id,
+        previous_name: g.spec.previous.as_ref().map(|p| p.name.as_str()),
+        previous_digest: g.spec.previous.as_ref().map(|p| p.digest.as_str()),
+        recorded_state: g.state().map(|s| format!("{s:?}")),
+        seal_name: status.and_then(|s| s.seal_name.as_deref()),
+        seal_uid: status.and_then(|s| s.seal_uid.as_deref()),
+        revocation_confirmed_after_seconds: status
+            .and_then(|s| s.revocation_confirmed_after_seconds),
+        credential_id_key: crate::grant::audit::CREDENTIAL_ID_KEY,
+        chain_verdict: if breaks.is_empty() {
+            "intact"
+        } else {
+            "broken"
+        },
+        chain_breaks: breaks,
+        chain_intact: verdicts.chain_intact,
+        implausible: verdicts
+            .implausible
+            .get(g.name())
+            .cloned()
+            .unwrap_or_default(),
+    };
+    crate::output::safe_format::json_line(&line)
 }
 
 #[cfg(test)]
@@ -174,13 +185,14 @@ mod tests {
         let g3 = record(3, Some(("grant-000002", "sha256:forged".into())));
         let records = vec![g1, g2, g3];
         let report = crate::grant::audit::report(&records, now, None, None);
-        let text = lines(
-            &report,
-            &records,
-            "https://prod:6443",
-            "2026-11-29T09:00:00Z",
-        )
-        .unwrap();
+        let verdicts = Verdicts::of(&report.chain, &report.implausible);
+        let text: String = records
+            .iter()
+            .zip(&report.records)
+            .map(|(g, e)| {
+                line(g, e, &verdicts, "https://prod:6443", "2026-11-29T09:00:00Z").unwrap()
+            })
+            .collect();
         assert!(!text.contains('\u{202e}'), "escaped for terminals");
         let lines: Vec<serde_json::Value> = text
             .lines()

@@ -40,8 +40,16 @@ pub fn status(rows: &[Row], all: bool) -> String {
 }
 
 /// A table for people: one line per record, the reason last.
+#[cfg(test)]
 pub fn audit(entries: &[Entry]) -> String {
-    let mut lines = vec![[
+    let mut lines = vec![audit_header()];
+    lines.extend(entries.iter().map(audit_row));
+    super::columns(&lines)
+}
+
+/// The header of `audit`'s table.
+pub fn audit_header() -> Vec<String> {
+    [
         "NAME",
         "STATE",
         "REQUESTER",
@@ -54,32 +62,33 @@ pub fn audit(entries: &[Entry]) -> String {
         "REASON",
     ]
     .map(String::from)
-    .to_vec()];
-    for e in entries {
-        let g = &e.grant;
-        let revoked = match (&e.revoked_by, &e.revoked_at) {
-            (Some(by), Some(at)) => format!("{by} {at}"),
-            (Some(by), None) => by.clone(),
-            _ => "-".to_string(),
-        };
-        let reason = match &e.message {
-            Some(m) if g.state == "Failed" => format!("{} (failed: {m})", g.reason),
-            _ => g.reason.clone(),
-        };
-        lines.push(vec![
-            g.name.clone(),
-            g.state.clone(),
-            g.requester_shown(),
-            g.role.clone(),
-            g.start.clone(),
-            g.expiry.clone(),
-            revoked,
-            g.ticket.clone().unwrap_or_else(|| "-".into()),
-            e.audit_log_credential_id
-                .clone()
-                .unwrap_or_else(|| "-".into()),
-            reason,
-        ]);
-    }
-    super::columns(&lines)
+    .to_vec()
+}
+
+/// One record's row of `audit`'s table.
+pub fn audit_row(e: &Entry) -> Vec<String> {
+    let g = &e.grant;
+    let revoked = match (&e.revoked_by, &e.revoked_at) {
+        (Some(by), Some(at)) => format!("{by} {at}"),
+        (Some(by), None) => by.clone(),
+        _ => "-".to_string(),
+    };
+    let reason = match &e.message {
+        Some(m) if g.state == "Failed" => format!("{} (failed: {m})", g.reason),
+        _ => g.reason.clone(),
+    };
+    vec![
+        g.name.clone(),
+        g.state.clone(),
+        g.requester_shown(),
+        g.role.clone(),
+        g.start.clone(),
+        g.expiry.clone(),
+        revoked,
+        g.ticket.clone().unwrap_or_else(|| "-".into()),
+        e.audit_log_credential_id
+            .clone()
+            .unwrap_or_else(|| "-".into()),
+        reason,
+    ]
 }

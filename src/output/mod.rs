@@ -37,37 +37,55 @@ pub fn text_out(text: &str) -> anyhow::Result<()> {
 /// last column is left unpadded so long text (a reason) does not widen every line. Every
 /// cell is shown as `Untrusted`: records hold what people wrote.
 pub fn columns(lines: &[Vec<String>]) -> String {
-    let lines: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| l.iter().map(|c| Untrusted(c).to_string()).collect())
-        .collect();
-    let width = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..width)
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for l in &lines {
-        let cells: Vec<String> = l
+    let mut widths = Columns::default();
+    for l in lines {
+        widths.measure(l);
+    }
+    lines.iter().map(|l| widths.line(l)).collect()
+}
+
+/// Column widths, measured over every row before the first is written: a table can then
+/// be written a row at a time from rows produced again.
+#[derive(Debug, Clone, Default)]
+pub struct Columns {
+    widths: Vec<usize>,
+}
+
+impl Columns {
+    /// Widens the columns to fit `cells` (as they are shown).
+    pub fn measure(&mut self, cells: &[String]) {
+        if self.widths.len() < cells.len() {
+            self.widths.resize(cells.len(), 0);
+        }
+        for (w, c) in self.widths.iter_mut().zip(cells) {
+            *w = (*w).max(Untrusted(c).to_string().chars().count());
+        }
+    }
+
+    /// One line of the table: the cells shown safe, padded, and a newline.
+    pub fn line(&self, cells: &[String]) -> String {
+        let shown: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                if i + 1 == l.len() {
-                    c.clone()
+                let c = Untrusted(c).to_string();
+                if i + 1 == cells.len() {
+                    c
                 } else {
-                    format!("{c:<w$}", w = widths[i])
+                    format!("{c:<w$}", w = self.widths.get(i).copied().unwrap_or(0))
                 }
             })
             .collect();
-        out.push_str(cells.join("   ").trim_end());
-        out.push('\n');
+        let mut line = shown.join("   ").trim_end().to_string();
+        line.push('\n');
+        line
     }
-    out
+}
+
+/// A buffered writer on stdout, for results written as they are produced.
+#[allow(clippy::disallowed_methods)] // the -o printer: the one place command results leave
+pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
 }
 
 #[cfg(test)]

@@ -16,6 +16,14 @@ pub fn json(value: &impl serde::Serialize) -> serde_json::Result<String> {
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8") + "\n")
 }
 
+/// [`json`], written to `out` as it is produced (a [`crate::streamed::Streamed`] sequence
+/// inside `value` is never held whole).
+pub fn json_to(out: &mut dyn Write, value: &impl serde::Serialize) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, Safe(PrettyFormatter::new()));
+    value.serialize(&mut ser)?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)
+}
+
 /// One line of compact JSON (JSON lines) with unsafe characters as `\uXXXX` escapes.
 pub fn json_line(value: &impl serde::Serialize) -> serde_json::Result<String> {
     let mut out = Vec::new();
@@ -39,6 +47,45 @@ pub fn yaml(value: &impl serde::Serialize) -> anyhow::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// [`yaml`] of the map `head` with its sequence under `key` replaced by `items`, written to
+/// `out` an item at a time: the same text as [`yaml`] of the whole value, never held whole.
+pub fn yaml_to(
+    out: &mut dyn Write,
+    head: &impl serde::Serialize,
+    key: &str,
+    items: impl Iterator<Item = anyhow::Result<Value>>,
+) -> anyhow::Result<()> {
+    let Value::Object(map) = serde_json::to_value(head)? else {
+        anyhow::bail!("yaml_to is given a map");
+    };
+    let mut items = items.peekable();
+    for (k, v) in &map {
+        let mut text = String::new();
+        if k != key {
+            let one: serde_json::Map<String, Value> =
+                [(k.clone(), v.clone())].into_iter().collect();
+            block(&Value::Object(one), 0, &mut text)?;
+            out.write_all(text.as_bytes())?;
+            continue;
+        }
+        if items.peek().is_none() {
+            text.push_str(&scalar(&Value::String(k.clone()))?);
+            text.push_str(": []\n");
+            out.write_all(text.as_bytes())?;
+            continue;
+        }
+        text.push_str(&scalar(&Value::String(k.clone()))?);
+        text.push_str(":\n");
+        out.write_all(text.as_bytes())?;
+        for item in items.by_ref() {
+            let mut text = String::new();
+            block(&Value::Array(vec![item?]), 0, &mut text)?;
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// A non-empty map or sequence, each line indented by `indent` spaces.
@@ -190,6 +237,26 @@ mod tests {
             let back: Value = serde_norway::from_str(&y).unwrap();
             let theirs: Value = serde_norway::from_str(&serde_norway::to_string(&v).unwrap()).unwrap();
             proptest::prop_assert_eq!(back, theirs, "{}", y);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A report written an item at a time reads as the whole report written at once.
+        #[test]
+        fn yaml_written_an_item_at_a_time_is_yaml_of_the_whole(
+            items in proptest::collection::vec(crate::test_support::arb_json(), 0..4),
+            other in crate::test_support::arb_json(),
+        ) {
+            let whole = serde_json::json!({ "a": other, "records": items, "z": 1 });
+            let head = serde_json::json!({ "a": other, "records": [], "z": 1 });
+            let mut streamed = Vec::new();
+            yaml_to(&mut streamed, &head, "records", items.clone().into_iter().map(Ok)).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(streamed).unwrap(), yaml(&whole).unwrap());
+            let mut streamed = Vec::new();
+            json_to(&mut streamed, &whole).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(streamed).unwrap(), json(&whole).unwrap());
         }
     }
 

@@ -43,6 +43,14 @@ pub enum ClusterError {
         reason: String,
         message: String,
     },
+    /// 410 to a read at a snapshot: the API server no longer holds that version of the
+    /// records (it compacts old versions after a few minutes).
+    #[error(
+        "{doing}: the API server no longer holds the snapshot of the records being read \
+         (410 Gone: it keeps old versions for a few minutes only, and records changed \
+         meanwhile); run the command again"
+    )]
+    SnapshotGone { doing: String },
     /// The server's certificate is signed by a CA the kubeconfig does not name.
     #[error(
         "{doing}: the cluster at {server} presented a TLS certificate signed by a CA this \
@@ -153,6 +161,7 @@ impl ClusterError {
             ClusterError::NotFound { .. } => Some(404),
             ClusterError::Conflict { .. } => Some(409),
             ClusterError::Answered { code, .. } => Some(*code),
+            ClusterError::SnapshotGone { .. } => Some(410),
             _ => None,
         }
     }

@@ -1,6 +1,6 @@
 //! The real cluster: each call of [`Cluster`] as one Kubernetes API request through kube.
 
-use super::{Call, Cluster, ClusterError, Page, Whoami};
+use super::{Call, Cluster, ClusterError, Page, PageStart, Whoami};
 use crate::grant::model::record::{Grant, LIVE_UNTIL_LABEL};
 use crate::grant::model::{seal, standby};
 use crate::grant::NAMESPACE;
@@ -11,7 +11,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, VersionMatch};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 
@@ -106,40 +106,35 @@ impl Cluster for KubeCluster {
         })
     }
 
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        Box::pin(async move {
-            let listed = self.grants().list(&ListParams::default()).await;
-            listed
-                .map(|l| l.items)
-                .map_err(|e| self.error(e, "reading the grant records"))
-        })
-    }
-
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
         Box::pin(async move {
             let selector = format!("{LIVE_UNTIL_LABEL}>{since}");
-            let listed = self
-                .grants()
-                .list(&ListParams::default().labels(&selector))
-                .await;
+            let params = ListParams::default().labels(&selector);
+            let params = match at {
+                Some(version) => params.at(version).matching(VersionMatch::NotOlderThan),
+                None => params,
+            };
+            let listed = self.grants().list(&params).await;
             listed
                 .map(|l| l.items)
                 .map_err(|e| self.error(e, "reading the grant records that may be live"))
         })
     }
 
-    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
+    fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page> {
         Box::pin(async move {
-            let mut params = ListParams::default().limit(limit);
-            if let Some(token) = from {
-                params = params.continue_token(token);
-            }
+            let params = ListParams::default().limit(limit);
+            let params = match from {
+                PageStart::Now => params,
+                PageStart::Snapshot(version) => params.at(version).matching(VersionMatch::Exact),
+                PageStart::Continue(token) => params.continue_token(token),
+            };
             let listed = self.grants().list(&params).await;
             listed
                 .map(|l| Page {
                     records: l.items,
                     next: l.metadata.continue_.filter(|c| !c.is_empty()),
+                    snapshot: l.metadata.resource_version.filter(|v| !v.is_empty()),
                 })
                 .map_err(|e| self.error(e, "reading the grant records"))
         })

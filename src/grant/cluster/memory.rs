@@ -2,7 +2,7 @@
 //! and the policy, with the API server's answers that the protocol decides on (409 for a
 //! taken name, 401 for a token whose seal is gone) and faults injected by call.
 
-use super::{Call, Cluster, ClusterError, Page, Whoami};
+use super::{Call, Cluster, ClusterError, Page, PageStart, Whoami};
 use crate::grant::model::record::{Grant, LIVE_UNTIL_LABEL};
 use crate::secret::Secret;
 use base64::Engine as _;
@@ -30,6 +30,8 @@ pub struct State {
     pub forbidden: Vec<&'static str>,
     /// Every call, by method name, in order.
     pub calls: Vec<&'static str>,
+    /// Whether a read at a snapshot is answered 410 Gone (the server compacted it away).
+    pub snapshot_gone: bool,
 }
 
 /// A cluster in memory, seen by `me`.
@@ -177,14 +179,7 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        let answer = self
-            .call("records")
-            .map(|_| self.state.borrow().records.values().cloned().collect());
-        Self::ready(answer)
-    }
-
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
+    fn records_live_after<'a>(&'a self, since: i64, _at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
         let answer = self.call("records_live_after").map(|_| {
             let state = self.state.borrow();
             let live = state.records.values().filter(|g| {
@@ -202,14 +197,25 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
-    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
-        let answer = self.call("records_page").map(|_| {
+    fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page> {
+        let answer = self.call("records_page").and_then(|_| {
             let state = self.state.borrow();
-            let after = |name: &String| from.is_none_or(|f| name.as_str() > f);
+            let after = match from {
+                PageStart::Snapshot(_) if state.snapshot_gone => {
+                    return Err(ClusterError::Answered {
+                        doing: "records_page".to_string(),
+                        code: 410,
+                        reason: "Expired".to_string(),
+                        message: "too old resource version".to_string(),
+                    })
+                }
+                PageStart::Continue(token) => Some(token),
+                PageStart::Now | PageStart::Snapshot(_) => None,
+            };
             let mut records: Vec<Grant> = state
                 .records
                 .iter()
-                .filter(|(name, _)| after(name))
+                .filter(|(name, _)| after.is_none_or(|f| name.as_str() > f))
                 .take(limit as usize + 1)
                 .map(|(_, g)| g.clone())
                 .collect();
@@ -218,7 +224,11 @@ impl Cluster for MemoryCluster {
             let next = more
                 .then(|| records.last().map(|g| g.name().to_string()))
                 .flatten();
-            Page { records, next }
+            Ok(Page {
+                records,
+                next,
+                snapshot: Some("1".to_string()),
+            })
         });
         Self::ready(answer)
     }

@@ -69,6 +69,21 @@ pub struct Page {
     pub records: Vec<Grant>,
     /// Where the next page starts (`continue`), `None` after the last page.
     pub next: Option<String>,
+    /// The resource version the pages are a snapshot of (the list's own), when the API
+    /// server says: a later read at it sees exactly the same records.
+    pub snapshot: Option<String>,
+}
+
+/// Where a page of records starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart<'a> {
+    /// The first page of the records as they are now.
+    Now,
+    /// The first page of the records exactly as they were at a snapshot (a resource
+    /// version); the API server answers 410 Gone once it no longer holds it.
+    Snapshot(&'a str),
+    /// Where the previous page's `next` left off (same snapshot).
+    Continue(&'a str),
 }
 
 /// One cluster call in flight.
@@ -88,16 +103,12 @@ pub trait Cluster {
     fn whoami(&self) -> Call<'_, Whoami>;
     /// Who the cluster takes `token` for; `Unauthorized` once it rejects it.
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami>;
-    /// Every grant record in one answer. Test-only: no command reads the whole history at
-    /// once (by name, by label or a page at a time instead); the tests compare against it.
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>>;
     /// The records whose live-until label (`record::LIVE_UNTIL_LABEL`) is past `since`
-    /// (Unix seconds): those that may still be live, found by label selector.
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>>;
-    /// One page of at most `limit` records, in name order, from where `from` (the
-    /// previous page's `next`) left off.
-    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page>;
+    /// (Unix seconds): those that may still be live, found by label selector; as they are
+    /// now, or (`at`, a resource version) as fresh as that version at least.
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>>;
+    /// One page of at most `limit` records, in name order, starting at `from`.
+    fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page>;
     /// One grant record, if it exists.
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>>;
     /// Creates a record; `Conflict` when its name is taken.
@@ -311,14 +322,10 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     fn whoami_with<'a>(&'a self, token: &'a Secret<String>, doing: &'a str) -> Call<'a, Whoami> {
         (**self).whoami_with(token, doing)
     }
-    #[cfg(test)]
-    fn records(&self) -> Call<'_, Vec<Grant>> {
-        (**self).records()
+    fn records_live_after<'a>(&'a self, since: i64, at: Option<&'a str>) -> Call<'a, Vec<Grant>> {
+        (**self).records_live_after(since, at)
     }
-    fn records_live_after(&self, since: i64) -> Call<'_, Vec<Grant>> {
-        (**self).records_live_after(since)
-    }
-    fn records_page<'a>(&'a self, limit: u32, from: Option<&'a str>) -> Call<'a, Page> {
+    fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page> {
         (**self).records_page(limit, from)
     }
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>> {

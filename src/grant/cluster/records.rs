@@ -4,13 +4,6 @@ use super::{Cluster, ClusterError};
 use crate::grant::model::record::{self, Grant};
 use crate::grant::model::seal;
 
-/// The grant records of the cluster, or a message naming the manifest to apply. Test-only
-/// (see [`Cluster::records`]).
-#[cfg(test)]
-pub async fn list_records(cluster: &dyn Cluster) -> Result<Vec<Grant>, ClusterError> {
-    explained(cluster, cluster.records().await).await
-}
-
 /// The records that may be live at `now` or were until `window` before it (by their
 /// live-until label), or a message naming the manifest to apply: what `request` and
 /// `status` read instead of the whole history.
@@ -19,8 +12,19 @@ pub async fn list_recent_records(
     now: chrono::DateTime<chrono::Utc>,
     window: chrono::Duration,
 ) -> Result<Vec<Grant>, ClusterError> {
+    list_recent_records_at(cluster, now, window, None).await
+}
+
+/// [`list_recent_records`], as fresh as resource version `at` at least (when given): the
+/// API server answers from its cache at once rather than first catching up with etcd.
+pub async fn list_recent_records_at(
+    cluster: &dyn Cluster,
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+    at: Option<&str>,
+) -> Result<Vec<Grant>, ClusterError> {
     let since = (now - window).timestamp();
-    explained(cluster, cluster.records_live_after(since).await).await
+    explained(cluster, cluster.records_live_after(since, at).await).await
 }
 
 /// The record named `name`, `None` when there is none, or a message naming the manifest to
@@ -36,9 +40,12 @@ pub async fn read_record(cluster: &dyn Cluster, name: &str) -> Result<Option<Gra
         Some(g) if g.name() == name => Ok(Some(g)),
         // A 404 for the record may also be the CRD's (when the API server still serves its
         // group): a one-record page tells the two apart.
-        _ => explained(cluster, cluster.records_page(1, None).await)
-            .await
-            .map(|_| None),
+        _ => explained(
+            cluster,
+            cluster.records_page(1, super::PageStart::Now).await,
+        )
+        .await
+        .map(|_| None),
     }
 }
 
@@ -46,7 +53,7 @@ pub async fn read_record(cluster: &dyn Cluster, name: &str) -> Result<Option<Gra
 pub async fn list_page(
     cluster: &dyn Cluster,
     limit: u32,
-    from: Option<&str>,
+    from: super::PageStart<'_>,
 ) -> Result<super::Page, ClusterError> {
     explained(cluster, cluster.records_page(limit, from).await).await
 }

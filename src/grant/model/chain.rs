@@ -40,6 +40,7 @@ pub fn position(g: &Grant) -> i64 {
 }
 
 /// The record a new one must follow: the highest place taken.
+#[cfg(test)]
 pub fn head(records: &[Grant]) -> Option<&Grant> {
     records.iter().max_by_key(|g| (position(g), g.name()))
 }
@@ -126,18 +127,51 @@ pub struct Break {
     pub suspect: Option<String>,
 }
 
-/// Whether a stored record shows that it was changed after it was written: its spec
-/// generation is past 1, or it was (re)created after `successor`.
-fn shows_change(g: &Grant, successor: &Grant) -> bool {
-    let changed = g.metadata.generation.is_some_and(|n| n > 1);
-    let recreated = match (
-        &g.metadata.creation_timestamp,
-        &successor.metadata.creation_timestamp,
-    ) {
-        (Some(mine), Some(theirs)) => mine.0 > theirs.0,
-        _ => false,
-    };
-    changed || recreated
+/// What the chain walk keeps of a record it has passed: enough to check a link to it.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub name: String,
+    pub sequence: i64,
+    pub position: i64,
+    pub digest: String,
+    generation: Option<i64>,
+    created: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+impl Place {
+    pub fn of(g: &Grant) -> Place {
+        Place {
+            name: g.name().to_string(),
+            sequence: g.spec.sequence,
+            position: position(g),
+            digest: digest_of(g),
+            generation: g.metadata.generation,
+            created: g.metadata.creation_timestamp.clone(),
+        }
+    }
+
+    /// Whether the record shows that it was changed after it was written: its spec
+    /// generation is past 1, or it was (re)created after `successor`.
+    fn shows_change(&self, successor: &Grant) -> bool {
+        let changed = self.generation.is_some_and(|n| n > 1);
+        let recreated = match (&self.created, &successor.metadata.creation_timestamp) {
+            (Some(mine), Some(theirs)) => mine.0 > theirs.0,
+            _ => false,
+        };
+        changed || recreated
+    }
+}
+
+/// The order the chain is walked in: by place, then name.
+pub fn chain_order(a: &Grant, b: &Grant) -> std::cmp::Ordering {
+    (position(a), a.name()).cmp(&(position(b), b.name()))
+}
+
+/// Whether listing by name (the API server's order) puts `g` in chain order among the
+/// records that are also: a record the plugin wrote (`grant-` and six digits). Others
+/// (made by hand, or past sequence 999,999) are few and are merged in by their place.
+pub fn listed_in_chain_order(g: &Grant) -> bool {
+    is_well_formed(g) && g.spec.sequence <= 999_999
 }
 
 /// One short line for `request`, `status` and `drill` about `breaks` (the newest link's,
@@ -219,157 +253,157 @@ fn verify(records: &[Grant]) -> Vec<String> {
 /// Every break in the chain, in sequence order (empty when intact).
 pub fn breaks(records: &[Grant]) -> Vec<Break> {
     let mut sorted: Vec<&Grant> = records.iter().collect();
-    sorted.sort_by(|a, b| (position(a), a.name()).cmp(&(position(b), b.name())));
+    sorted.sort_by(|a, b| chain_order(a, b));
     let by_name: HashMap<&str, &Grant> = sorted.iter().map(|g| (g.name(), *g)).collect();
-    let mut out = Vec::new();
-    let mut push = |record: &Grant, kind, message: String| {
+    let mut walk = Walk::default();
+    for g in sorted {
+        walk.step(g, &mut |name| by_name.get(name).map(|p| Place::of(p)));
+    }
+    walk.finish()
+}
+
+/// The chain verified one record at a time, in [`chain_order`], keeping only the record
+/// before: what `audit` runs over a history too long to hold. A link to any other record
+/// than the one before (only where the chain is broken) is looked up by name.
+#[derive(Debug, Default)]
+pub struct Walk {
+    prev: Option<Place>,
+    breaks: Vec<Break>,
+}
+
+impl Walk {
+    /// Every break, in chain order.
+    pub fn finish(self) -> Vec<Break> {
+        self.breaks
+    }
+
+    fn push(&mut self, record: &str, requester: &str, kind: BreakKind, message: String) {
         let suspect = match kind {
             BreakKind::SequenceGap | BreakKind::MissingPredecessor | BreakKind::Altered => None,
-            _ => Some(record.spec.requester.clone()),
+            _ => Some(requester.to_string()),
         };
-        out.push(Break {
-            record: record.name().to_string(),
+        self.breaks.push(Break {
+            record: record.to_string(),
             kind,
             message,
             suspect,
         })
-    };
-    let mut followers: HashMap<&str, &Grant> = HashMap::new();
-    let mut prev: Option<&Grant> = None;
-    for g in sorted.iter().copied() {
+    }
+
+    /// Checks `g`, the next record in chain order; `find` finds a record by name.
+    ///
+    /// Two records following one predecessor are reported as a fork by the place check:
+    /// the plugin's name for a record is its sequence, so two well-formed followers of one
+    /// record share a sequence, and sit side by side in chain order.
+    pub fn step(&mut self, g: &Grant, find: &mut dyn FnMut(&str) -> Option<Place>) {
+        let prev = self.prev.take();
+        self.check(g, prev.as_ref(), find);
+        self.prev = Some(Place::of(g));
+    }
+
+    fn check(
+        &mut self,
+        g: &Grant,
+        prev: Option<&Place>,
+        find: &mut dyn FnMut(&str) -> Option<Place>,
+    ) {
+        let requester = g.spec.requester.as_str();
         if !is_well_formed(g) {
-            push(
-                g,
-                BreakKind::Misnumbered,
-                format!(
-                    "{} claims sequence {} under a name the plugin never gives it (made by hand?); \
-                     new records are numbered past it",
-                    g.name(),
-                    g.spec.sequence
-                ),
+            let message = format!(
+                "{} claims sequence {} under a name the plugin never gives it (made by hand?); \
+                 new records are numbered past it",
+                g.name(),
+                g.spec.sequence
             );
-            prev = Some(g);
-            continue;
+            return self.push(g.name(), requester, BreakKind::Misnumbered, message);
         }
         let seq = g.spec.sequence;
-        if let Some(p) = prev.filter(|p| position(p) == seq) {
-            push(
-                g,
-                BreakKind::Forked,
-                format!(
-                    "{} and {} both claim sequence {seq} (forked chain)",
-                    p.name(),
-                    g.name()
-                ),
+        if let Some(p) = prev.filter(|p| p.position == seq) {
+            let message = format!(
+                "{} and {} both claim sequence {seq} (forked chain)",
+                p.name,
+                g.name()
             );
-            prev = Some(g);
-            continue;
+            return self.push(g.name(), requester, BreakKind::Forked, message);
         }
-        match &g.spec.previous {
-            None if seq == 1 => {}
-            None => push(
-                g,
-                BreakKind::Unlinked,
-                format!(
+        let Some(link) = &g.spec.previous else {
+            if seq != 1 {
+                let message = format!(
                     "{} (sequence {seq}) has no link to the previous record{}",
                     g.name(),
-                    prev.map(|p| format!(" {}", p.name())).unwrap_or_default()
-                ),
-            ),
-            Some(link) => match by_name.get(link.name.as_str()) {
-                None => match prev {
-                    Some(p) if position(p).saturating_add(1) < seq => push(
-                        g,
-                        BreakKind::SequenceGap,
-                        format!(
-                            "records between {} and {} are missing ({}; {} links to {})",
-                            p.name(),
-                            g.name(),
-                            missing(position(p).saturating_add(1), seq - 1),
-                            g.name(),
-                            link.name
-                        ),
-                    ),
-                    Some(_) => push(
-                        g,
-                        BreakKind::MissingPredecessor,
-                        format!(
-                            "{} links to {}, which does not exist",
-                            g.name(),
-                            link.name
-                        ),
-                    ),
-                    None => push(
-                        g,
-                        BreakKind::MissingPredecessor,
-                        format!(
-                            "{} (sequence {seq}) follows records that no longer exist ({}; it links to {})",
-                            g.name(),
-                            missing(1, seq - 1),
-                            link.name
-                        ),
-                    ),
-                },
-                Some(p) if position(p).saturating_add(1) != seq => push(
-                    g,
+                    prev.map(|p| format!(" {}", p.name)).unwrap_or_default()
+                );
+                self.push(g.name(), requester, BreakKind::Unlinked, message);
+            }
+            return;
+        };
+        let linked = match prev.filter(|p| p.name == link.name) {
+            Some(p) => Some(p.clone()),
+            None => find(&link.name),
+        };
+        let Some(p) = linked else {
+            let (kind, message) = match prev {
+                Some(p) if p.position.saturating_add(1) < seq => (
                     BreakKind::SequenceGap,
                     format!(
-                        "{} (sequence {seq}) links to {} (sequence {}), not to sequence {}",
+                        "records between {} and {} are missing ({}; {} links to {})",
+                        p.name,
                         g.name(),
-                        p.name(),
-                        p.spec.sequence,
-                        seq - 1
+                        missing(p.position.saturating_add(1), seq - 1),
+                        g.name(),
+                        link.name
                     ),
                 ),
-                Some(p) => {
-                    if let Some(first) = followers.insert(p.name(), g) {
-                        push(
-                            g,
-                            BreakKind::Forked,
-                            format!(
-                                "{} and {} both follow {} (forked chain)",
-                                first.name(),
-                                g.name(),
-                                p.name()
-                            ),
-                        );
-                    } else if link.digest != digest_of(p) && shows_change(p, g) {
-                        push(
-                            p,
-                            BreakKind::Altered,
-                            format!(
-                                "{} does not match the digest {} records for it, and it was \
-                                 changed or re-created after {} was written (altered or replaced)",
-                                p.name(),
-                                g.name(),
-                                g.name()
-                            ),
-                        );
-                    } else if link.digest != digest_of(p) {
-                        // The predecessor is as it was written: the successor's link is what
-                        // is wrong. Blame it, not the predecessor's (possibly innocent) maker.
-                        push(
-                            g,
-                            BreakKind::BrokenLink,
-                            format!(
-                                "{} (requested by {}) links {} with a digest {} never had; {} \
-                                 shows no sign of change since, so the link was written wrong \
-                                 (a forged record): suspect {}",
-                                g.name(),
-                                g.spec.requester,
-                                p.name(),
-                                p.name(),
-                                p.name(),
-                                g.spec.requester
-                            ),
-                        );
-                    }
-                }
-            },
+                Some(_) => (
+                    BreakKind::MissingPredecessor,
+                    format!("{} links to {}, which does not exist", g.name(), link.name),
+                ),
+                None => (
+                    BreakKind::MissingPredecessor,
+                    format!(
+                        "{} (sequence {seq}) follows records that no longer exist ({}; it links to {})",
+                        g.name(),
+                        missing(1, seq - 1),
+                        link.name
+                    ),
+                ),
+            };
+            return self.push(g.name(), requester, kind, message);
+        };
+        if p.position.saturating_add(1) != seq {
+            let message = format!(
+                "{} (sequence {seq}) links to {} (sequence {}), not to sequence {}",
+                g.name(),
+                p.name,
+                p.sequence,
+                seq - 1
+            );
+            self.push(g.name(), requester, BreakKind::SequenceGap, message);
+        } else if link.digest != p.digest && p.shows_change(g) {
+            let message = format!(
+                "{} does not match the digest {} records for it, and it was \
+                 changed or re-created after {} was written (altered or replaced)",
+                p.name,
+                g.name(),
+                g.name()
+            );
+            self.push(&p.name, "", BreakKind::Altered, message);
+        } else if link.digest != p.digest {
+            // The predecessor is as it was written: the successor's link is what is wrong.
+            // Blame it, not the predecessor's (possibly innocent) maker.
+            let message = format!(
+                "{} (requested by {}) links {} with a digest {} never had; {} shows no sign \
+                 of change since, so the link was written wrong (a forged record): suspect {}",
+                g.name(),
+                requester,
+                p.name,
+                p.name,
+                p.name,
+                requester
+            );
+            self.push(g.name(), requester, BreakKind::BrokenLink, message);
         }
-        prev = Some(g);
     }
-    out
 }
 
 /// `grant-000002` or `grant-000002 to grant-000005`.
@@ -384,7 +418,6 @@ fn missing(from: i64, to: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grant::model::record::PreviousRecord;
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
@@ -399,19 +432,35 @@ mod tests {
             let now = chrono::Utc::now();
             let _ = breaks(&records);
             let _ = (head(&records), next_sequence(&records));
-            let policy = crate::grant::model::policy::Policy::from_data(
-                &[("roles", "incident-debug"), ("incident-debug.groups", "sre")]
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )
-            .unwrap();
+            let policy = [("roles", "incident-debug"), ("incident-debug.groups", "sre")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             let report = crate::grant::audit::report(
                 &records,
                 now,
                 Some(std::time::Duration::from_secs(u64::MAX / 4)),
-                Some(&policy),
+                Some(policy),
             );
+            // The audit walks the history a page at a time, in name order, merging the
+            // records listing leaves out of order and looking links up by name: it finds
+            // what the walk over all records at once finds (a cluster keeps one per name).
+            let mut unique: Vec<Grant> = records
+                .iter()
+                .map(|g| (g.name().to_string(), g.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_values()
+                .collect();
+            proptest::prop_assert_eq!(&report.chain.breaks, &breaks(&unique));
+            proptest::prop_assert_eq!(report.chain.records, unique.len());
+            proptest::prop_assert_eq!(
+                report.chain.head.as_deref(),
+                head(&unique).map(|h| h.name())
+            );
+            unique.sort_by(|a, b| (a.spec.sequence, a.name()).cmp(&(b.spec.sequence, b.name())));
+            let shown: Vec<&str> = report.records.iter().map(|e| e.grant.name.as_str()).collect();
+            let all: Vec<&str> = unique.iter().map(|g| g.name()).collect();
+            proptest::prop_assert_eq!(shown, all);
             let _ = crate::output::grant_tables::audit(&report.records);
             let rows = crate::grant::status::live(&records, "alice@example.com", true, now);
             let _ = crate::output::grant_tables::status(&rows, true);
@@ -430,36 +479,7 @@ mod tests {
         }
     }
 
-    fn spec(seq: i64, previous: Option<PreviousRecord>) -> GrantSpec {
-        GrantSpec {
-            requester: "alice@example.com".into(),
-            requester_groups: vec!["sre".into()],
-            reason: "etcd is down".into(),
-            ticket: None,
-            role: "incident-debug".into(),
-            service_account: "incident-debug".into(),
-            duration_seconds: 600,
-            start_time: "2026-11-27T11:00:00Z".into(),
-            expiry_time: "2026-11-27T11:10:00Z".into(),
-            client_host: "laptop".into(),
-            plugin_version: "0.1.0".into(),
-            request_id: format!("r{seq}"),
-            sequence: seq,
-            previous,
-        }
-    }
-
-    fn chain(n: i64) -> Vec<Grant> {
-        let mut out: Vec<Grant> = Vec::new();
-        for seq in 1..=n {
-            let previous = out.last().map(|p| PreviousRecord {
-                name: p.name().to_string(),
-                digest: digest_of(p),
-            });
-            out.push(Grant::new(&name_for(seq), spec(seq, previous)));
-        }
-        out
-    }
+    use crate::test_support::{chain, spec};
 
     #[test]
     fn digest_is_stable_and_covers_every_field() {
@@ -631,11 +651,8 @@ mod tests {
             (BreakKind::Misnumbered, "grant-000005")
         );
         // A record following the squatter (as the plugin links it) adds no break.
-        let previous = Some(PreviousRecord {
-            name: "grant-000005".into(),
-            digest: digest_of(&records[4]),
-        });
-        records.push(Grant::new("grant-000006", spec(6, previous)));
+        let follower = Grant::new("grant-000006", spec(6, Some(&records[4])));
+        records.push(follower);
         assert_eq!(breaks(&records).len(), 1, "{:?}", breaks(&records));
 
         let mut last = records[0].clone();

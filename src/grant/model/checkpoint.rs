@@ -14,10 +14,11 @@ pub const KIND: &str = "BreakGlassChainCheckpoint";
 /// The schema version a checkpoint is written in.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A checkpoint: the chain head and every record's place in the chain, at `taken_at`.
+/// A checkpoint: the chain head and every record's place in the chain, at `taken_at`;
+/// `R` is how the records are given (a list, or a walk of the history written as it is read).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Checkpoint {
+pub struct Checkpoint<R = Vec<Link>> {
     pub kind: String,
     pub schema_version: u32,
     /// The API server the chain was read from.
@@ -28,7 +29,7 @@ pub struct Checkpoint {
     /// The newest record (absent when there were none).
     pub head: Option<Link>,
     /// Every record, by sequence.
-    pub records: Vec<Link>,
+    pub records: R,
 }
 
 /// One record as a checkpoint remembers it.
@@ -116,30 +117,49 @@ pub struct Verdict {
     pub rewritten: Vec<Rewritten>,
 }
 
-/// The checkpoint of `records` read from `cluster` at `now`.
-pub fn take(
-    records: &[Grant],
+impl Link {
+    /// The link of `g`.
+    pub fn of(g: &Grant) -> Link {
+        Link {
+            sequence: g.spec.sequence,
+            name: g.name().to_string(),
+            uid: g.metadata.uid.clone().unwrap_or_default(),
+            digest: chain::digest_of(g),
+        }
+    }
+}
+
+/// The checkpoint of a chain whose head is `head`, read from `cluster` at `now`, with
+/// `records` (by sequence) as they are given.
+pub fn taken<R>(
+    records: R,
+    head: Option<&Grant>,
     cluster: &str,
     chain_intact: bool,
     now: DateTime<Utc>,
-) -> Checkpoint {
-    let link = |g: &Grant| Link {
-        sequence: g.spec.sequence,
-        name: g.name().to_string(),
-        uid: g.metadata.uid.clone().unwrap_or_default(),
-        digest: chain::digest_of(g),
-    };
-    let mut all: Vec<Link> = records.iter().map(link).collect();
-    all.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
+) -> Checkpoint<R> {
     Checkpoint {
         kind: KIND.into(),
         schema_version: SCHEMA_VERSION,
         cluster: cluster.into(),
         taken_at: crate::grant::model::record::timestamp(now),
         chain_intact,
-        head: chain::head(records).map(link),
-        records: all,
+        head: head.map(Link::of),
+        records,
     }
+}
+
+/// The checkpoint of `records` read from `cluster` at `now`.
+#[cfg(test)]
+pub fn take(
+    records: &[Grant],
+    cluster: &str,
+    chain_intact: bool,
+    now: DateTime<Utc>,
+) -> Checkpoint {
+    let mut all: Vec<Link> = records.iter().map(Link::of).collect();
+    all.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
+    taken(all, chain::head(records), cluster, chain_intact, now)
 }
 
 /// Parses a checkpoint document read from `path`.
@@ -179,57 +199,105 @@ pub fn read(path: &std::path::Path, cluster: &str) -> Result<Checkpoint, Checkpo
     Ok(c)
 }
 
-/// Writes `c` to `path` (through a temporary file, so a reader never sees half of it).
-pub fn write(path: &std::path::Path, c: &Checkpoint) -> Result<(), CheckpointError> {
+/// Writes `c` to `path` (through a temporary file, so a reader never sees half of it; the
+/// records are written as they are given).
+pub fn write<R: Serialize>(
+    path: &std::path::Path,
+    c: &Checkpoint<R>,
+) -> Result<(), CheckpointError> {
+    use std::io::Write as _;
     let unwritable = |cause| CheckpointError::Unwritable {
         path: path.display().to_string(),
         cause,
     };
-    let mut text = serde_json::to_string_pretty(c).map_err(|e| unwritable(e.into()))?;
-    text.push('\n');
     let tmp = path.with_extension("tmp-checkpoint");
-    std::fs::write(&tmp, text).map_err(unwritable)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        unwritable(e)
-    })
+    let written = std::fs::File::create(&tmp).and_then(|file| {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, c)?;
+        out.write_all(b"\n")?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            unwritable(e)
+        })
 }
 
 /// Checks `records` against checkpoint `c`: every checkpointed record must still be there,
 /// the same object (uid), with the same digest.
+#[cfg(test)]
 pub fn check(c: &Checkpoint, records: &[Grant]) -> Verdict {
-    let mut rewritten = Vec::new();
-    for l in &c.records {
-        let now = records.iter().find(|g| g.name() == l.name);
-        let how = match now {
-            None => vec![Rewrite::Missing],
-            Some(g) => {
-                let mut how = Vec::new();
-                if g.metadata.uid.as_deref().unwrap_or_default() != l.uid {
-                    how.push(Rewrite::Recreated);
-                }
-                if chain::digest_of(g) != l.digest {
-                    how.push(Rewrite::Altered);
-                }
-                how
-            }
-        };
-        if !how.is_empty() {
-            rewritten.push(Rewritten {
-                name: l.name.clone(),
-                sequence: l.sequence,
-                how,
-            });
+    let mut checking = Checking::new(c);
+    for g in records {
+        checking.see(g);
+    }
+    checking.verdict()
+}
+
+/// A check against a checkpoint, given the chain's records one at a time (any order):
+/// it keeps the uid and digest of each checkpointed name seen, nothing of the others.
+pub struct Checking<'c> {
+    c: &'c Checkpoint,
+    seen: std::collections::HashMap<&'c str, Option<(String, String)>>,
+    added: usize,
+}
+
+impl<'c> Checking<'c> {
+    pub fn new(c: &'c Checkpoint) -> Checking<'c> {
+        Checking {
+            c,
+            seen: c.records.iter().map(|l| (l.name.as_str(), None)).collect(),
+            added: 0,
         }
     }
-    let known: std::collections::HashSet<&str> =
-        c.records.iter().map(|l| l.name.as_str()).collect();
-    Verdict {
-        taken_at: c.taken_at.clone(),
-        holds: rewritten.is_empty(),
-        checked: c.records.len(),
-        added: records.iter().filter(|g| !known.contains(g.name())).count(),
-        rewritten,
+
+    /// Takes one record of the chain as it is now.
+    pub fn see(&mut self, g: &Grant) {
+        match self.seen.get_mut(g.name()) {
+            None => self.added += 1,
+            // The first record of a name counts, as a lookup by name finds it.
+            Some(slot @ None) => {
+                let uid = g.metadata.uid.clone().unwrap_or_default();
+                *slot = Some((uid, chain::digest_of(g)));
+            }
+            Some(Some(_)) => {}
+        }
+    }
+
+    /// The verdict over the records seen.
+    pub fn verdict(self) -> Verdict {
+        let mut rewritten = Vec::new();
+        for l in &self.c.records {
+            let how = match self.seen.get(l.name.as_str()).and_then(Option::as_ref) {
+                None => vec![Rewrite::Missing],
+                Some((uid, digest)) => {
+                    let mut how = Vec::new();
+                    if *uid != l.uid {
+                        how.push(Rewrite::Recreated);
+                    }
+                    if *digest != l.digest {
+                        how.push(Rewrite::Altered);
+                    }
+                    how
+                }
+            };
+            if !how.is_empty() {
+                rewritten.push(Rewritten {
+                    name: l.name.clone(),
+                    sequence: l.sequence,
+                    how,
+                });
+            }
+        }
+        Verdict {
+            taken_at: self.c.taken_at.clone(),
+            holds: rewritten.is_empty(),
+            checked: self.c.records.len(),
+            added: self.added,
+            rewritten,
+        }
     }
 }
 

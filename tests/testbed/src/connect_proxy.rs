@@ -29,6 +29,8 @@ impl ConnectProxy {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                // A proxy relays small writes at once (no Nagle waits on the tunnel).
+                let _ = tcp.set_nodelay(true);
                 let counted = counted.clone();
                 tokio::spawn(async move {
                     let _ = tunnel(tcp, &counted).await;
@@ -85,6 +87,7 @@ async fn tunnel(tcp: TcpStream, tunnels: &AtomicUsize) -> Result<()> {
             return Ok(());
         }
     };
+    let _ = upstream.set_nodelay(true);
     tunnels.fetch_add(1, Ordering::SeqCst);
     client
         .get_mut()
@@ -121,6 +124,7 @@ impl TcpForward {
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     if let Ok(mut up) = TcpStream::connect(&upstream).await {
+                        let _ = (tcp.set_nodelay(true), up.set_nodelay(true));
                         let _ = tokio::io::copy_bidirectional(&mut tcp, &mut up).await;
                     }
                 });

@@ -65,6 +65,9 @@ impl FaultProxy {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                // As the API server does (Go sets it on every connection): without it, an
+                // answer written in two pieces waits for the client's delayed ACK (~40 ms).
+                let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let shared = shared.clone();
                 tokio::spawn(async move {
