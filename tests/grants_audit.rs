@@ -76,6 +76,23 @@ async fn audit_lists_every_record_and_finds_tampering() {
     while chrono::Utc::now() <= expiry3 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Its seal outlives it until alice's next run of the plugin sweeps it; meanwhile audit
+    // (requesters may list the seals) names it, because a token could still be bound to it.
+    let (out, report) = audit_json(&bed);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["seals"]["checked"], true, "{}", report["seals"]);
+    let findings = report["seals"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["seal"], "grant-000003-cluster-admin-seal");
+    assert!(
+        stderr(&out).contains("finding: seal grant-000003-cluster-admin-seal serves no live grant"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ok(
+        &bed.run(&["status"]),
+        "status sweeps the expired grant's seal",
+    );
 
     let (out, report) = audit_json(&bed);
     assert_ok(&out, "audit");

@@ -164,8 +164,29 @@ async fn alice_breaks_the_glass_and_kubectl_uses_the_grant() {
         .all(|e| e.user == "system:serviceaccount:breakglass:cluster-admin"));
 
     // A second request chains to the first: digest of the first record's name + spec.
+    let before = bed.pg.api.audit_log().len();
     let out = bed.request(&["--additional"]);
     assert_ok(&out, "second request");
+    // It found the grants that may be live through the seals (the requesters' RBAC lets
+    // it list them) and the newest records by name: it listed no records at all, so the
+    // history never enters its cost (issue 11).
+    let calls: Vec<_> = bed.pg.api.audit_log().split_off(before);
+    let alices: Vec<_> = calls
+        .iter()
+        .filter(|e| e.user == "alice@example.com")
+        .collect();
+    assert!(
+        alices
+            .iter()
+            .any(|e| e.resource == "secrets" && e.verb == "list" && e.code == 200),
+        "{alices:?}"
+    );
+    assert!(
+        !alices
+            .iter()
+            .any(|e| e.resource == "breakglassgrants" && e.verb == "list"),
+        "{alices:?}"
+    );
     let records = bed.records();
     assert_eq!(records.len(), 2);
     let second = &records[1]["spec"];

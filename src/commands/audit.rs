@@ -96,7 +96,8 @@ pub fn run(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     let seals = &report.seals;
     if let Some(why) = &forbidden {
         say!(
-            "Seals not checked: only break-glass admins may list them ({})",
+            "Seals not checked: the cluster's RBAC does not let you list them ({}); requesters \
+             may with deploy/05-requester-rbac.yaml of this version, break-glass admins always",
             Untrusted(why)
         );
     }

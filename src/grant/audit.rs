@@ -90,7 +90,7 @@ pub struct TimeFinding {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SealCheck {
-    /// False when the caller may not list Secrets (only break-glass admins may).
+    /// False when the caller may not list Secrets (RBAC older than the requesters' `list`).
     pub checked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_checked_because: Option<String>,

@@ -120,15 +120,20 @@ async fn backward(
 
 /// The one-line warning (once per machine) when `head`'s link to its predecessor is
 /// broken: the bounded check `request` and `status` make; the whole chain is `audit`'s.
+/// The predecessor is taken from `known` (records already read) when it is there.
 pub async fn link_warning(
     cluster: &dyn Cluster,
     head: Option<&Grant>,
+    known: &[Grant],
 ) -> Result<Option<String>, ClusterError> {
     let Some(head) = head else { return Ok(None) };
     // A link that names no record of the plugin's form is not looked up.
     let predecessor = match &head.spec.previous {
         Some(link) if chain::name_number(&link.name).is_some() => {
-            cluster.record(&link.name).await?
+            match known.iter().find(|g| g.name() == link.name) {
+                Some(g) => Some(g.clone()),
+                None => cluster.record(&link.name).await?,
+            }
         }
         _ => None,
     };

@@ -8,6 +8,7 @@ pub mod cluster_ca;
 pub mod drill;
 pub mod elevated_cache;
 pub mod history;
+pub mod live_grants;
 pub mod model;
 pub mod protocol;
 pub mod request;

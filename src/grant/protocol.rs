@@ -2,9 +2,10 @@
 //! fails, so there is never a seal without a record nor a live token without a record.
 
 use super::chain_head::{self, HeadError};
+use super::live_grants;
 use super::model::{chain, events, seal, standby};
 use super::{elevated_cache, NAMESPACE};
-use crate::grant::cluster::records::{explain_read, list_recent_records_at};
+use crate::grant::cluster::records::explain_read;
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Shared, Whoami};
 use crate::grant::model::jwt::{self, Claims};
@@ -80,15 +81,16 @@ pub async fn request(
 
     // 1. Record. The name carries the chain position: a racing request gets 409 and looks
     // again from the place it lost. Nothing here reads the whole history: the head is
-    // found by name from a hint (`chain_head`), the person's grants by their live-until
-    // label.
+    // found by name from a hint (`chain_head`), the grants that may be live by the seals
+    // and a short walk back from the head (`live_grants`).
     let mut created = None;
     let mut seen_records = Vec::new();
     let mut hint = chain_head::hint(cluster.server());
+    let mut lost_at = None;
     for _ in 0..CHAIN_ATTEMPTS {
         // The head first, then the grants that may be live: a record written in between
         // sits at or past the place found, so creating there gets 409 and the next round
-        // sees it (one live grant per person stays race-free).
+        // reads it (one live grant per person stays race-free).
         let head = match chain_head::find(cluster, hint).await {
             Ok(head) => head,
             Err(HeadError::Full(e)) => anyhow::bail!(
@@ -99,21 +101,23 @@ pub async fn request(
             Err(HeadError::Cluster(e)) => return Err(explain_read(cluster, e).await.into()),
         };
         let now = Utc::now();
-        // As fresh as the head at least: every record but the head was created before it
-        // (the admission policy gives places in creation order), so none is missed, and the
-        // API server answers from its cache without first catching up with etcd (after a
-        // write that wait is most of a request's time).
+        // As fresh as the head at least, where the label list is read: every record but
+        // the head was created before it (the admission policy gives places in creation
+        // order), so none is missed, and the API server answers from its cache at once
+        // instead of first catching up with etcd (after a write that wait is most of a
+        // request's time).
         let fresh_as = head
             .record
             .as_ref()
             .and_then(|h| h.metadata.resource_version.as_deref());
-        let records = list_recent_records_at(cluster, now, RECENT, fresh_as).await?;
+        let records =
+            live_grants::may_be_live(cluster, &head, &me.username, lost_at, now, fresh_as).await?;
         match beside {
             Beside::Nothing => refuse_second_grant(&records, me, now, cluster.context())?,
             Beside::OtherRoles => refuse_same_role(&records, me, allowed, now, cluster.context())?,
             Beside::Anything => {}
         }
-        if let Some(w) = chain_head::link_warning(cluster, head.record.as_ref()).await? {
+        if let Some(w) = chain_head::link_warning(cluster, head.record.as_ref(), &records).await? {
             if !warnings.contains(&w) {
                 warnings.push(w);
             }
@@ -158,6 +162,8 @@ pub async fn request(
                     // The name is taken: look again from it, the next place is past it.
                     progress.nothing();
                     hint = sequence;
+                    // Whoever won the place may be the same person: the next round reads it.
+                    lost_at.get_or_insert(sequence);
                     continue;
                 }
                 what if !what.answered() => {

@@ -1,12 +1,12 @@
 //! Revocation: delete the seal, then confirm by presenting the revoked token until the
 //! cluster rejects it, and write what happened onto the record.
 
-use crate::grant::cluster::admin::ADMIN_RULE;
 use crate::grant::cluster::records::{explain_read, list_recent_records, read_record};
 use crate::grant::cluster::seals::sweep_expired_own;
 use crate::grant::cluster::{Cluster, ClusterError, Whoami};
 use crate::grant::context_flag;
 use crate::grant::elevated_cache;
+use crate::grant::model::admin::{is_admin, ADMIN_RULE};
 use crate::grant::model::record::{self, Grant, State};
 use crate::grant::model::seal::{claimed_record, seal_of, stray_reason};
 use crate::grant::model::{events, seal};
@@ -105,7 +105,7 @@ pub async fn revoke(
     let mut outcomes = Vec::new();
     let mut seals = Vec::new();
     if let Target::All = target {
-        if !cluster.is_admin().await? {
+        if !is_admin(&me.groups) {
             anyhow::bail!(
                 "revoke --all is for break-glass admins and {} is not one ({ADMIN_RULE}); \
                  nothing was revoked. Revoke your own grant with: kubectl breakglass revoke{}",
@@ -126,7 +126,7 @@ pub async fn revoke(
                     context_flag(cluster.context())
                 )
             })?;
-            if g.spec.requester != me.username && !cluster.is_admin().await? {
+            if g.spec.requester != me.username && !is_admin(&me.groups) {
                 anyhow::bail!(
                     "{name} is {}'s grant (role {}), not yours ({}): only break-glass admins \
                      revoke someone else's grant ({ADMIN_RULE}); ask one to run: kubectl \
@@ -674,7 +674,11 @@ mod tests {
         );
         assert_eq!(cluster.state.borrow().seals.len(), 1, "nothing was touched");
 
-        cluster.state.borrow_mut().admin = true;
+        // The same person in group breakglass-admins (as the admission policies decide).
+        let bob = Whoami {
+            groups: vec!["sre".into(), "breakglass-admins".into()],
+            ..bob
+        };
         let outcomes = revoke_as(&cluster, &bob, Target::Named("grant-000001".into()), &store)
             .await
             .unwrap();
@@ -904,9 +908,12 @@ mod tests {
             "grant-000001 and grant-000004 are live: {expected:?}"
         );
 
-        cluster.state.borrow_mut().admin = true;
+        let admin = Whoami {
+            groups: vec!["sre".into(), "breakglass-admins".into()],
+            ..cluster.me.clone()
+        };
         cluster.state.borrow_mut().calls.clear();
-        let outcomes = revoke_as(&cluster, &cluster.me, Target::All, &store)
+        let outcomes = revoke_as(&cluster, &admin, Target::All, &store)
             .await
             .unwrap();
         let revoked: Vec<&str> = outcomes

@@ -88,7 +88,7 @@ pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
             if let Some(h) = &head.record {
                 chain_head::remember(cluster.server(), chain::position(h));
             }
-            chain_head::link_warning(cluster, head.record.as_ref()).await?
+            chain_head::link_warning(cluster, head.record.as_ref(), &records).await?
         }
         // A chain at its last place is `request`'s refusal to explain, not status's.
         Err(HeadError::Full(_)) => None,

@@ -21,7 +21,6 @@ pub struct State {
     pub tokens: BTreeMap<String, (String, String)>,
     pub events: Vec<Event>,
     pub policy: Option<BTreeMap<String, String>>,
-    pub admin: bool,
     /// How many record creations still find their name taken (by a record of someone else).
     pub taken: usize,
     /// Calls (by method name) that fail with a 500.
@@ -337,6 +336,13 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
+    fn seals_cached(&self) -> Call<'_, Vec<K8sSecret>> {
+        let answer = self
+            .call("seals_cached")
+            .map(|_| self.state.borrow().seals.values().cloned().collect());
+        Self::ready(answer)
+    }
+
     fn request_token<'a>(
         &'a self,
         account: &'a str,
@@ -357,10 +363,6 @@ impl Cluster for MemoryCluster {
             .call("emit")
             .map(|_| self.state.borrow_mut().events.push(event.clone()));
         Self::ready(answer)
-    }
-
-    fn is_admin(&self) -> Call<'_, bool> {
-        Self::ready(self.call("is_admin").map(|_| self.state.borrow().admin))
     }
 
     fn request_standby_token<'a>(

@@ -5,7 +5,6 @@
 //! replaced by the person's ID token, their standby credential (`standby`) or a break-glass
 //! token.
 
-pub mod admin;
 pub mod error;
 mod kube;
 #[cfg(test)]
@@ -130,6 +129,9 @@ pub trait Cluster {
     fn seal_exists<'a>(&'a self, name: &'a str) -> Call<'a, bool>;
     /// Every seal (Secret of the seal type) in the break-glass namespace.
     fn seals(&self) -> Call<'_, Vec<K8sSecret>>;
+    /// Every seal as the API server's cache holds it (by the seal label, at any resource
+    /// version: answered at once, possibly a moment behind the latest write).
+    fn seals_cached(&self) -> Call<'_, Vec<K8sSecret>>;
     /// A TokenRequest on the role's ServiceAccount.
     fn request_token<'a>(
         &'a self,
@@ -139,8 +141,6 @@ pub trait Cluster {
     ) -> Call<'a, TokenRequest>;
     /// Creates an Event.
     fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()>;
-    /// Whether the caller may list Secrets in the break-glass namespace.
-    fn is_admin(&self) -> Call<'_, bool>;
     /// A TokenRequest on the person's standby ServiceAccount, bound to its Secret (issue 13).
     fn request_standby_token<'a>(
         &'a self,
@@ -357,6 +357,9 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     fn seals(&self) -> Call<'_, Vec<K8sSecret>> {
         (**self).seals()
     }
+    fn seals_cached(&self) -> Call<'_, Vec<K8sSecret>> {
+        (**self).seals_cached()
+    }
     fn request_token<'a>(
         &'a self,
         account: &'a str,
@@ -367,9 +370,6 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn emit<'a>(&'a self, event: &'a Event) -> Call<'a, ()> {
         (**self).emit(event)
-    }
-    fn is_admin(&self) -> Call<'_, bool> {
-        (**self).is_admin()
     }
     fn request_standby_token<'a>(
         &'a self,

@@ -1,6 +1,7 @@
 //! The pure model of a grant: what records, seals, the policy (standby credentials' part
 //! included), the hash chain, durations and tokens are, with no cluster calls and no I/O.
 
+pub mod admin;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
