@@ -8,7 +8,9 @@ use crate::secret::Secret;
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, UserInfo};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, VersionMatch};
+use kube::api::{
+    DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams, VersionMatch,
+};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 
@@ -141,6 +143,17 @@ impl Cluster for KubeCluster {
         Box::pin(async move {
             let found = self.grants().get_opt(name).await;
             found.map_err(|e| self.error(e, "reading the grant record"))
+        })
+    }
+
+    fn record_at<'a>(&'a self, name: &'a str, at: &'a str) -> Call<'a, Option<Grant>> {
+        Box::pin(async move {
+            let found = self.grants().get_with(name, &GetParams::at(at)).await;
+            match found {
+                Ok(g) => Ok(Some(g)),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+                Err(e) => Err(self.error(e, "reading the grant record")),
+            }
         })
     }
 

@@ -239,6 +239,13 @@ impl Cluster for MemoryCluster {
         Self::ready(answer)
     }
 
+    fn record_at<'a>(&'a self, name: &'a str, _at: &'a str) -> Call<'a, Option<Grant>> {
+        let answer = self
+            .call("record_at")
+            .map(|_| self.state.borrow().records.get(name).cloned());
+        Self::ready(answer)
+    }
+
     fn create_record<'a>(&'a self, grant: &'a Grant) -> Call<'a, Grant> {
         let answer = self.call("create_record").and_then(|_| {
             let mut state = self.state.borrow_mut();

@@ -110,6 +110,9 @@ pub trait Cluster {
     fn records_page<'a>(&'a self, limit: u32, from: PageStart<'a>) -> Call<'a, Page>;
     /// One grant record, if it exists.
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>>;
+    /// One grant record as the API server's cache holds it, at least as fresh as resource
+    /// version `at` (answered without a read of etcd).
+    fn record_at<'a>(&'a self, name: &'a str, at: &'a str) -> Call<'a, Option<Grant>>;
     /// Creates a record; `Conflict` when its name is taken.
     fn create_record<'a>(&'a self, grant: &'a Grant) -> Call<'a, Grant>;
     /// Merges `status` into a record's status.
@@ -330,6 +333,9 @@ impl<C: Cluster + ?Sized> Cluster for Rc<C> {
     }
     fn record<'a>(&'a self, name: &'a str) -> Call<'a, Option<Grant>> {
         (**self).record(name)
+    }
+    fn record_at<'a>(&'a self, name: &'a str, at: &'a str) -> Call<'a, Option<Grant>> {
+        (**self).record_at(name, at)
     }
     fn create_record<'a>(&'a self, grant: &'a Grant) -> Call<'a, Grant> {
         (**self).create_record(grant)
