@@ -5,6 +5,11 @@
 //! gallops forward while places exist, or back while they do not, then halves the gap: a
 //! right hint costs two GETs (the head, and the place after it answering 404), any hint
 //! O(log distance). The hint is never trusted: every step is a read of the records.
+//!
+//! The reads may come from the API server's cache ([`Reads::Cached`]: no read of etcd,
+//! whose cost grows with its size): a cache a moment behind can only find a head
+//! before the real one, and a record created at the place after it then gets 409 — the
+//! request looks again, from etcd ([`Reads::Fresh`]).
 
 use crate::grant::cluster::{Cluster, ClusterError};
 use crate::grant::model::chain::{self, MAX_SEQUENCE};
@@ -33,28 +38,40 @@ impl From<ClusterError> for HeadError {
     }
 }
 
+/// Where the search reads the records from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// The API server's cache, as it is (possibly a moment behind).
+    Cached,
+    /// etcd: every record created before the read.
+    Fresh,
+}
+
 /// The record at place `p`, if any (places outside 1..=MAX_SEQUENCE hold none).
-async fn at(cluster: &dyn Cluster, p: i64) -> Result<Option<Grant>, ClusterError> {
+async fn at(cluster: &dyn Cluster, p: i64, reads: Reads) -> Result<Option<Grant>, ClusterError> {
     if !(1..=MAX_SEQUENCE).contains(&p) {
         return Ok(None);
     }
-    cluster.record(&name_for(p)).await
+    match reads {
+        Reads::Cached => cluster.record_at(&name_for(p), "0").await,
+        Reads::Fresh => cluster.record(&name_for(p)).await,
+    }
 }
 
 /// The head of the chain and the next place, searched from `hint` (any number: a wrong one
 /// only costs more reads).
-pub async fn find(cluster: &dyn Cluster, hint: i64) -> Result<Head, HeadError> {
+pub async fn find(cluster: &dyn Cluster, hint: i64, reads: Reads) -> Result<Head, HeadError> {
     let start = hint.clamp(1, MAX_SEQUENCE);
     // Invariant from here: `lo` is 0 or a place that exists (`lo_record`), `hi` a place
     // that does not, lo < hi.
-    let (mut lo, mut lo_record, mut hi) = match at(cluster, start).await? {
-        Some(r) => forward(cluster, start, r).await?,
-        None => backward(cluster, start).await?,
+    let (mut lo, mut lo_record, mut hi) = match at(cluster, start, reads).await? {
+        Some(r) => forward(cluster, start, r, reads).await?,
+        None => backward(cluster, start, reads).await?,
     };
     loop {
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            match at(cluster, mid).await? {
+            match at(cluster, mid, reads).await? {
                 Some(r) => (lo, lo_record) = (mid, Some(r)),
                 None => hi = mid,
             }
@@ -68,14 +85,14 @@ pub async fn find(cluster: &dyn Cluster, hint: i64) -> Result<Head, HeadError> {
         }
         // The head claims a place past its name (a record made without the admission
         // policy): the next place is past that claim, and past whatever already sits there.
-        match at(cluster, next).await? {
+        match at(cluster, next, reads).await? {
             None => {
                 return Ok(Head {
                     record: lo_record,
                     next,
                 })
             }
-            Some(r) => (lo, lo_record, hi) = forward(cluster, next, r).await?,
+            Some(r) => (lo, lo_record, hi) = forward(cluster, next, r, reads).await?,
         }
     }
 }
@@ -85,13 +102,14 @@ async fn forward(
     cluster: &dyn Cluster,
     mut lo: i64,
     record: Grant,
+    reads: Reads,
 ) -> Result<(i64, Option<Grant>, i64), ClusterError> {
     let mut lo_record = Some(record);
     let mut step = 1;
     loop {
         // Past the last place nothing can exist: the search halves back from there.
         let p = lo.saturating_add(step).min(MAX_SEQUENCE + 1);
-        match at(cluster, p).await? {
+        match at(cluster, p, reads).await? {
             Some(r) => (lo, lo_record) = (p, Some(r)),
             None => return Ok((lo, lo_record, p)),
         }
@@ -103,6 +121,7 @@ async fn forward(
 async fn backward(
     cluster: &dyn Cluster,
     mut hi: i64,
+    reads: Reads,
 ) -> Result<(i64, Option<Grant>, i64), ClusterError> {
     let mut step = 1;
     loop {
@@ -110,7 +129,7 @@ async fn backward(
         if p < 1 {
             return Ok((0, None, hi));
         }
-        match at(cluster, p).await? {
+        match at(cluster, p, reads).await? {
             Some(r) => return Ok((p, Some(r), hi)),
             None => hi = p,
         }
@@ -250,16 +269,16 @@ mod tests {
             MAX_SEQUENCE,
             i64::MAX,
         ] {
-            let head = find(&cluster, hint).await.unwrap();
+            let head = find(&cluster, hint, Reads::Fresh).await.unwrap();
             assert_eq!(head.next, 1001, "hint {hint}");
             assert_eq!(head.record.unwrap().name(), "grant-001000", "hint {hint}");
         }
         cluster.state.borrow_mut().calls.clear();
-        find(&cluster, 1000).await.unwrap();
+        find(&cluster, 1000, Reads::Fresh).await.unwrap();
         assert_eq!(reads(&cluster), 2, "the head, and 404 past it");
         // Any hint is O(log distance), not O(history).
         cluster.state.borrow_mut().calls.clear();
-        find(&cluster, 1).await.unwrap();
+        find(&cluster, 1, Reads::Fresh).await.unwrap();
         assert!(reads(&cluster) <= 2 * 11, "{} reads", reads(&cluster));
     }
 
@@ -267,7 +286,7 @@ mod tests {
     async fn an_empty_chain_starts_at_one_whatever_the_hint() {
         let cluster = MemoryCluster::new();
         for hint in [1, 42, MAX_SEQUENCE] {
-            let head = find(&cluster, hint).await.unwrap();
+            let head = find(&cluster, hint, Reads::Fresh).await.unwrap();
             assert_eq!((head.next, head.record.is_none()), (1, true), "hint {hint}");
         }
     }
@@ -284,7 +303,7 @@ mod tests {
             state.records.insert(g.name().to_string(), g);
         }
         for hint in [1, 3, 5] {
-            let head = find(&cluster, hint).await.unwrap();
+            let head = find(&cluster, hint, Reads::Fresh).await.unwrap();
             assert_eq!(head.next, 12, "hint {hint}");
             assert_eq!(head.record.unwrap().name(), "grant-000011");
         }
@@ -300,7 +319,7 @@ mod tests {
             let mut state = cluster.state.borrow_mut();
             state.records.insert(g.name().to_string(), g);
         }
-        match find(&cluster, 1).await {
+        match find(&cluster, 1, Reads::Fresh).await {
             Err(HeadError::Full(m)) => assert!(m.contains("the last one possible"), "{m}"),
             other => panic!("{other:?}"),
         }

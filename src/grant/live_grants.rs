@@ -200,7 +200,9 @@ mod tests {
         lost_at: Option<i64>,
         now: DateTime<Utc>,
     ) -> (Vec<String>, Vec<&'static str>) {
-        let head = chain_head::find(cluster, 1).await.unwrap();
+        let head = chain_head::find(cluster, 1, chain_head::Reads::Fresh)
+            .await
+            .unwrap();
         cluster.state.borrow_mut().calls.clear();
         let records = may_be_live(cluster, &head, me, lost_at, now, None)
             .await

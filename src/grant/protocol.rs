@@ -91,7 +91,13 @@ pub async fn request(
         // The head first, then the grants that may be live: a record written in between
         // sits at or past the place found, so creating there gets 409 and the next round
         // reads it (one live grant per person stays race-free).
-        let head = match chain_head::find(cluster, hint).await {
+        // From the API server's cache until a race is lost, from etcd after (a stale head
+        // only ever costs a 409).
+        let reads = match lost_at {
+            None => chain_head::Reads::Cached,
+            Some(_) => chain_head::Reads::Fresh,
+        };
+        let head = match chain_head::find(cluster, hint, reads).await {
             Ok(head) => head,
             Err(HeadError::Full(e)) => anyhow::bail!(
                 "writing the grant record: {e}; nothing was created. An admin must look at \
@@ -538,6 +544,59 @@ mod tests {
             chain::digest_of(&st.records["grant-000002"])
         );
         assert_eq!(st.seals.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cache_behind_costs_a_409_and_then_the_head_is_read_from_etcd() {
+        let cluster = Rc::new(MemoryCluster::new());
+        // alice's other request wrote place 2 a moment ago (Pending, no seal yet), and the
+        // API server's cache has not seen it.
+        grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .unwrap();
+        cluster.state.borrow_mut().seals.clear();
+        let mut in_flight = cluster.state.borrow().records["grant-000001"].clone();
+        // (The first is over.)
+        if let Some(s) = cluster
+            .state
+            .borrow_mut()
+            .records
+            .get_mut("grant-000001")
+            .and_then(|g| g.status.as_mut())
+        {
+            s.state = Some(State::Revoked);
+        }
+        in_flight.metadata.name = Some("grant-000002".into());
+        in_flight.spec.sequence = 2;
+        in_flight.spec.start_time = record::timestamp(Utc::now());
+        in_flight.status = None;
+        {
+            let mut st = cluster.state.borrow_mut();
+            st.records.insert("grant-000002".into(), in_flight);
+            st.not_cached.push("grant-000002".into());
+            st.calls.clear();
+        }
+
+        let err = grant(&cluster, "incident-debug", Beside::Nothing)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("another break-glass request of yours is in progress (grant-000002"),
+            "{err}"
+        );
+        let st = cluster.state.borrow();
+        // The cached search ended at place 1, creating place 2 got 409, and the next round
+        // read from etcd.
+        let create = st.calls.iter().position(|c| *c == "create_record").unwrap();
+        assert!(
+            st.calls[..create].iter().all(|c| *c != "record"),
+            "{:?}",
+            st.calls
+        );
+        assert!(st.calls[create..].contains(&"record"), "{:?}", st.calls);
+        assert_eq!(st.records.len(), 2, "nothing new was created");
     }
 
     #[tokio::test]

@@ -83,7 +83,8 @@ pub async fn status(cluster: &dyn Cluster, all: bool) -> anyhow::Result<Seen> {
     sweep_expired_own(cluster, &records, &me.username).await;
     // The newest link only (a few reads from where this machine last saw the head); the
     // whole chain is `audit`'s.
-    let warning = match chain_head::find(cluster, chain_head::hint(cluster.server())).await {
+    let hint = chain_head::hint(cluster.server());
+    let warning = match chain_head::find(cluster, hint, chain_head::Reads::Cached).await {
         Ok(head) => {
             if let Some(h) = &head.record {
                 chain_head::remember(cluster.server(), chain::position(h));
