@@ -162,6 +162,9 @@ fn requesters_get_nothing_beyond_the_protocol() {
             "secrets:create",
             "secrets:delete",
             "secrets:get",
+            // The seals, by which `request` finds live grants; every Secret here is an
+            // empty seal (the admission policy refuses any other), and no watch.
+            "secrets:list",
         ]
     );
     // No ClusterRole or ClusterRoleBinding hands people anything.

@@ -15,7 +15,8 @@
 //!
 //! The label list of the records that may be live (`breakglass.dev/live-until`, which the
 //! API server filters record by record) stays the fallback: where the seals may not be
-//! listed (requester RBAC from before this version), where the chain is empty (no history
+//! listed (requester RBAC from before this version, or the list failed), where the chain
+//! is empty (no history
 //! to pay for, and the list tells a missing CRD apart), and where a burst makes the walk or
 //! the person's seals longer than [`MOST_READS`].
 
@@ -56,10 +57,11 @@ pub async fn may_be_live(
     let Some(mut records) = walk_back(cluster, head_record, lost_at).await? else {
         return by_label().await;
     };
-    let seals = match cluster.seals_cached().await {
-        Ok(seals) => seals,
-        Err(ClusterError::Forbidden { .. }) => return by_label().await,
-        Err(e) => return Err(e),
+    // Not allowed (RBAC from before this version), or any other failure: the label list,
+    // which says in the person's terms what is wrong if it fails too. An emergency does
+    // not stop at the faster read.
+    let Ok(seals) = cluster.seals_cached().await else {
+        return by_label().await;
     };
     let claimed: Vec<String> = seals
         .iter()
@@ -163,14 +165,24 @@ mod tests {
     const ALICE: &str = "alice@example.com";
     const BOB: &str = "bob@example.com";
 
-    /// A chain of `n` records in `cluster`, place p created `ages[p-1]` minutes before
-    /// `now` by `who(p)`, Active (sealed) or Pending as `state(p)` says.
+    /// Alice's record at `place` in `state`, bob's Revoked ones elsewhere.
+    fn alices_at(place: i64, state: State) -> impl Fn(i64) -> (&'static str, State) {
+        move |p| {
+            if p == place {
+                (ALICE, state)
+            } else {
+                (BOB, State::Revoked)
+            }
+        }
+    }
+
+    /// A chain of records in `cluster`, place p created `ages[p-1]` minutes before `now`,
+    /// made by and in the state `made(p)` says.
     fn history(
         cluster: &MemoryCluster,
         now: DateTime<Utc>,
         ages: &[i64],
-        who: impl Fn(i64) -> &'static str,
-        state: impl Fn(i64) -> State,
+        made: impl Fn(i64) -> (&'static str, State),
     ) {
         let mut st = cluster.state.borrow_mut();
         for (i, mut g) in chain(ages.len() as i64).into_iter().enumerate() {
@@ -178,15 +190,16 @@ mod tests {
             let created = now - Duration::minutes(ages[i]);
             g.metadata.creation_timestamp = Some(Time(created.to_rfc3339().parse().unwrap()));
             g.metadata.resource_version = Some(format!("{}", 100 + p));
-            g.spec.requester = who(p).into();
+            let (who, state) = made(p);
+            g.spec.requester = who.into();
             g.spec.start_time = crate::grant::model::record::timestamp(created);
             g.spec.expiry_time =
                 crate::grant::model::record::timestamp(created + Duration::hours(1));
             g.status = Some(GrantStatus {
-                state: Some(state(p)),
+                state: Some(state),
                 ..GrantStatus::default()
             });
-            if state(p) == State::Active {
+            if state == State::Active {
                 let s = seal::build(&g);
                 st.seals.insert(s.metadata.name.clone().unwrap(), s);
             }
@@ -222,15 +235,7 @@ mod tests {
         let now = Utc::now();
         // 200 records; alice's live grant is place 150 (50 minutes old), bob made the rest.
         let ages: Vec<i64> = (1..=200).map(|p| 200 - p).collect();
-        let alice_at = |p| if p == 150 { ALICE } else { BOB };
-        let active_at = |p| {
-            if p == 150 {
-                State::Active
-            } else {
-                State::Revoked
-            }
-        };
-        history(&cluster, now, &ages, alice_at, active_at);
+        history(&cluster, now, &ages, alices_at(150, State::Active));
 
         let (names, calls) = found(&cluster, ALICE, None, now).await;
         assert!(names.contains(&"grant-000150".to_string()), "{names:?}");
@@ -248,15 +253,7 @@ mod tests {
         let now = Utc::now();
         // alice's Pending record (no seal) at 9, created a minute ago; bob's at 10, now.
         let ages = [90, 80, 70, 60, 50, 40, 30, 20, 1, 0];
-        let who = |p| if p == 9 { ALICE } else { BOB };
-        let state = |p| {
-            if p == 9 {
-                State::Pending
-            } else {
-                State::Revoked
-            }
-        };
-        history(&cluster, now, &ages, who, state);
+        history(&cluster, now, &ages, alices_at(9, State::Pending));
 
         let (names, calls) = found(&cluster, ALICE, None, now).await;
         assert!(names.contains(&"grant-000009".to_string()), "{names:?}");
@@ -275,15 +272,7 @@ mod tests {
         // Place 10 was squatted an hour ago (made by hand ahead of the chain); alice's
         // other request won place 9 just now and has no seal yet; bob's took 11 since.
         let ages = [90, 80, 70, 60, 50, 40, 30, 20, 0, 60, 0];
-        let who = |p| if p == 9 { ALICE } else { BOB };
-        let state = |p| {
-            if p == 9 {
-                State::Pending
-            } else {
-                State::Revoked
-            }
-        };
-        history(&cluster, now, &ages, who, state);
+        history(&cluster, now, &ages, alices_at(9, State::Pending));
 
         // Without the lost place, the old record ends the walk: what a squatted place can
         // hide (docs/grant-protocol.md).
@@ -308,7 +297,7 @@ mod tests {
         let now = Utc::now();
         // Ten minutes between records: the walk reads the head's predecessor only.
         let ages: Vec<i64> = (1..=20).map(|p| (20 - p) * 10).collect();
-        history(&cluster, now, &ages, |_| BOB, |_| State::Active);
+        history(&cluster, now, &ages, |_| (BOB, State::Active));
 
         let (names, calls) = found(&cluster, ALICE, None, now).await;
         assert_eq!(names, ["grant-000019", "grant-000020"], "{calls:?}");
@@ -317,16 +306,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_leave_to_list_seals_the_label_list_is_read() {
-        let cluster = MemoryCluster::new();
-        let now = Utc::now();
-        let ages: Vec<i64> = (1..=5).map(|p| 50 - p).collect();
-        history(&cluster, now, &ages, |_| ALICE, |_| State::Active);
-        // The label list keeps what the memory cluster's records carry (no labels here):
-        // what matters is that it is the read made.
-        cluster.state.borrow_mut().forbidden.push("seals_cached");
-        let (_, calls) = found(&cluster, ALICE, None, now).await;
-        assert_eq!(reads(&calls, "records_live_after"), 1, "{calls:?}");
+    async fn without_leave_to_list_seals_or_when_that_fails_the_label_list_is_read() {
+        for refused in [true, false] {
+            let cluster = MemoryCluster::new();
+            let now = Utc::now();
+            let ages: Vec<i64> = (1..=5).map(|p| 50 - p).collect();
+            history(&cluster, now, &ages, |_| (ALICE, State::Active));
+            // The label list keeps what the memory cluster's records carry (no labels
+            // here): what matters is that it is the read made, and that it is answered.
+            if refused {
+                cluster.state.borrow_mut().forbidden.push("seals_cached");
+            } else {
+                cluster.state.borrow_mut().failing.push("seals_cached");
+            }
+            let head = chain_head::find(&cluster, 1, chain_head::Reads::Fresh)
+                .await
+                .unwrap();
+            cluster.state.borrow_mut().calls.clear();
+            let found = may_be_live(&cluster, &head, ALICE, None, now, None).await;
+            assert!(found.is_ok(), "refused: {refused}");
+            let calls = cluster.state.borrow().calls.clone();
+            assert_eq!(reads(&calls, "records_live_after"), 1, "{calls:?}");
+        }
     }
 
     #[tokio::test]
@@ -335,7 +336,7 @@ mod tests {
         let now = Utc::now();
         // 40 requests within the last minute (a team-wide fire drill).
         let ages = [0; 40];
-        history(&cluster, now, &ages, |_| BOB, |_| State::Revoked);
+        history(&cluster, now, &ages, |_| (BOB, State::Revoked));
         let (_, calls) = found(&cluster, ALICE, None, now).await;
         assert_eq!(reads(&calls, "records_live_after"), 1, "{calls:?}");
         assert_eq!(reads(&calls, "record_at"), MOST_READS - 1, "{calls:?}");
