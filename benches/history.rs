@@ -74,7 +74,9 @@ fn main() {
     // Warm the path (the API server's first use of each call, the hint file).
     time(&mut request);
     bed.runtime.block_on(admin.end_live_grants());
+    let from = chrono::Utc::now();
     let small = timed_requests(&bed, &admin, &mut request, runs);
+    let small_server = server_time(&bed, from, runs);
     let small_records = bed.runtime.block_on(admin.count());
     let small_probe = bed.runtime.block_on(admin.probe());
     let small_audits: Vec<Audit> = FORMATS.iter().map(|f| audit(&bed, f)).collect();
@@ -105,7 +107,9 @@ fn main() {
     age_past_the_walk();
     let cold = time(&mut request);
     bed.runtime.block_on(admin.end_live_grants());
+    let from = chrono::Utc::now();
     let large = timed_requests(&bed, &admin, &mut request, runs);
+    let large_server = server_time(&bed, from, runs);
     let large_records = bed.runtime.block_on(admin.count());
     let large_probe = bed.runtime.block_on(admin.probe());
     let _ = head;
@@ -133,6 +137,21 @@ fn main() {
         ms(percentile(&large, 90.0)),
         m_large.as_secs_f64() / m_small.as_secs_f64()
     );
+    let (s_total, l_total) = (small_server.per_request, large_server.per_request);
+    println!(
+        "  the API server's own time for the plugin's calls, per request (its audit log): {s_total:.1} ms at {small_records}, {l_total:.1} ms at {large_records}; the rest of the wall time (the plugin, the network, process start): {:.1} ms, {:.1} ms ({:.2}x)",
+        ms(m_small) - s_total,
+        ms(m_large) - l_total,
+        (ms(m_large) - l_total) / (ms(m_small) - s_total)
+    );
+    for (call, small_ms) in &small_server.by_call {
+        let large_ms = large_server
+            .by_call
+            .iter()
+            .find(|(c, _)| c == call)
+            .map_or(f64::NAN, |(_, t)| *t);
+        println!("    {call:<44} median {small_ms:>5.2} ms at {small_records}, {large_ms:>5.2} ms at {large_records}");
+    }
     println!(
         "  first request after the history grew (hint {} places behind): {:.1} ms",
         history - small_records as i64,
@@ -177,6 +196,84 @@ struct Probe {
 fn age_past_the_walk() {
     eprintln!("  waiting 125 s: the history just written must be older than request's walk");
     std::thread::sleep(Duration::from_secs(125));
+}
+
+/// What the API server's audit log says of the plugin's calls during timed requests.
+struct ServerTime {
+    /// Milliseconds the API server spent on them (received to response complete), per
+    /// request.
+    per_request: f64,
+    /// Median milliseconds per kind of call (`verb resource`), in the order first seen.
+    by_call: Vec<(String, f64)>,
+}
+
+/// The API server's own time for the plugin's calls (its user agent) received since
+/// `from`, over `runs` requests, from the real API server's audit log.
+fn server_time(bed: &Bed, from: chrono::DateTime<chrono::Utc>, runs: usize) -> ServerTime {
+    let path = bed
+        .pg
+        .api
+        .real()
+        .expect("a real API server")
+        .audit_log_path();
+    let text = std::fs::read_to_string(path).unwrap();
+    let at = |v: &Value, field: &str| {
+        v[field]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let mut total = 0.0;
+    let mut by_call: Vec<(String, Vec<f64>)> = Vec::new();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let agent = event["userAgent"].as_str().unwrap_or_default();
+        if event["stage"] != "ResponseComplete"
+            || !agent.starts_with("kubectl-breakglass/")
+            || agent.contains("token check")
+        {
+            continue;
+        }
+        let (Some(received), Some(done)) = (
+            at(&event, "requestReceivedTimestamp"),
+            at(&event, "stageTimestamp"),
+        ) else {
+            continue;
+        };
+        if received < from {
+            continue;
+        }
+        let took = (done - received).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        total += took;
+        let resource = event["objectRef"]["resource"]
+            .as_str()
+            .or(event["requestURI"].as_str())
+            .unwrap_or_default();
+        let sub = event["objectRef"]["subresource"]
+            .as_str()
+            .unwrap_or_default();
+        let call = format!(
+            "{} {resource}{}{sub}",
+            event["verb"].as_str().unwrap_or_default(),
+            if sub.is_empty() { "" } else { "/" }
+        );
+        match by_call.iter_mut().find(|(c, _)| *c == call) {
+            Some((_, times)) => times.push(took),
+            None => by_call.push((call, vec![took])),
+        }
+    }
+    ServerTime {
+        per_request: total / runs as f64,
+        by_call: by_call
+            .into_iter()
+            .map(|(call, mut times)| {
+                times.sort_by(f64::total_cmp);
+                (call, times[times.len() / 2])
+            })
+            .collect(),
+    }
 }
 
 /// The output forms `audit` is measured in: the table, the JSON document, JSON lines.
