@@ -356,8 +356,8 @@ fn refuse_second_grant(
             anyhow::bail!(
                 "another break-glass request of yours is in progress ({}, started {}); wait for it, \
                  or add --additional to hold two grants at once",
-                g.name(),
-                g.spec.start_time
+                Untrusted(g.name()),
+                Untrusted(&g.spec.start_time)
             );
         }
     }
@@ -383,8 +383,8 @@ fn refuse_same_role(
             "a request of yours for role {role} is in progress ({}, started {}); wait for it \
              (a second grant of the same role would replace its cached token: one is cached per \
              cluster, role and person)",
-            g.name(),
-            g.spec.start_time
+            Untrusted(g.name()),
+            Untrusted(&g.spec.start_time)
         );
     }
     if let Some(g) = same {
@@ -393,9 +393,9 @@ fn refuse_same_role(
              role, since a second grant of the same role would replace the first's cached token \
              (one is cached per cluster, role and person). Use the first, or revoke it and \
              request again: kubectl breakglass revoke {}{}",
-            g.name(),
-            g.spec.expiry_time,
-            g.name(),
+            Untrusted(g.name()),
+            Untrusted(&g.spec.expiry_time),
+            Untrusted(g.name()),
             crate::grant::context_flag(context)
         );
     }
