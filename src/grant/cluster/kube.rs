@@ -149,11 +149,7 @@ impl Cluster for KubeCluster {
     fn record_at<'a>(&'a self, name: &'a str, at: &'a str) -> Call<'a, Option<Grant>> {
         Box::pin(async move {
             let found = self.grants().get_with(name, &GetParams::at(at)).await;
-            match found {
-                Ok(g) => Ok(Some(g)),
-                Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
-                Err(e) => Err(self.error(e, "reading the grant record")),
-            }
+            if_found(found).map_err(|e| self.error(e, "reading the grant record"))
         })
     }
 
@@ -290,12 +286,18 @@ impl Cluster for KubeCluster {
             // theirs too): no read of etcd, whose cost grows with its size.
             let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NAMESPACE);
             let name = crate::grant::model::policy::POLICY_NAME;
-            let found = match api.get_with(name, &GetParams::any()).await {
-                Ok(cm) => Some(cm),
-                Err(kube::Error::Api(e)) if e.code == 404 => None,
-                Err(e) => return Err(self.error(e, "reading the break-glass policy")),
-            };
+            let found = if_found(api.get_with(name, &GetParams::any()).await)
+                .map_err(|e| self.error(e, "reading the break-glass policy"))?;
             Ok(found.map(|cm| cm.data.unwrap_or_default()))
         })
+    }
+}
+
+/// A GET's answer with 404 as `None` (what `Api::get_opt` does, for GETs with parameters).
+fn if_found<T>(got: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+    match got {
+        Ok(found) => Ok(Some(found)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(e) => Err(e),
     }
 }
